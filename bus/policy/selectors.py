@@ -1,0 +1,107 @@
+"""Recipient selectors: the ruleset's way of naming teams (see the head of ``data/ruleset.yaml``).
+
+A selector is compiled once at load into a function of the decision's ``Scope`` that returns team ids.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+ROUTING = "routing"
+HANDLING = "handling"
+
+
+@dataclass(frozen=True, slots=True)
+class Scope:
+    """What selectors can depend on for one submission."""
+
+    force: str | None
+    named: tuple[str, ...]
+    originator: tuple[str, ...]
+    ocg_leads: tuple[str, ...]
+
+
+Resolver = Callable[[Scope], tuple[str, ...]]
+
+
+class SelectorError(ValueError):
+    pass
+
+
+@dataclass(frozen=True, slots=True)
+class Directory:
+    """The team registry a selector resolves against."""
+
+    team_ids: frozenset[str]
+    force_teams: frozenset[str]
+    tags: dict[str, frozenset[str]]
+    stand_in: str
+
+
+def compile_selector(text: str, directory: Directory, mode: str) -> Resolver:
+    alternatives = [part.strip() for part in text.split(" or ")]
+    resolvers = [_compile_term(part, directory, mode) for part in alternatives]
+    if len(resolvers) == 1:
+        return resolvers[0]
+
+    def first_non_empty(scope: Scope) -> tuple[str, ...]:
+        for resolve in resolvers:
+            found = resolve(scope)
+            if found:
+                return found
+        return ()
+
+    return first_non_empty
+
+
+def compile_selectors(texts: Sequence[str], directory: Directory, mode: str) -> Resolver:
+    resolvers = [compile_selector(text, directory, mode) for text in texts]
+
+    def union(scope: Scope) -> tuple[str, ...]:
+        seen: dict[str, None] = {}
+        for resolve in resolvers:
+            seen.update(dict.fromkeys(resolve(scope)))
+        return tuple(seen)
+
+    return union
+
+
+def _compile_term(term: str, directory: Directory, mode: str) -> Resolver:
+    if term == "named_recipients":
+        return lambda scope: scope.named
+    if term == "originator":
+        return lambda scope: tuple(t for t in scope.originator)
+    if term == "OCG.lead":
+        return lambda scope: scope.ocg_leads
+    if term.startswith("tag:"):
+        members = tuple(sorted(directory.tags.get(term[4:], frozenset())))
+        if not members:
+            raise SelectorError(f"no team carries tag {term[4:]!r}")
+        return lambda _scope: members
+    if term.startswith("F."):
+        return _force_term(term[2:], directory, mode)
+    if term.endswith(".*"):
+        prefix = term[:-1]
+        members = tuple(sorted(t for t in directory.team_ids if t.startswith(prefix)))
+        if not members:
+            raise SelectorError(f"{term!r} matches no team")
+        return lambda _scope: members
+    if term not in directory.team_ids:
+        raise SelectorError(f"unknown team {term!r}")
+    single = (term,)
+    return lambda _scope: single
+
+
+def _force_term(suffix: str, directory: Directory, mode: str) -> Resolver:
+    if suffix not in directory.force_teams:
+        raise SelectorError(f"F.{suffix}: {suffix!r} is not one of the force teams ({', '.join(sorted(directory.force_teams))})")
+    if mode == ROUTING:
+        stand_in = (directory.stand_in,)
+        return lambda scope: (f"{scope.force}.{suffix}",) if scope.force else stand_in
+    return lambda scope: (f"{scope.force}.{suffix}",) if scope.force else ()
+
+
+def matches_any(team: str, patterns: Sequence[str]) -> bool:
+    """For partner ``organisation`` patterns: exact ids or ``prefix.*``."""
+    return any(team.startswith(p[:-1]) if p.endswith(".*") else team == p for p in patterns)

@@ -1,0 +1,39 @@
+"""The one settings object, built at the entry point and passed down.
+
+Library code never reads the environment: ``Settings()`` reads it once (``INTELBUS_*`` variables, and
+``REDIS_URL``), the CLI overrides from its flags, and the result travels as an argument.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import AliasChoices, Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="INTELBUS_", extra="ignore")
+
+    redis_url: str | None = Field(
+        default=None,
+        validation_alias=AliasChoices("REDIS_URL", "INTELBUS_REDIS_URL"),
+        description="Redis to use; when unset, a private embedded redis-server is started.",
+    )
+    data_dir: Path = Field(
+        default=Path(".intelbus"),
+        description="Folder of the embedded redis-server (AOF, socket, pid file, log).",
+    )
+    appendfsync: str = Field(
+        default="always",
+        pattern="^(always|everysec|no)$",
+        description="Embedded server's AOF fsync policy: always loses nothing acknowledged.",
+    )
+    prefix: str = Field(default="intel", pattern=r"^[A-Za-z0-9_.-]+$", description="Key prefix.")
+    ruleset: Path | None = Field(default=None, description="Ruleset file; default: the shipped one.")
+    reference: Path | None = Field(default=None, description="OCG register folder; default: sample.")
+    batch_size: int = Field(default=200, ge=1, le=10_000, description="Entries read per stream per round.")
+    block_ms: int = Field(default=200, ge=1, description="How long one read waits for new entries.")
+    claim_idle_ms: int = Field(default=30_000, ge=100, description="Idle time before pending is reclaimed.")
+    max_deliveries: int = Field(default=5, ge=1, description="Deliveries before an entry is poison.")
+    consumer_name: str | None = Field(default=None, description="Consumer name; default host-pid.")

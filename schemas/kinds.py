@@ -1,0 +1,113 @@
+"""One model per submission kind (SUBMISSIONS.md, "Kind-specific fields"), and their union."""
+
+from __future__ import annotations
+
+import re
+from typing import Annotated, Literal
+
+from pydantic import Field, field_validator
+
+from schemas.common import Grading, IsoDate, Narrative, SubmissionBase, WireModel
+
+Theme = Literal[
+    "drugs", "county_lines", "firearms", "money_laundering", "fraud", "cse", "modern_slavery",
+    "exploitation", "cyber", "organised_immigration", "violence", "other",
+]
+SourceType = Literal[
+    "open_source", "partner_record", "member_of_public", "chis", "undercover", "technical", "surveillance",
+]
+Concern = Literal["cuckooing", "drug_supply", "nuisance", "exploitation", "closure_candidate"]
+GLOSSARY_CODE = re.compile(r"^XX[A-Z0-9]+XX$")
+GlossaryCode = Annotated[str, Field(pattern=GLOSSARY_CODE.pattern)]
+
+
+class IntelligenceReport(SubmissionBase):
+    kind: Literal["intelligence_report"]
+    grading: Grading
+    narrative: Narrative
+    themes: Annotated[list[Theme], Field(min_length=1)]
+    source_type: SourceType
+    source_reference: str | None = None
+
+
+class Sar(SubmissionBase):
+    kind: Literal["sar"]
+    narrative: Narrative
+    sar_reference: str
+    disclosure_date: IsoDate
+    defence_type: Literal["none", "daml", "datf"]
+    glossary_codes: list[GlossaryCode] = []
+    reporter_type: Literal["bank", "money_service_business", "accountant", "solicitor", "estate_agent", "other"]
+    reporter_name: str
+    amount_gbp: Annotated[float, Field(ge=0)] | None = None
+
+    @field_validator("amount_gbp", mode="before")
+    @classmethod
+    def _number_not_bool(cls, value: object) -> object:
+        if isinstance(value, bool):
+            raise ValueError("must be a number")
+        return value
+
+
+class MediaHash(WireModel):
+    """A referral carries hashes of media, never media: nothing but these two fields."""
+
+    algorithm: Literal["md5", "sha1", "sha256", "photodna"]
+    value: Annotated[str, Field(max_length=256)]
+
+
+class CseReferral(SubmissionBase):
+    kind: Literal["cse_referral"]
+    referral_id: str
+    kirat_band: Literal["low", "medium", "high", "very_high"]
+    platform: str
+    child_identified: bool = False
+    commercial_indicator: bool = False
+    media: list[MediaHash] = []
+
+
+class PremisesReport(SubmissionBase):
+    kind: Literal["premises_report"]
+    address: str
+    concerns: Annotated[list[Concern], Field(min_length=1)]
+    vulnerable_occupant: bool = False
+
+
+class PrisonIntelligence(SubmissionBase):
+    """``area`` is the prisoner's home area."""
+
+    kind: Literal["prison_intelligence"]
+    establishment: str
+    prison_number: str
+
+
+class GainRequest(SubmissionBase):
+    kind: Literal["gain_request"]
+    purpose: str
+    requesting_officer: str
+
+
+class Indicator(WireModel):
+    type: Literal["ip", "domain", "hash", "email", "url"]
+    value: str
+
+
+class CyberIncident(SubmissionBase):
+    kind: Literal["cyber_incident"]
+    incident_type: Literal["ransomware", "business_email_compromise", "ddos", "data_breach", "other"]
+    victim_organisation: str
+    indicators: list[Indicator] = []
+
+
+KINDS: tuple[type[SubmissionBase], ...] = (
+    IntelligenceReport, Sar, CseReferral, PremisesReport, PrisonIntelligence, GainRequest, CyberIncident,
+)
+KIND_NAMES: tuple[str, ...] = (
+    "intelligence_report", "sar", "cse_referral", "premises_report", "prison_intelligence",
+    "gain_request", "cyber_incident",
+)
+
+Submission = Annotated[
+    IntelligenceReport | Sar | CseReferral | PremisesReport | PrisonIntelligence | GainRequest | CyberIncident,
+    Field(discriminator="kind"),
+]
