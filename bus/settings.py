@@ -13,7 +13,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
 class Settings(BaseSettings):
-    model_config = SettingsConfigDict(env_prefix="INTELBUS_", extra="ignore")
+    model_config = SettingsConfigDict(env_prefix="INTELBUS_", extra="ignore", populate_by_name=True)
 
     redis_url: str | None = Field(
         default=None,

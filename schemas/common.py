@@ -2,30 +2,19 @@
 
 from __future__ import annotations
 
-import re
 from datetime import date
 from typing import Annotated, Literal
-from uuid import UUID
 
-from pydantic import AwareDatetime, BaseModel, BeforeValidator, ConfigDict, Field, model_validator
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, model_validator
 
-ISO_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 NARRATIVE_MAX = 20_000
 
 
-def _iso_date_text(value: object) -> object:
-    """Accept only the YYYY-MM-DD spelling (pydantic alone would take other date spellings)."""
-    if isinstance(value, str):
-        if not ISO_DATE.match(value):
-            raise ValueError("must be a date written YYYY-MM-DD")
-        try:
-            return date.fromisoformat(value)
-        except ValueError:
-            raise ValueError(f"{value!r} is not a calendar date (YYYY-MM-DD)") from None
-    return value
-
-
-IsoDate = Annotated[date, BeforeValidator(_iso_date_text)]
+# Strict JSON mode accepts exactly YYYY-MM-DD for a date (no time, no timestamps, no other spellings).
+IsoDate = date
+# The RFC 9562 text form of a UUID (hyphenated, any case); checked in Rust, kept as the partner wrote it.
+UUID_PATTERN = r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$"
+SubmissionId = Annotated[str, Field(pattern=UUID_PATTERN)]
 Classification = Literal["OFFICIAL", "OFFICIAL-SENSITIVE", "SECRET", "TOP SECRET"]
 Role = Literal["suspect", "victim", "witness", "associate", "unknown"]
 Narrative = Annotated[str, Field(max_length=NARRATIVE_MAX)]
@@ -66,7 +55,7 @@ class Nominal(WireModel):
 
 class SubmissionBase(WireModel):
     schema_version: Literal[1]
-    submission_id: UUID
+    submission_id: SubmissionId
     partner: str
     submitted_at: AwareDatetime
     classification: Classification
@@ -81,7 +70,10 @@ class SubmissionBase(WireModel):
 
     @model_validator(mode="after")
     def _conditions_fit_grading(self) -> SubmissionBase:
-        conditions = self.handling_conditions or []
+        conditions = self.handling_conditions
+        if not conditions and not self.named_recipients:
+            return self
+        conditions = conditions or []
         if conditions:
             grading = self.grading
             if not (isinstance(grading, Grading3x5x2) and grading.handling == "C"):

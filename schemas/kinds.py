@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from typing import Annotated, Literal
 
-from pydantic import Field, field_validator
+from pydantic import Field
 
 from schemas.common import Grading, IsoDate, Narrative, SubmissionBase, WireModel
 
@@ -39,14 +39,7 @@ class Sar(SubmissionBase):
     glossary_codes: list[GlossaryCode] = []
     reporter_type: Literal["bank", "money_service_business", "accountant", "solicitor", "estate_agent", "other"]
     reporter_name: str
-    amount_gbp: Annotated[float, Field(ge=0)] | None = None
-
-    @field_validator("amount_gbp", mode="before")
-    @classmethod
-    def _number_not_bool(cls, value: object) -> object:
-        if isinstance(value, bool):
-            raise ValueError("must be a number")
-        return value
+    amount_gbp: Annotated[float, Field(ge=0)] | None = None  # strict: true and "1" are not numbers
 
 
 class MediaHash(WireModel):

@@ -85,8 +85,7 @@ _RULES: dict[str, str] = {
     "int_type": "must be an integer",
     "float_type": "must be a number",
     "list_type": "must be a list",
-    "uuid_type": "must be a UUID string",
-    "uuid_parsing": "must be a UUID",
+    "string_pattern_mismatch": "does not have the required form",
     "model_type": "must be an object",
     "model_attributes_type": "must be an object",
     "timezone_aware": "must be an RFC 3339 date-time with an offset",
@@ -112,6 +111,8 @@ def _one(err: Any) -> str:
     if kind == "union_tag_not_found":
         tag = str(ctx.get("discriminator", "")).strip("'")
         return f"{where + '.' if where != 'submission' else ''}{tag} is required"
+    if kind == "string_pattern_mismatch" and where == "submission_id":
+        return "submission_id must be a UUID (8-4-4-4-12 hexadecimal digits)"
     if kind == "literal_error":
         return f"{where} must be one of {ctx.get('expected')} (got {err.get('input')!r})"
     if kind == "value_error":

@@ -25,6 +25,7 @@ def is_working_day(day: date, country: str, subdivision: str | None) -> bool:
     return day.weekday() < 5 and day not in _bank_holidays(country, subdivision, day.year)
 
 
+@lru_cache(maxsize=4096)
 def nth_working_day_after(start: date, n: int, country: str, subdivision: str | None) -> date:
     """The n-th working day after ``start``: n=1 is the first working day after it."""
     day, counted = start, 0

@@ -12,8 +12,6 @@ import typing
 from collections.abc import Callable, Mapping
 from typing import Any, Literal
 
-from pydantic import BaseModel
-
 from schemas.common import Grading3x5x2, Grading5x5x5
 from schemas.kinds import KINDS
 
@@ -55,66 +53,99 @@ def _field_table() -> dict[str, set[Any] | None]:
         for name, info in grading.model_fields.items():
             values = _literal_values(info.annotation) or set()
             table[f"grading.{name}"] = (table.get(f"grading.{name}") or set()) | values
-    for fact, values in FACTS.items():
-        table[fact] = set(values) if values else None
+    for fact, fact_values in FACTS.items():
+        table[fact] = set(fact_values) if fact_values else None
     return table
 
 
 FIELDS = _field_table()
 
 
-def _getter(path: str) -> Callable[[Any, Facts], Any]:
-    if path in FACTS:
-        return lambda _sub, facts: facts.get(path)
-    head, _, tail = path.partition(".")
-    if not tail:
-        return lambda sub, _facts: getattr(sub, head, None)
+class _Builder:
+    """Builds one Python expression for a whole condition; constants travel in a namespace."""
 
-    def nested(sub: Any, _facts: Facts) -> Any:
-        inner = getattr(sub, head, None)
-        return getattr(inner, tail, None) if isinstance(inner, BaseModel) else None
+    def __init__(self) -> None:
+        self.constants: dict[str, Any] = {}
 
-    return nested
+    def const(self, value: Any) -> str:
+        name = f"c{len(self.constants)}"
+        self.constants[name] = value
+        return name
+
+    def getter(self, path: str) -> str:
+        if path in FACTS:
+            return f"facts.get({self.const(path)})"
+        head, _, tail = path.partition(".")
+        if not tail:
+            return f"getattr(sub, {self.const(head)}, None)"
+        return f"getattr(getattr(sub, {self.const(head)}, None), {self.const(tail)}, None)"
 
 
 def compile_condition(when: Mapping[str, Any], path: tuple[str | int, ...] = ()) -> Predicate:
-    tests = [_compile_one(key, value, (*path, key)) for key, value in when.items()]
-    if not tests:
-        return lambda _sub, _facts: True
-    if len(tests) == 1:
-        return tests[0]
-    return lambda sub, facts: all(test(sub, facts) for test in tests)
+    """Validate ``when`` and compile it to one function. Values are validated, then passed as
+    constants (never spliced into source), so the generated code is exactly the condition's shape."""
+    builder = _Builder()
+    source = _conjunction(when, path, builder)
+    namespace = {"__builtins__": {"getattr": getattr}, **builder.constants}
+    predicate: Predicate = eval(f"lambda sub, facts: {source}", namespace)
+    return predicate
 
 
-def _compile_one(key: str, spec: Any, path: tuple[str | int, ...]) -> Predicate:
+def _conjunction(when: Mapping[str, Any], path: tuple[str | int, ...], builder: _Builder) -> str:
+    parts = [_compile_one(key, value, (*path, key), builder) for key, value in when.items()]
+    return " and ".join(f"({part})" for part in parts) if parts else "True"
+
+
+def _compile_one(key: str, spec: Any, path: tuple[str | int, ...], builder: _Builder) -> str:
     if key == "any_of":
         if not isinstance(spec, list) or not spec or not all(isinstance(item, dict) for item in spec):
             raise ConditionError(path, "any_of takes a non-empty list of condition mappings")
-        options = [compile_condition(item, (*path, index)) for index, item in enumerate(spec)]
-        return lambda sub, facts: any(option(sub, facts) for option in options)
+        options = [_conjunction(item, (*path, index), builder) for index, item in enumerate(spec)]
+        return " or ".join(f"({option})" for option in options)
     if key not in FIELDS:
         raise ConditionError(path, f"unknown field {key!r}; known: {', '.join(sorted(FIELDS))}")
-    get = _getter(key)
+    get = builder.getter(key)
     if isinstance(spec, dict):
-        return _compile_matcher(key, spec, get, path)
+        return _compile_matcher(key, spec, get, path, builder)
+    if isinstance(spec, list):
+        raise ConditionError(path, "a list needs a matcher: {in: [..]}, {any: [..]} or {none: [..]}")
     _check_values(key, [spec], path)
-    return lambda sub, facts: get(sub, facts) == spec
+    if isinstance(spec, bool):
+        return f"{get} is {spec!r}"
+    return f"{get} == {builder.const(spec)}"
 
 
-def _compile_matcher(key: str, spec: dict[str, Any], get: Callable[[Any, Facts], Any],
-                     path: tuple[str | int, ...]) -> Predicate:
+def _compile_matcher(key: str, spec: dict[str, Any], get: str, path: tuple[str | int, ...],
+                     builder: _Builder) -> str:
     if len(spec) != 1 or next(iter(spec)) not in ("in", "any", "none"):
         raise ConditionError(path, "a matcher is exactly one of {in: [..]}, {any: [..]} or {none: [..]}")
     op, values = next(iter(spec.items()))
     if not isinstance(values, list) or not values:
         raise ConditionError((*path, op), f"{op} takes a non-empty list")
     _check_values(key, values, (*path, op))
-    wanted = frozenset(values)
+    wanted = builder.const(frozenset(values))
     if op == "in":
-        return lambda sub, facts: get(sub, facts) in wanted
+        return f"{get} in {wanted}"
     if op == "any":
-        return lambda sub, facts: not wanted.isdisjoint(get(sub, facts) or ())
-    return lambda sub, facts: (value := get(sub, facts)) is not None and wanted.isdisjoint(value)
+        return f"not {wanted}.isdisjoint({get} or ())"
+    value = builder.const(None)
+    return f"({get}) is not {value} and {wanted}.isdisjoint({get})"
+
+
+def kinds_of(when: Mapping[str, Any], all_kinds: tuple[str, ...]) -> tuple[str, ...]:
+    """The kinds a rule can apply to, from its top-level ``kind`` condition (all kinds without one).
+
+    Rules are indexed by kind at load, so evaluating a submission only visits its own kind's rules.
+    """
+    spec = when.get("kind")
+    if spec is None:
+        return all_kinds
+    if isinstance(spec, dict) and set(spec) == {"in"} and isinstance(spec["in"], list):
+        return tuple(k for k in all_kinds if k in spec["in"])
+    if isinstance(spec, str):
+        return tuple(k for k in all_kinds if k == spec)
+    return all_kinds
+
 
 
 def _check_values(key: str, values: list[Any], path: tuple[str | int, ...]) -> None:

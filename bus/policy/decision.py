@@ -28,7 +28,7 @@ class Delivery:
     due: datetime | None
     rules: tuple[str, ...]
     omitted: tuple[str, ...] = ()
-    says: tuple[str, ...] = ()
+    says: tuple[tuple[str, str], ...] = ()  # (rule, sentence) pairs, for --explain; not serialised
 
     def to_dict(self) -> dict[str, Any]:
         return {

@@ -6,15 +6,16 @@ the same for raw bytes: what cannot be parsed becomes a quarantined decision, ne
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime
 
 import orjson
 
 from bus.errors import SubmissionRejected
 from bus.policy.admission import Quarantine, admit
-from bus.policy.decision import PRIORITIES, QUARANTINED, ROUTED, Decision, Delivery
+from bus.policy.decision import PRIORITIES, QUARANTINED, ROUTED, Decision, Delivery, Withheld
 from bus.policy.handling import Outcome, handle
-from bus.policy.reference import Reference, match_nominals
+from bus.policy.reference import OcgLink, PossibleMatch, Reference, match_nominals
 from bus.policy.routing import Selection, route
 from bus.policy.ruleset import Ruleset
 from bus.policy.selectors import Scope
@@ -23,60 +24,66 @@ from schemas import Submission, parse_submission
 
 def decide(sub: Submission, ruleset: Ruleset, reference: Reference, now: datetime,
            ingress_owner: str | None = None) -> Decision:
-    base = Decision(
-        submission_id=str(sub.submission_id), partner=sub.partner, kind=sub.kind, status=ROUTED, reason=None,
-        ruleset=ruleset.digest, reference=reference.digest, decided_at=now,
-    )
+    record = _Record(str(sub.submission_id), sub.partner, sub.kind, ruleset.digest, reference.digest, now)
     try:
         force = admit(sub, ruleset, ingress_owner if ingress_owner is not None else sub.partner)
     except Quarantine as stop:
-        return _quarantined(base, stop.reason)
+        return record.quarantined(stop.reason)
     links, possible = match_nominals(
         reference, sub.nominals, ruleset.identifiers, ruleset.name_with_dob, ruleset.phone_region,
     )
-    groups = [reference.groups[link.ocg_id] for link in links]
-    facts = {"ocg_tiers": frozenset(group.tier for group in groups)}
-    rights = ruleset.partners[sub.partner]
-    scope = Scope(force, tuple(sub.named_recipients), rights.originator,
-                  tuple(dict.fromkeys(group.lead_team for group in groups)))
+    if links:
+        groups = [reference.groups[link.ocg_id] for link in links]
+        facts = {"ocg_tiers": frozenset(group.tier for group in groups)}
+        leads = tuple(dict.fromkeys(group.lead_team for group in groups))
+    else:
+        facts, leads = NO_OCG, ()
+    scope = Scope(force, tuple(sub.named_recipients), ruleset.partners[sub.partner].originator, leads)
     selection = route(sub, facts, scope, ruleset)
     outcome = handle(sub, facts, scope, selection, ruleset)
     deliveries = _deliveries(selection, outcome)
     withheld = tuple(outcome.withheld.values())
-    result = Decision(
-        submission_id=base.submission_id, partner=base.partner, kind=base.kind, status=ROUTED, reason=None,
-        ruleset=base.ruleset, reference=base.reference, decided_at=now, deliveries=deliveries,
-        withheld=withheld, possible_matches=tuple(possible), ocg_links=tuple(links),
-    )
     if not deliveries:
         reasons = "; ".join(dict.fromkeys(f"{w.rule} {w.reason}" for w in withheld)) or "no rule selected a team"
+        return record.quarantined(f"no delivery is left after handling: {reasons}", withheld, possible, links)
+    return Decision(
+        submission_id=record.submission_id, partner=record.partner, kind=record.kind, status=ROUTED,
+        reason=None, ruleset=record.ruleset, reference=record.reference, decided_at=now,
+        deliveries=deliveries, withheld=withheld, possible_matches=tuple(possible), ocg_links=tuple(links),
+    )
+
+
+NO_OCG: dict[str, frozenset[str]] = {"ocg_tiers": frozenset()}
+
+
+@dataclass(frozen=True, slots=True)
+class _Record:
+    submission_id: str | None
+    partner: str | None
+    kind: str | None
+    ruleset: str
+    reference: str
+    now: datetime
+
+    def quarantined(self, reason: str, withheld: tuple[Withheld, ...] = (),
+                    possible: list[PossibleMatch] | None = None, links: list[OcgLink] | None = None) -> Decision:
         return Decision(
-            submission_id=base.submission_id, partner=base.partner, kind=base.kind, status=QUARANTINED,
-            reason=f"no delivery is left after handling: {reasons}", ruleset=base.ruleset,
-            reference=base.reference, decided_at=now, withheld=withheld, possible_matches=tuple(possible),
-            ocg_links=tuple(links),
+            submission_id=self.submission_id, partner=self.partner, kind=self.kind, status=QUARANTINED,
+            reason=reason, ruleset=self.ruleset, reference=self.reference, decided_at=self.now,
+            withheld=withheld, possible_matches=tuple(possible or ()), ocg_links=tuple(links or ()),
         )
-    return result
 
 
 def _deliveries(selection: Selection, outcome: Outcome) -> tuple[Delivery, ...]:
     priority = PRIORITIES[selection.priority]
     deliveries = []
     for team, why in outcome.teams.items():
-        omitted = tuple(sorted(outcome.omitted.get(team, ())))
+        omitted = tuple(sorted(outcome.omitted[team])) if team in outcome.omitted else ()
         deliveries.append(Delivery(
             recipient=team, view="sanitised" if omitted else "full", priority=priority, due=selection.due,
-            rules=tuple(dict.fromkeys(rule for rule, _ in why)), omitted=omitted,
-            says=tuple(dict.fromkeys(says for _, says in why)),
+            rules=tuple(dict.fromkeys([rule for rule, _ in why])), omitted=omitted, says=tuple(why),
         ))
     return tuple(deliveries)
-
-
-def _quarantined(base: Decision, reason: str) -> Decision:
-    return Decision(
-        submission_id=base.submission_id, partner=base.partner, kind=base.kind, status=QUARANTINED,
-        reason=reason, ruleset=base.ruleset, reference=base.reference, decided_at=base.decided_at,
-    )
 
 
 def decide_payload(raw: bytes, ruleset: Ruleset, reference: Reference, now: datetime,
@@ -86,11 +93,9 @@ def decide_payload(raw: bytes, ruleset: Ruleset, reference: Reference, now: date
         sub = parse_submission(raw)
     except SubmissionRejected as rejected:
         partner, kind = _peek(raw)
-        return Decision(
-            submission_id=rejected.submission_id, partner=ingress_owner or partner, kind=kind,
-            status=QUARANTINED, reason=f"invalid submission: {rejected.reason}", ruleset=ruleset.digest,
-            reference=reference.digest, decided_at=now,
-        ), None
+        record = _Record(rejected.submission_id, ingress_owner or partner, kind, ruleset.digest,
+                         reference.digest, now)
+        return record.quarantined(f"invalid submission: {rejected.reason}"), None
     return decide(sub, ruleset, reference, now, ingress_owner), sub
 
 

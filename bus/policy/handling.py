@@ -55,12 +55,12 @@ class Outcome:
 
 
 def handle(sub: Any, facts: Facts, scope: Scope, selection: Selection, ruleset: Ruleset) -> Outcome:
-    matching = [rule for rule in ruleset.handling if rule.when(sub, facts)]
+    matching = [rule for rule in ruleset.handling[sub.kind] if rule.when(sub, facts)]
     protected = frozenset(t for rule in matching if rule.protect for t in rule.protect(scope))
     outcome = Outcome({team: list(why) for team, why in selection.teams.items()}, protected=protected)
-    for rule, keep in selection.exclusive:
+    for exclusive, keep in selection.exclusive:
         kept = frozenset(keep)
-        outcome.restrict(rule.rule, rule.withhold_others or rule.says, kept.__contains__)
+        outcome.restrict(exclusive.rule, exclusive.withhold_others or exclusive.says, kept.__contains__)
     sanitising: list[tuple[CompiledHandling, CompiledSanitise]] = []
     for rule in matching:
         _apply(rule, scope, outcome)

@@ -12,6 +12,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
+from typing import Protocol
 
 from bus.errors import ReferenceDataError
 from bus.policy.normalise import normalise_account, normalise_name, normalise_phone, normalise_vehicle
@@ -74,14 +75,19 @@ class Reference:
             self.by_identifier.setdefault((kind, value), []).append(member)
 
 
-class _Nominal:
+class _Nominal(Protocol):
     """What matching reads of a nominal (structural, so schemas stay independent of this module)."""
 
-    full_name: str
-    dob: date | None
-    phones: Sequence[str]
-    accounts: Sequence[str]
-    vehicles: Sequence[str]
+    @property
+    def full_name(self) -> str: ...
+    @property
+    def dob(self) -> date | None: ...
+    @property
+    def phones(self) -> Sequence[str]: ...
+    @property
+    def accounts(self) -> Sequence[str]: ...
+    @property
+    def vehicles(self) -> Sequence[str]: ...
 
 
 def match_nominals(
@@ -110,7 +116,8 @@ def _match_name(
     for member in reference.by_name.get(name, ()) if name else ():
         if nominal.dob is not None and member.dob is not None:
             if nominal.dob == member.dob:
-                links.setdefault(member.ocg_id, OcgLink(member.ocg_id, f"name and date of birth of {nominal.full_name}"))
+                via = f"name and date of birth of {nominal.full_name}"
+                links.setdefault(member.ocg_id, OcgLink(member.ocg_id, via))
         elif member.ocg_id not in links:
             possible.append(PossibleMatch(
                 nominal.full_name, member.ocg_id, member.full_name,

@@ -20,19 +20,23 @@ class Selection:
     priority: int = 0
     due: datetime | None = None
     exclusive: list[tuple[CompiledRouting, tuple[str, ...]]] = field(default_factory=list)
-    applied: list[CompiledRouting] = field(default_factory=list)
 
 
 def route(sub: Any, facts: Facts, scope: Scope, ruleset: Ruleset) -> Selection:
     selection = Selection()
+    teams = selection.teams
     for rule in ruleset.routing[sub.kind]:
         if not rule.when(sub, facts):
             continue
-        selection.applied.append(rule)
         added = rule.add(scope) if rule.add else ()
+        why = (rule.rule, rule.says)
         for team in added:
-            selection.teams.setdefault(team, []).append((rule.rule, rule.says))
-        selection.priority = max(selection.priority, rule.priority)
+            if team in teams:
+                teams[team].append(why)
+            else:
+                teams[team] = [why]
+        if rule.priority > selection.priority:
+            selection.priority = rule.priority
         if rule.due is not None:
             due = _due(rule, sub, ruleset)
             if selection.due is None or due < selection.due:

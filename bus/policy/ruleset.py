@@ -9,7 +9,7 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import yaml
@@ -17,7 +17,7 @@ from pydantic import ValidationError
 
 from bus.errors import RulesetError
 from bus.policy.calendar import check_calendar
-from bus.policy.conditions import ConditionError, Predicate, compile_condition
+from bus.policy.conditions import ConditionError, Predicate, compile_condition, kinds_of
 from bus.policy.ruleset_file import Due, HandlingRule, RoutingRule, RulesetFile, Sanitise
 from bus.policy.selectors import HANDLING, ROUTING, Directory, Resolver, SelectorError, compile_selectors, matches_any
 from schemas.kinds import KIND_NAMES
@@ -91,12 +91,15 @@ class Ruleset:
     name_with_dob: bool
     phone_region: str
     routing: dict[str, tuple[CompiledRouting, ...]]
-    handling: tuple[CompiledHandling, ...]
+    handling: dict[str, tuple[CompiledHandling, ...]]
     says: dict[str, str]
 
     @property
     def team_ids(self) -> frozenset[str]:
         return self.directory.team_ids
+
+
+_Rule = TypeVar("_Rule", CompiledRouting, CompiledHandling)
 
 
 def load_ruleset(path: Path | None = None) -> Ruleset:
@@ -160,7 +163,9 @@ def _compile(model: RulesetFile, digest: str, source: str) -> Ruleset:
     partners = _partners(model, directory)
     says: dict[str, str] = {}
     routing = [_routing_rule(rule, i, directory, says) for i, rule in enumerate(model.routing)]
-    handling = tuple(_handling_rule(rule, i, directory, says) for i, rule in enumerate(model.handling))
+    handling = [_handling_rule(rule, i, directory, says) for i, rule in enumerate(model.handling)]
+    routing_kinds = [kinds_of(rule.when, KIND_NAMES) for rule in model.routing]
+    handling_kinds = [kinds_of(rule.when, KIND_NAMES) for rule in model.handling]
     return Ruleset(
         name=model.name, digest=digest, source=source, zone=zone, country=model.working_days.country,
         subdivision=model.working_days.subdivision, areas=areas, area_names=names, directory=directory,
@@ -169,8 +174,13 @@ def _compile(model: RulesetFile, digest: str, source: str) -> Ruleset:
         covert_source_types=frozenset(model.admission.covert_source_types),
         identifiers=tuple(model.ocg_matching.strong_identifiers), name_with_dob=model.ocg_matching.name_with_dob,
         phone_region=model.ocg_matching.default_phone_region,
-        routing={kind: tuple(routing) for kind in KIND_NAMES}, handling=handling, says=says,
+        routing=_by_kind(routing, routing_kinds), handling=_by_kind(handling, handling_kinds), says=says,
     )
+
+
+def _by_kind(rules: list[_Rule], kinds: list[tuple[str, ...]]) -> dict[str, tuple[_Rule, ...]]:
+    """Each kind's rules, in file order."""
+    return {kind: tuple(rule for rule, ks in zip(rules, kinds, strict=True) if kind in ks) for kind in KIND_NAMES}
 
 
 def _zone(name: str) -> ZoneInfo:
@@ -262,10 +272,14 @@ def _sanitise(spec: Sanitise | None, where: Path_, directory: Directory) -> Comp
 
 
 def _when(when: dict[str, Any], where: Path_) -> Predicate:
+    """Validate the whole condition; evaluate it without its kind test (rules are indexed by kind)."""
     try:
-        return compile_condition(when)
+        compile_condition(when)
     except ConditionError as exc:
         raise _Invalid((*where, "when", *exc.path), str(exc)) from None
+    if kinds_of(when, KIND_NAMES) != KIND_NAMES or "kind" not in when:
+        return compile_condition({key: value for key, value in when.items() if key != "kind"})
+    return compile_condition(when)
 
 
 def _selectors(texts: list[str] | None, where: Path_, directory: Directory, mode: str,

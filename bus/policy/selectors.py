@@ -57,6 +57,8 @@ def compile_selector(text: str, directory: Directory, mode: str) -> Resolver:
 
 def compile_selectors(texts: Sequence[str], directory: Directory, mode: str) -> Resolver:
     resolvers = [compile_selector(text, directory, mode) for text in texts]
+    if len(resolvers) == 1:
+        return resolvers[0]
 
     def union(scope: Scope) -> tuple[str, ...]:
         seen: dict[str, None] = {}
@@ -95,7 +97,8 @@ def _compile_term(term: str, directory: Directory, mode: str) -> Resolver:
 
 def _force_term(suffix: str, directory: Directory, mode: str) -> Resolver:
     if suffix not in directory.force_teams:
-        raise SelectorError(f"F.{suffix}: {suffix!r} is not one of the force teams ({', '.join(sorted(directory.force_teams))})")
+        known = ", ".join(sorted(directory.force_teams))
+        raise SelectorError(f"F.{suffix}: {suffix!r} is not one of the force teams ({known})")
     if mode == ROUTING:
         stand_in = (directory.stand_in,)
         return lambda scope: (f"{scope.force}.{suffix}",) if scope.force else stand_in

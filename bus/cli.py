@@ -1,0 +1,127 @@
+"""The ``intelbus`` command line: parse arguments, build the one Settings object, dispatch.
+
+Each command lives in ``bus.commands.<name>``; errors from the ``BusError`` tree are printed as one
+line and exit 2, never as a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Callable, Sequence
+from datetime import UTC, datetime
+from pathlib import Path
+
+from bus.errors import BusError
+from bus.settings import Settings
+
+Handler = Callable[[argparse.Namespace, Settings], int]
+
+
+def _timestamp(text: str) -> datetime:
+    try:
+        moment = datetime.fromisoformat(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not an ISO 8601 date-time: {text!r}") from None
+    if moment.tzinfo is None:
+        raise argparse.ArgumentTypeError("give an offset, e.g. 2026-12-17T10:00:00+00:00")
+    return moment
+
+
+def _policy_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--ruleset", type=Path, help="ruleset file (default: the shipped regional policy)")
+    parser.add_argument("--reference", type=Path, help="folder with ocg_groups.csv and ocg_members.csv")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="intelbus", description=__doc__.splitlines()[0] if __doc__ else None)
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    route = commands.add_parser("route", help="decide submissions offline (--dry-run)")
+    route.add_argument("--dry-run", action="store_true", required=True,
+                       help="decide each JSON line and print its decision; nothing is published")
+    route.add_argument("--explain", action="store_true", help="print each decision in words")
+    route.add_argument("--now", type=_timestamp, help="decision time to record (default: now)")
+    _policy_options(route)
+    route.add_argument("file", nargs="?", default="-", help="JSON lines file, or - for stdin (default)")
+    route.set_defaults(handler=_route)
+
+    schema = commands.add_parser("schema", help="the submission interface as JSON Schema")
+    schema_commands = schema.add_subparsers(dest="schema_command", required=True, metavar="ACTION")
+    export = schema_commands.add_parser("export", help="write JSON Schema files into DIR")
+    export.add_argument("dir", type=Path)
+    export.add_argument("--ruleset", type=Path, help="ruleset whose areas and teams to enumerate")
+    export.set_defaults(handler=_schema_export)
+
+    ruleset = commands.add_parser("ruleset", help="check a ruleset file")
+    ruleset_commands = ruleset.add_subparsers(dest="ruleset_command", required=True, metavar="ACTION")
+    check = ruleset_commands.add_parser("check", help="validate a ruleset (and reference data)")
+    check.add_argument("file", type=Path, nargs="?")
+    check.add_argument("--reference", type=Path)
+    check.set_defaults(handler=_ruleset_check)
+    _add_runtime_commands(commands)
+    return parser
+
+
+def _add_runtime_commands(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """Commands that talk to Redis (added by bus.commands.runtime)."""
+    from bus.commands.runtime import register
+
+    register(commands)
+
+
+def _route(args: argparse.Namespace, settings: Settings) -> int:
+    from bus.commands.dryrun import dry_run
+    from bus.commands.loading import load_policy
+
+    ruleset, reference = load_policy(args.ruleset or settings.ruleset, args.reference or settings.reference)
+    now = args.now or datetime.now(UTC)
+    if args.file == "-":
+        dry_run(sys.stdin.buffer, sys.stdout, ruleset, reference, now, args.explain)
+        return 0
+    try:
+        with open(args.file, "rb") as source:
+            dry_run(source, sys.stdout, ruleset, reference, now, args.explain)
+    except OSError as exc:
+        raise BusError(f"cannot read {args.file}: {exc.strerror}") from None
+    return 0
+
+
+def _schema_export(args: argparse.Namespace, settings: Settings) -> int:
+    from bus.policy import load_ruleset
+    from schemas.export import export_schemas
+
+    ruleset = load_ruleset(args.ruleset or settings.ruleset)
+    written = export_schemas(args.dir, ruleset.area_names, ruleset.team_ids, ruleset.handling_conditions)
+    for path in written:
+        print(path)
+    return 0
+
+
+def _ruleset_check(args: argparse.Namespace, settings: Settings) -> int:
+    from bus.commands.loading import load_policy
+
+    ruleset, reference = load_policy(args.file or settings.ruleset, args.reference or settings.reference)
+    rules = len(ruleset.says)
+    print(f"{ruleset.source}: ok, ruleset {ruleset.digest}")
+    print(f"  {rules} rule ids, {len(ruleset.team_ids)} teams, {len(ruleset.partners)} partners, "
+          f"{len(ruleset.area_names) - 1} areas")
+    print(f"  reference {reference.digest}: {len(reference.groups)} OCGs")
+    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        settings = Settings()
+        handler: Handler = args.handler
+        return handler(args, settings)
+    except BusError as exc:
+        print(f"intelbus: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

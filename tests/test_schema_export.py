@@ -1,0 +1,135 @@
+"""`intelbus schema export`: a standard validator (jsonschema) agrees with the bus on what is valid."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import jsonschema
+import orjson
+import pytest
+from policy_cases import (
+    DROP,
+    NOW,
+    conditions,
+    covert_report,
+    cse_referral,
+    gain_request,
+    intelligence_report,
+    premises_report,
+    prison_intelligence,
+    ruleset,
+    sar,
+)
+
+from bus.policy import Reference, decide_payload
+
+EXAMPLE = {  # SUBMISSIONS.md, "Example", verbatim
+    "schema_version": 1, "submission_id": "5f0c6a9e-2d1b-4c38-9a57-0e7f4b1d2c11", "partner": "ukfiu",
+    "kind": "sar", "submitted_at": "2026-12-17T10:15:00+00:00", "classification": "OFFICIAL-SENSITIVE",
+    "area": "Middlesbrough", "sar_reference": "SAR-2026-0001", "disclosure_date": "2026-12-17",
+    "defence_type": "daml", "glossary_codes": ["XXS99XX", "XXPROPXX"], "reporter_type": "bank",
+    "reporter_name": "Example Bank plc", "amount_gbp": 48500,
+    "narrative": "Customer seeks to transfer sale proceeds of a property bought in cash in 2024.",
+    "nominals": [{"full_name": "Jordan Example", "dob": "1988-03-02", "role": "suspect",
+                  "accounts": ["20-00-00 12345678"]}],
+}
+
+
+@pytest.fixture(scope="module")
+def exported(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    folder = tmp_path_factory.mktemp("schemas")
+    result = subprocess.run([sys.executable, "-m", "bus.cli", "schema", "export", str(folder)],
+                            capture_output=True, text=True, check=True)
+    assert "submission.schema.json" in result.stdout
+    return folder
+
+
+@pytest.fixture(scope="module")
+def validator(exported: Path) -> jsonschema.protocols.Validator:
+    schema = json.loads((exported / "submission.schema.json").read_text())
+    cls = jsonschema.validators.validator_for(schema)
+    cls.check_schema(schema)
+    return cls(schema, format_checker=cls.FORMAT_CHECKER)
+
+
+def test_export_writes_one_schema_per_kind_and_the_union(exported: Path) -> None:
+    names = sorted(p.name for p in exported.iterdir())
+    assert names == sorted(["submission.schema.json"] + [f"{k}.schema.json" for k in (
+        "intelligence_report", "sar", "cse_referral", "premises_report", "prison_intelligence",
+        "gain_request", "cyber_incident")])
+
+
+def test_documented_example_is_accepted(validator: jsonschema.protocols.Validator, exported: Path) -> None:
+    assert list(validator.iter_errors(EXAMPLE)) == []
+    sar_schema = json.loads((exported / "sar.schema.json").read_text())
+    jsonschema.validators.validator_for(sar_schema)(sar_schema).validate(EXAMPLE)
+
+
+def _cyber(**overrides: Any) -> dict[str, Any]:
+    base = gain_request(kind="cyber_incident", purpose=DROP, requesting_officer=DROP,
+                        incident_type="ransomware", victim_organisation="Example Ltd",
+                        indicators=[{"type": "ip", "value": "192.0.2.1"}])
+    return {**base, **overrides}
+
+
+VALID = {
+    "example": EXAMPLE, "intel": intelligence_report(), "covert": covert_report(), "sar": sar(),
+    "cse": cse_referral(), "premises": premises_report(), "prison": prison_intelligence(),
+    "gain": gain_request(), "cyber": _cyber(), "area-lower-case": sar(area="middlesbrough"),
+    "area-upper-case": sar(area="REDCAR AND CLEVELAND"), "outside-region": sar(area="outside_region"),
+    "named": intelligence_report(**conditions("named_recipients_only", named=["durham.fib"])),
+    "legacy-grading": intelligence_report(grading={"scheme": "5x5x5", "source": "B", "intelligence": "2",
+                                                   "handling": "3"}),
+    "zulu-time": sar(submitted_at="2026-12-17T10:15:00Z"), "null-optional": sar(sanitised_narrative=None),
+}
+
+INVALID = {
+    "unknown-field": sar(foo=1), "unknown-kind": sar(kind="tip_off"), "no-kind": sar(kind=DROP),
+    "version-as-string": sar(schema_version="1"), "version-2": sar(schema_version=2),
+    "bad-uuid": sar(submission_id="not-a-uuid"), "naive-time": sar(submitted_at="2026-12-17T10:15:00"),
+    "bad-date": sar(disclosure_date="17/12/2026"), "bad-classification": sar(classification="RESTRICTED"),
+    "bad-area": sar(area="Middlesborough"), "empty-area": sar(area=""),
+    "conditions-without-C": intelligence_report(handling_conditions=["police_only"]),
+    "unknown-condition": intelligence_report(grading={"scheme": "3x5x2", "source": "1", "intelligence": "A",
+                                                      "handling": "C"}, handling_conditions=["nato_only"]),
+    "named-without-condition": intelligence_report(named_recipients=["durham.fib"]),
+    "condition-without-named": intelligence_report(**conditions("named_recipients_only")),
+    "unknown-team": intelligence_report(**conditions("named_recipients_only", named=["durham.fibb"])),
+    "intel-without-grading": intelligence_report(grading=DROP), "no-themes": intelligence_report(themes=[]),
+    "bad-theme": intelligence_report(themes=["drugz"]), "narrative-too-long": sar(narrative="x" * 20_001),
+    "sar-without-narrative": sar(narrative=DROP), "negative-amount": sar(amount_gbp=-1),
+    "boolean-amount": sar(amount_gbp=True), "bad-glossary": sar(glossary_codes=["S99"]),
+    "media-content": cse_referral(media=[{"algorithm": "md5", "value": "ab", "content": "aGk="}]),
+    "media-too-long": cse_referral(media=[{"algorithm": "md5", "value": "a" * 257}]),
+    "bad-grade-type": intelligence_report(grading={"scheme": "3x5x2", "source": 1, "intelligence": "A",
+                                                   "handling": "P"}),
+    "mixed-scheme": intelligence_report(grading={"scheme": "3x5x2", "source": "A", "intelligence": "1",
+                                                 "handling": "P"}),
+    "string-boolean": sar(threat_to_life="true"), "nominal-extra": sar(nominals=[{"full_name": "A", "x": 1}]),
+    "nominal-bad-role": sar(nominals=[{"full_name": "A", "role": "offender"}]),
+    "no-concerns": premises_report(concerns=[]), "bad-indicator": _cyber(indicators=[{"type": "mac", "value": "x"}]),
+}
+
+
+def _bus_accepts(payload: dict[str, Any]) -> bool:
+    """Accepted by the bus's schema and its admission checks that the JSON Schema also encodes."""
+    decision, _ = decide_payload(orjson.dumps(payload), ruleset(), Reference.empty(), NOW)
+    reason = decision.reason or ""
+    return not (reason.startswith("invalid submission") or reason.startswith("area ")
+                or reason.startswith("H2: unknown") or reason.startswith("named_recipients"))
+
+
+@pytest.mark.parametrize("name", sorted(VALID))
+def test_valid_submissions_pass_both(name: str, validator: jsonschema.protocols.Validator) -> None:
+    assert _bus_accepts(VALID[name])
+    assert [e.message for e in validator.iter_errors(VALID[name])] == []
+
+
+@pytest.mark.parametrize("name", sorted(INVALID))
+def test_invalid_submissions_fail_both(name: str, validator: jsonschema.protocols.Validator) -> None:
+    assert not _bus_accepts(INVALID[name])
+    assert list(validator.iter_errors(INVALID[name])), f"jsonschema accepted {name}"
