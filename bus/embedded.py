@@ -34,6 +34,8 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import redis
+from redis.backoff import NoBackoff
+from redis.retry import Retry
 
 from bus.errors import EmbeddedRedisError
 from bus.settings import Settings
@@ -41,7 +43,19 @@ from bus.settings import Settings
 SOCKET_PATH_MAX = 103  # sun_path holds 107 characters on Linux, 103 on macOS
 READY_TIMEOUT = 10.0  # seconds to wait for PING after starting (or for a loading server)
 STOP_TIMEOUT = 10.0  # seconds to wait for exit after SHUTDOWN before SIGKILL
-LOCK_TIMEOUT = 30.0  # seconds to wait for another command that is starting the server
+
+_CONFIG = """\
+daemonize yes
+dir {dir}
+pidfile {pidfile}
+logfile {logfile}
+port 0
+unixsocket {socket}
+unixsocketperm 700
+appendonly yes
+appendfsync {appendfsync}
+save ""
+"""
 
 
 def find_redis_server() -> Path:
@@ -53,13 +67,9 @@ def find_redis_server() -> Path:
     if spec is not None and spec.origin is not None:
         candidate = Path(spec.origin).parent / "bin" / "redis-server"
         if candidate.is_file():
-            if not os.access(candidate, os.X_OK):
-                try:
+            if not os.access(candidate, os.X_OK):  # wheels may lose the executable bit
+                with contextlib.suppress(OSError):  # if this fails, starting it reports the error
                     candidate.chmod(candidate.stat().st_mode | 0o111)
-                except OSError as exc:
-                    raise EmbeddedRedisError(
-                        f"{candidate} is not executable and chmod failed: {exc}"
-                    ) from exc
             return candidate
     raise EmbeddedRedisError(
         "no redis-server found: install Redis so that redis-server is on PATH (apt install redis-server,"
@@ -81,7 +91,8 @@ def _read_pid(pidfile: Path) -> int | None:
 
 
 def _alive(pid: int) -> bool:
-    """True while ``pid`` runs (a zombie, killed but not yet reaped, counts as dead)."""
+    """True while ``pid`` is a running redis-server: not gone, not a zombie (its cmdline is empty)
+    and not an unrelated process that reused the pid of a stale pidfile."""
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
@@ -89,18 +100,19 @@ def _alive(pid: int) -> bool:
     except PermissionError:
         return True
     try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        return not Path("/proc/self").exists()  # no /proc (macOS): trust kill(0)
-    return stat.rpartition(")")[2].split()[:1] != ["Z"]
-
-
-def _is_redis(pid: int) -> bool:
-    """Guards against pid reuse: the process in the pidfile must be a redis-server."""
-    try:
         return b"redis" in Path(f"/proc/{pid}/cmdline").read_bytes()
     except OSError:
-        return not Path("/proc/self").exists()
+        return not Path("/proc/self").exists()  # no /proc (macOS): trust kill(0)
+
+
+def _client(socket: Path, timeout: float) -> redis.Redis:
+    """A client that fails fast (no retries): callers poll on their own schedule."""
+    return redis.Redis(
+        unix_socket_path=str(socket),
+        socket_timeout=timeout,
+        socket_connect_timeout=timeout,
+        retry=Retry(NoBackoff(), 0),
+    )
 
 
 def _wait_exit(pid: int, timeout: float) -> bool:
@@ -146,12 +158,10 @@ class EmbeddedRedis:
     def pid(self) -> int | None:
         """Pid of the live redis-server of this folder, or None."""
         pid = _read_pid(self.pidfile)
-        return pid if pid is not None and _alive(pid) and _is_redis(pid) else None
+        return pid if pid is not None and _alive(pid) else None
 
     def ping(self) -> bool:
-        client = redis.Redis(
-            unix_socket_path=str(self.socket), socket_timeout=1.0, socket_connect_timeout=1.0
-        )
+        client = _client(self.socket, 1.0)
         try:
             return bool(client.ping())
         except (redis.RedisError, OSError):
@@ -161,24 +171,11 @@ class EmbeddedRedis:
 
     @contextlib.contextmanager
     def _locked(self) -> Iterator[None]:
+        """Serializes start/stop across processes; every step under it is time-bounded."""
         self.folder.mkdir(parents=True, exist_ok=True, mode=0o700)
         with open(self.folder / ".lock", "a") as handle:
-            deadline = time.monotonic() + LOCK_TIMEOUT
-            while True:
-                try:
-                    fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
-                    break
-                except BlockingIOError:
-                    if time.monotonic() > deadline:
-                        raise EmbeddedRedisError(
-                            f"{self.folder / '.lock'} stayed locked for {LOCK_TIMEOUT:.0f} s:"
-                            " another intelbus command is stuck starting or stopping the server"
-                        ) from None
-                    time.sleep(0.05)
-            try:
-                yield
-            finally:
-                fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
+            fcntl.flock(handle.fileno(), fcntl.LOCK_EX)  # released when the file is closed
+            yield
 
     def _ensure_locked(self) -> str:
         if not self.ping():
@@ -213,20 +210,12 @@ class EmbeddedRedis:
             raise EmbeddedRedisError(f"{short} (socket folder for {self.folder}) is not a folder owned by us")
 
     def _config(self) -> str:
-        return "\n".join(
-            [
-                "daemonize yes",
-                f"dir {_quote(self.folder)}",
-                f"pidfile {_quote(self.pidfile)}",
-                f"logfile {_quote(self.logfile)}",
-                "port 0",
-                f"unixsocket {_quote(self.socket)}",
-                "unixsocketperm 700",
-                "appendonly yes",
-                f"appendfsync {self.settings.appendfsync}",
-                'save ""',
-                "",
-            ]
+        return _CONFIG.format(
+            dir=_quote(self.folder),
+            pidfile=_quote(self.pidfile),
+            logfile=_quote(self.logfile),
+            socket=_quote(self.socket),
+            appendfsync=self.settings.appendfsync,
         )
 
     def _start(self) -> None:
@@ -266,7 +255,7 @@ class EmbeddedRedis:
     def _stop_locked(self, timeout: float) -> None:
         pid = self.pid()
         if self.ping():
-            client = redis.Redis(unix_socket_path=str(self.socket), socket_timeout=timeout)
+            client = _client(self.socket, timeout)
             with contextlib.suppress(redis.RedisError, OSError):
                 client.shutdown()  # fsyncs the AOF, then exits
             client.close()
@@ -281,6 +270,10 @@ class EmbeddedRedis:
         self._cleanup()
 
     def _cleanup(self) -> None:
+        pid = _read_pid(self.pidfile)
+        if pid is not None and not _alive(pid):
+            with contextlib.suppress(OSError):  # reap it if it is our child; usually init does
+                os.waitpid(pid, os.WNOHANG)
         self.pidfile.unlink(missing_ok=True)
         self.socket.unlink(missing_ok=True)
         if self.socket.parent != self.folder:

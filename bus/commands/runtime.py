@@ -1,0 +1,157 @@
+"""Commands that talk to Redis: router, publish, feed tail, decisions, demo, redis.
+
+With no REDIS_URL each of them uses the embedded redis-server of this working directory
+(``bus.embedded``), started on first use and shared by every command run here.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import sys
+from pathlib import Path
+
+from bus.settings import Settings
+
+
+def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    router = commands.add_parser("router", help="run the router (FastStream) until SIGTERM/SIGINT")
+    router.add_argument("--ruleset", type=Path)
+    router.add_argument("--reference", type=Path)
+    router.add_argument("--asyncapi", action="store_true", help="print the AsyncAPI document and exit")
+    router.set_defaults(handler=_router)
+
+    publish = commands.add_parser("publish", help="publish JSON lines as a partner")
+    publish.add_argument("--partner", required=True)
+    publish.add_argument("file", nargs="?", default="-")
+    publish.set_defaults(handler=_publish)
+
+    feed = commands.add_parser("feed", help="a team's feed")
+    feed_commands = feed.add_subparsers(dest="feed_command", required=True, metavar="ACTION")
+    tail = feed_commands.add_parser("tail", help="print (and acknowledge) deliveries as they arrive")
+    tail.add_argument("team")
+    tail.add_argument("--json", action="store_true", help="one JSON object per line")
+    tail.add_argument("--count", type=int, help="stop after this many deliveries")
+    tail.set_defaults(handler=_tail)
+
+    decisions = commands.add_parser("decisions", help="replay the decision log (audit)")
+    decisions.add_argument("--json", action="store_true", help="the records as JSON lines")
+    decisions.add_argument("--submission", help="only this submission_id")
+    decisions.set_defaults(handler=_decisions)
+
+    demo = commands.add_parser("demo", help="the bus end to end on the embedded Redis")
+    demo.set_defaults(handler=_demo)
+
+    redis_cmd = commands.add_parser("redis", help="the embedded redis-server of this working directory")
+    redis_cmd.add_argument("action", choices=["start", "stop", "url"])
+    redis_cmd.set_defaults(handler=_redis)
+
+
+def _url(settings: Settings) -> str:
+    from bus.embedded import resolve_redis_url
+
+    return resolve_redis_url(settings)
+
+
+def _logging() -> None:
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.getLogger("intelbus.faststream").setLevel(logging.WARNING)
+
+
+def _router(args: argparse.Namespace, settings: Settings) -> int:
+    from bus.commands.loading import load_policy
+    from bus.service import asyncapi_app, install_signal_handlers, run_router
+
+    ruleset, reference = load_policy(args.ruleset or settings.ruleset, args.reference or settings.reference)
+    if args.asyncapi:
+        app = asyncapi_app(settings, ruleset, reference, settings.redis_url or "redis://localhost:6379")
+        print(app.schema.to_specification().to_json())
+        return 0
+    _logging()
+    url = _url(settings)
+
+    async def main() -> None:
+        stop = asyncio.Event()
+        install_signal_handlers(stop)
+        await run_router(settings, ruleset, reference, url, stop)
+
+    asyncio.run(main())
+    return 0
+
+
+def _publish(args: argparse.Namespace, settings: Settings) -> int:
+    from bus.keys import Keys
+    from bus.transport import client
+    from producers.publish_cmd import publish_file
+
+    async def main() -> int:
+        redis = client(_url(settings))
+        try:
+            summary = await publish_file(redis, args.partner, args.file, Keys(settings.prefix))
+        finally:
+            await redis.aclose()
+        return 0 if summary.rejected == 0 else 1
+
+    return asyncio.run(main())
+
+
+def _tail(args: argparse.Namespace, settings: Settings) -> int:
+    from bus.keys import Keys
+    from bus.transport import client
+    from consumers.feed_cmd import tail
+
+    async def main() -> None:
+        redis = client(_url(settings))
+        try:
+            await tail(redis, args.team, Keys(settings.prefix), args.json, count=args.count)
+        finally:
+            await redis.aclose()
+
+    asyncio.run(main())
+    return 0
+
+
+def _decisions(args: argparse.Namespace, settings: Settings) -> int:
+    from bus.audit import replay
+    from bus.keys import Keys
+    from bus.transport import client
+
+    async def main() -> None:
+        redis = client(_url(settings))
+        try:
+            await replay(redis, Keys(settings.prefix), sys.stdout, as_json=args.json, submission=args.submission)
+        finally:
+            await redis.aclose()
+
+    asyncio.run(main())
+    return 0
+
+
+def _demo(args: argparse.Namespace, settings: Settings) -> int:
+    from bus.commands.loading import load_policy
+    from bus.demo import run_demo
+    from bus.embedded import EmbeddedRedis
+
+    ruleset, reference = load_policy(settings.ruleset, settings.reference)
+    embedded = settings.redis_url is None
+    url = _url(settings)
+    where = f"embedded redis-server in {settings.data_dir}/redis (AOF, appendfsync {settings.appendfsync})" \
+        if embedded else url
+    print(f"intelbus demo on {where}")
+    try:
+        return asyncio.run(run_demo(settings, ruleset, reference, url, sys.stdout))
+    finally:
+        if embedded:
+            EmbeddedRedis.stop(settings)
+            print(f"embedded redis-server stopped; its data stays in {settings.data_dir}/redis")
+
+
+def _redis(args: argparse.Namespace, settings: Settings) -> int:
+    from bus.embedded import EmbeddedRedis
+
+    if args.action == "stop":
+        EmbeddedRedis.stop(settings)
+        return 0
+    print(_url(settings))
+    return 0

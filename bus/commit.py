@@ -1,0 +1,93 @@
+"""The atomic commit of a batch: a pure plan (what to write) and the Lua script that writes it.
+
+``plan_entry`` turns one ingress entry and its decision into the script's arguments; nothing here does
+I/O but ``Committer.commit``, which runs ``lua/commit.lua`` once per batch (one round trip).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from importlib import resources
+from typing import Any
+
+import orjson
+import redis.asyncio as aioredis
+
+from bus.keys import ROUTER_GROUP, Keys
+from bus.policy import QUARANTINED, ROUTED, Decision, render_views
+from bus.transport import translate_errors
+
+COMMIT_LUA = resources.files("bus").joinpath("lua/commit.lua").read_text()
+ORIGINAL = "@@ORIGINAL@@"
+
+
+@dataclass(slots=True)
+class Batch:
+    """Keys are passed by index, so every key the script touches is declared in KEYS."""
+
+    keys: Keys
+    key_list: list[str] = field(default_factory=list)
+    key_index: dict[str, int] = field(default_factory=dict)
+    args: list[bytes | str | int] = field(default_factory=list)
+    entries: int = 0
+
+    def __post_init__(self) -> None:
+        self._key(self.keys.decisions)
+        self._key(self.keys.quarantine)
+
+    def _key(self, key: str) -> int:
+        index = self.key_index.get(key)
+        if index is None:
+            self.key_list.append(key)
+            index = self.key_index[key] = len(self.key_list)
+        return index
+
+    def add(self, stream: str, entry_id: str, raw: bytes, decision: Decision) -> None:
+        """Add one entry's writes (the decision must already carry stream and entry_id in ``extra``)."""
+        record = decision.to_dict()
+        dedupe = decision.status in (ROUTED, QUARANTINED) and decision.submission_id is not None \
+            and decision.partner == self.keys.partner_of(stream) and decision.kind is not None \
+            and not (decision.reason or "").startswith("invalid submission")
+        duplicate = b""
+        if dedupe:
+            duplicate = orjson.dumps(decision.as_duplicate(
+                f"duplicate: this partner already sent submission_id {decision.submission_id} "
+                f"(decision {ORIGINAL}); nothing is routed again").to_dict())
+        quarantined = decision.status == QUARANTINED
+        views = render_views(raw, decision) if not quarantined else {}
+        self.args += [
+            self._key(stream), entry_id, self._key(self.keys.seen(self.keys.partner_of(stream))) if dedupe else 0,
+            decision.submission_id or "", orjson.dumps(record), duplicate,
+            decision.reason or "" if quarantined else "", raw if quarantined else b"", len(decision.deliveries),
+        ]
+        for delivery in decision.deliveries:
+            self.args += [
+                self._key(self.keys.feed(delivery.recipient, delivery.priority)), views[delivery.recipient],
+                delivery.priority, delivery.view, delivery.due.isoformat() if delivery.due else "",
+            ]
+        self.entries += 1
+
+
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    status: str
+    decision_id: str
+
+
+class Committer:
+    def __init__(self, client: aioredis.Redis, consumer: str, group: str = ROUTER_GROUP) -> None:
+        self._script = client.register_script(COMMIT_LUA)
+        self._consumer = consumer
+        self._group = group
+
+    async def commit(self, batch: Batch) -> list[Outcome]:
+        if not batch.entries:
+            return []
+        args: list[Any] = [self._group, self._consumer, batch.entries, *batch.args]
+        async with translate_errors("commit"):
+            reply = await self._script(keys=batch.key_list, args=args)
+        return [Outcome(_text(status), _text(decision_id)) for status, decision_id in reply]
+
+
+def _text(value: bytes | str) -> str:
+    return value.decode() if isinstance(value, bytes) else value

@@ -1,0 +1,138 @@
+"""``intelbus demo``: the bus end to end on the embedded Redis, in one process.
+
+Starts the embedded redis-server (unless ``REDIS_URL`` is set) and the router, publishes the demo story
+as partners would (plus a spoofed and a malformed entry, written the way ``redis-cli XADD`` would), waits
+until every entry is decided, then prints what each team's feed received and what was quarantined.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections import defaultdict
+from datetime import UTC, datetime
+from typing import Any, TextIO
+
+import orjson
+import redis.asyncio as aioredis
+
+from bus.keys import Keys
+from bus.policy import Reference, Ruleset
+from bus.router import Router
+from bus.samples import demo_story
+from bus.service import run_router
+from bus.settings import Settings
+from bus.transport import xrange_rows
+from producers import PartnerClient
+
+WAIT_SECONDS = 30.0
+
+
+async def run_demo(settings: Settings, ruleset: Ruleset, reference: Reference, url: str, out: TextIO) -> int:
+    keys = Keys(settings.prefix)
+    client = aioredis.Redis.from_url(url)
+    try:
+        start = await _last_id(client, keys.decisions)
+        stop, ready = asyncio.Event(), asyncio.Event()
+        router_task = asyncio.create_task(run_router(settings, ruleset, reference, url, stop,
+                                                     ready=lambda _router: ready.set()))
+        await asyncio.wait_for(ready.wait(), WAIT_SECONDS)
+        out.write(f"router started: ruleset {ruleset.digest[:19]}…, reference {reference.digest[:19]}…\n")
+        started = time.perf_counter()
+        written = await _publish(client, keys, out)
+        decisions = await _wait_for_decisions(client, keys, start, written)
+        out.write(f"{len(decisions)} decisions, published and routed in {time.perf_counter() - started:.2f} s\n")
+        stop.set()
+        router: Router = await router_task
+        _show(decisions, await _feeds(client, keys, decisions), await _quarantine(client, keys), out)
+        out.write(f"\nrouter: {router.stats.routed} routed, {router.stats.quarantined} quarantined, "
+                  f"{router.stats.duplicate} duplicate. Every decision is on {keys.decisions}; "
+                  f"replay it with: intelbus decisions --json\n")
+        return 0
+    finally:
+        await client.aclose()
+
+
+async def _last_id(client: aioredis.Redis, stream: str) -> str:
+    last = await xrange_rows(client, stream, reverse=True, count=1)
+    return last[0][0].decode() if last else "0-0"
+
+
+async def _publish(client: aioredis.Redis, keys: Keys, out: TextIO) -> int:
+    story = demo_story(datetime.now(UTC).replace(microsecond=0))
+    by_partner: dict[str, list[dict[str, Any]]] = defaultdict(list)
+    for submission in story:
+        by_partner[submission["partner"]].append(submission)
+    for partner, items in by_partner.items():
+        await PartnerClient(client, partner, keys).publish_many(items)
+    # A retry of the DAML SAR (the bus recognises the duplicate), a partner claiming to be another, and a
+    # malformed entry: written with plain XADDs, as any Redis client (redis-cli included) would.
+    await client.xadd(keys.ingress("ukfiu"), {"payload": orjson.dumps(story[0])})
+    spoofed = {**story[6], "partner": "dwp", "submission_id": "00000000-0000-4000-8000-000000000001"}
+    await client.xadd(keys.ingress("hmrc"), {"payload": orjson.dumps(spoofed)})
+    await client.xadd(keys.ingress("dwp"), {"payload": b'{"schema_version": 1, "kind": "sar", oops'})
+    out.write(f"published {len(story)} submissions from {len(by_partner)} partners, one retry, "
+              "one spoofed and one malformed entry\n")
+    return len(story) + 3
+
+
+async def _wait_for_decisions(client: aioredis.Redis, keys: Keys, start: str, expected: int) -> list[dict[str, Any]]:
+    deadline = time.monotonic() + WAIT_SECONDS
+    while True:
+        entries = await xrange_rows(client, keys.decisions, min=f"({start}")
+        if len(entries) >= expected or time.monotonic() > deadline:
+            return [orjson.loads(fields[b"decision"]) | {"decision_id": entry_id.decode()}
+                    for entry_id, fields in entries]
+        await asyncio.sleep(0.05)
+
+
+Rows = dict[str, list[dict[str, str]]]
+
+
+async def _feeds(client: aioredis.Redis, keys: Keys, decisions: list[dict[str, Any]]) -> Rows:
+    """What actually arrived in each team's feed streams for these decisions."""
+    ours = {d["decision_id"] for d in decisions}
+    teams = sorted({delivery["recipient"] for d in decisions for delivery in d["deliveries"]})
+    arrived: dict[str, list[dict[str, str]]] = {}
+    for team in teams:
+        rows = []
+        for stream in keys.feeds(team):
+            for _, fields in await xrange_rows(client, stream):
+                row = {k.decode(): v.decode(errors="replace") for k, v in fields.items()}
+                if row["decision_id"] in ours:
+                    rows.append(row | {"stream": stream})
+        arrived[team] = rows
+    return arrived
+
+
+async def _quarantine(client: aioredis.Redis, keys: Keys) -> list[dict[str, str]]:
+    """The quarantine stream; ``_show`` keeps this run's entries (by decision id)."""
+    return [{k.decode(): v.decode(errors="replace") for k, v in fields.items()}
+            for _, fields in await xrange_rows(client, keys.quarantine)]
+
+
+def _show(decisions: list[dict[str, Any]], feeds: dict[str, list[dict[str, str]]],
+          quarantine: list[dict[str, str]], out: TextIO) -> None:
+    by_id = {d["decision_id"]: d for d in decisions}
+    out.write("\nWhat each team's feed received (priority, view, due, submission):\n")
+    for team, rows in feeds.items():
+        out.write(f"  {team}\n")
+        for row in rows:
+            decision = by_id[row["decision_id"]]
+            delivery = next(d for d in decision["deliveries"] if d["recipient"] == team)
+            view = row["view"] + (f" (no {', '.join(delivery['omitted'])})" if delivery["omitted"] else "")
+            lane = "immediate lane" if row["stream"].endswith(":immediate") else ""
+            out.write(f"    {row['priority']:<9} {view:<55} due {row['due'] or '-':<25} "
+                      f"{decision['kind']} from {decision['partner']} {lane}\n")
+    ours = {d["decision_id"] for d in decisions}
+    out.write("\nQuarantined (routed to nobody, kept whole with the reason):\n")
+    for row in quarantine:
+        if row["decision_id"] in ours:
+            out.write(f"  {row['stream']} {row['entry_id']}: {row['reason'][:150]}\n")
+    out.write("\nWithheld by handling rules, and duplicates:\n")
+    for decision in decisions:
+        for withheld in decision["withheld"]:
+            out.write(f"  {withheld['recipient']}: {withheld['rule']} {withheld['reason']} "
+                      f"({decision['kind']} from {decision['partner']})\n")
+        if decision["status"] == "duplicate":
+            out.write(f"  duplicate {decision['submission_id']} from {decision['partner']}: nothing routed again\n")

@@ -1,0 +1,54 @@
+"""Every Redis key and group name intelbus uses, built in one place (prefix configurable, default ``intel``).
+
+=================================  ======  ===================================================
+key                                type    written by / read by
+=================================  ======  ===================================================
+``intel:ingress:<partner>``        stream  partner (XADD ``payload``) / router group ``router``
+``intel:feed:<team>``              stream  router / team group ``team`` (routine and high)
+``intel:feed:<team>:immediate``    stream  router / team group ``team`` (read first)
+``intel:decisions``                stream  router (field ``decision``) / operators, auditors
+``intel:quarantine``               stream  router (raw ``payload``, ``reason``…) / operators
+``intel:seen:<partner>``           hash    router: submission_id -> decision entry id (dedupe)
+=================================  ======  ===================================================
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+ROUTER_GROUP = "router"
+TEAM_GROUP = "team"
+IMMEDIATE = "immediate"
+
+
+@dataclass(frozen=True, slots=True)
+class Keys:
+    prefix: str = "intel"
+
+    def ingress(self, partner: str) -> str:
+        return f"{self.prefix}:ingress:{partner}"
+
+    def partner_of(self, ingress_key: str) -> str:
+        head = f"{self.prefix}:ingress:"
+        if not ingress_key.startswith(head):
+            raise ValueError(f"{ingress_key!r} is not an ingress stream")
+        return ingress_key[len(head):]
+
+    def feed(self, team: str, priority: str = "routine") -> str:
+        base = f"{self.prefix}:feed:{team}"
+        return f"{base}:{IMMEDIATE}" if priority == IMMEDIATE else base
+
+    def feeds(self, team: str) -> tuple[str, str]:
+        """(immediate, routine): the order a team reads them in."""
+        return self.feed(team, IMMEDIATE), self.feed(team)
+
+    @property
+    def decisions(self) -> str:
+        return f"{self.prefix}:decisions"
+
+    @property
+    def quarantine(self) -> str:
+        return f"{self.prefix}:quarantine"
+
+    def seen(self, partner: str) -> str:
+        return f"{self.prefix}:seen:{partner}"

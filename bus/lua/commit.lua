@@ -1,0 +1,64 @@
+-- Commit a batch of routed ingress entries atomically (DESIGN.md decision 3).
+--
+-- For each entry, all or nothing, inside this one script:
+--   * skip it unless it is still pending in the router group AND owned by this consumer (a router that
+--     was too slow, whose entry another router reclaimed, cannot commit it a second time);
+--   * if its submission_id was already decided for this partner: one `duplicate` decision, nothing else;
+--   * otherwise: the decision entry, one feed entry per delivery (carrying the decision id), the
+--     quarantine entry when quarantined, and the dedupe mark;
+--   * XACK the ingress entry.
+--
+-- KEYS: [1] decisions stream, [2] quarantine stream, [3..] ingress streams, seen hashes and feed streams,
+--       referred to by index from ARGV.
+-- ARGV: group, consumer, entry count, then per entry:
+--       ingress_key_index, entry_id, seen_key_index (0: no dedupe), submission_id, decision_json,
+--       duplicate_json, quarantine_reason ("" unless quarantined), raw_payload ("" unless quarantined),
+--       delivery count, then per delivery: feed_key_index, payload, priority, view, due
+-- Returns: per entry {status, decision_id}; status is routed | quarantined | duplicate | skipped.
+local group, consumer = ARGV[1], ARGV[2]
+local count = tonumber(ARGV[3])
+local decisions, quarantine = KEYS[1], KEYS[2]
+local results = {}
+local i = 4
+for _ = 1, count do
+  local ingress = KEYS[tonumber(ARGV[i])]
+  local entry_id = ARGV[i + 1]
+  local seen_index = tonumber(ARGV[i + 2])
+  local submission_id = ARGV[i + 3]
+  local decision_json = ARGV[i + 4]
+  local duplicate_json = ARGV[i + 5]
+  local reason = ARGV[i + 6]
+  local raw = ARGV[i + 7]
+  local deliveries = tonumber(ARGV[i + 8])
+  local first = i + 9
+  i = first + deliveries * 5
+
+  local pending = redis.call('XPENDING', ingress, group, entry_id, entry_id, 1, consumer)
+  if #pending == 0 then
+    results[#results + 1] = {'skipped', ''}
+  else
+    local seen = seen_index > 0 and KEYS[seen_index] or nil
+    local original = seen and redis.call('HGET', seen, submission_id) or false
+    if original then
+      local dup = string.gsub(duplicate_json, '@@ORIGINAL@@', original, 1)
+      local id = redis.call('XADD', decisions, '*', 'decision', dup)
+      results[#results + 1] = {'duplicate', id}
+    else
+      local id = redis.call('XADD', decisions, '*', 'decision', decision_json)
+      for d = first, first + (deliveries - 1) * 5, 5 do
+        redis.call('XADD', KEYS[tonumber(ARGV[d])], '*', 'payload', ARGV[d + 1], 'submission_id', submission_id,
+          'priority', ARGV[d + 2], 'view', ARGV[d + 3], 'due', ARGV[d + 4], 'decision_id', id)
+      end
+      if reason ~= '' then
+        redis.call('XADD', quarantine, '*', 'payload', raw, 'reason', reason, 'stream', ingress,
+          'entry_id', entry_id, 'submission_id', submission_id, 'decision_id', id)
+      end
+      if seen then
+        redis.call('HSET', seen, submission_id, id)
+      end
+      results[#results + 1] = {reason ~= '' and 'quarantined' or 'routed', id}
+    end
+    redis.call('XACK', ingress, group, entry_id)
+  end
+end
+return results

@@ -1,0 +1,75 @@
+"""Running the router: connect, create groups, start FastStream, supervise, stop cleanly.
+
+``run_router`` is what ``intelbus router`` and the demo call; ``asyncapi_app`` is the same router as a
+FastStream app, for AsyncAPI documentation (``intelbus router --asyncapi``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+from collections.abc import Callable
+from contextlib import suppress
+
+from faststream import FastStream
+from faststream.specification import AsyncAPI
+
+from bus.commit import Committer
+from bus.keys import Keys
+from bus.policy import Reference, Ruleset
+from bus.recovery import recovery_loop
+from bus.router import Router, build_broker, consumer_name, ensure_groups, supervise_groups
+from bus.settings import Settings
+
+log = logging.getLogger("intelbus.router")
+
+
+def ingress_streams(ruleset: Ruleset, keys: Keys) -> list[str]:
+    """One stream per partner in the registry: Redis ACLs let nobody else write ingress."""
+    return [keys.ingress(partner) for partner in sorted(ruleset.partners)]
+
+
+async def run_router(settings: Settings, ruleset: Ruleset, reference: Reference, url: str,
+                     stop: asyncio.Event, ready: Callable[[Router], None] | None = None) -> Router:
+    keys = Keys(settings.prefix)
+    streams = ingress_streams(ruleset, keys)
+    router = Router(settings, ruleset, reference, keys, consumer_name(settings))
+    broker, subscribers = build_broker(router, url, streams)
+    client = await broker.connect()
+    created = await ensure_groups(client, streams)
+    if created:
+        log.info("created router groups at 0 on %d ingress streams", len(created))
+    router.committer = Committer(client, router.consumer)
+    await broker.start()
+    log.info("router %s reading %d ingress streams (ruleset %s)", router.consumer, len(streams), ruleset.digest)
+    supervisor = asyncio.create_task(supervise_groups(client, subscribers, streams, stop))
+    interval = max(0.05, settings.claim_idle_ms / 2000)
+    recovery = asyncio.create_task(recovery_loop(client, router, streams, stop, interval))
+    if ready is not None:
+        ready(router)
+    try:
+        await stop.wait()
+    finally:
+        for task in (supervisor, recovery):
+            task.cancel()
+            with suppress(asyncio.CancelledError):
+                await task
+        await broker.stop()
+        log.info("router stopped: %s", router.stats)
+    return router
+
+
+def install_signal_handlers(stop: asyncio.Event) -> None:
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+
+
+def asyncapi_app(settings: Settings, ruleset: Ruleset, reference: Reference, url: str) -> FastStream:
+    keys = Keys(settings.prefix)
+    router = Router(settings, ruleset, reference, keys, consumer_name(settings))
+    broker, _ = build_broker(router, url, ingress_streams(ruleset, keys))
+    spec = AsyncAPI(broker, title="intelbus router", version="1",
+                    description="Routes partner submissions to team feeds by the regional policy.")
+    return FastStream(broker, specification=spec)

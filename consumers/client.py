@@ -1,0 +1,296 @@
+"""The team client: read a team's feed through the consumer group ``team``, immediate entries first.
+
+A team has two feed streams, both read through the group ``team`` (created at id ``0``, so nothing
+written before the first consumer started is skipped):
+
+* ``intel:feed:<team>:immediate``: deliveries of priority ``immediate``, always read first;
+* ``intel:feed:<team>``: deliveries of priority ``high`` and ``routine``.
+
+Each entry has these fields, all written by the router:
+
+* ``payload``: the team's view of the submission as UTF-8 JSON (the whole submission, or the sanitised
+  view with source-revealing fields removed).
+* ``submission_id``: the partner's submission UUID (the same for every team that received it).
+* ``priority``: ``immediate``, ``high`` or ``routine``.
+* ``view``: ``full`` or ``sanitised`` (which of the two the payload is).
+* ``due``: RFC 3339 date-time with offset by which the team should act, or an empty string for none.
+* ``decision_id``: entry id, in ``intel:decisions``, of the routing decision behind this delivery.
+
+Delivery is at least once: an entry stays in the group's pending list until acked, and an entry left
+pending longer than ``claim_idle_ms`` (its consumer died) is reclaimed by the next ``read``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from functools import partial
+from typing import Any, TypeVar
+
+import orjson
+import redis.asyncio as aredis
+from redis.exceptions import ResponseError
+
+from bus.errors import TransportError
+from bus.keys import TEAM_GROUP, Keys
+from producers.client import redis_errors
+
+log = logging.getLogger(__name__)
+
+T = TypeVar("T")
+Entry = tuple[Any, Any]  # (entry id, field dict); (None, None) for a deleted entry in a 6.2 XAUTOCLAIM
+PEL_SCAN_PAGE = 500
+MAX_RECONNECT_DELAY = 5.0
+DEFAULT_KEYS = Keys()
+
+
+@dataclass(frozen=True, slots=True)
+class Delivery:
+    """One feed entry. ``stream``/``entry_id`` identify it for XACK; the other fields are the entry's."""
+
+    stream: str
+    entry_id: str
+    submission_id: str
+    priority: str
+    view: str
+    due: datetime | None
+    decision_id: str
+    payload: bytes
+
+    def json(self) -> Any:
+        """The payload decoded from JSON."""
+        return orjson.loads(self.payload)
+
+    @property
+    def routed_at_ms(self) -> int:
+        """When the router wrote the entry (milliseconds since the epoch, from the entry id)."""
+        return int(self.entry_id.split("-", 1)[0])
+
+
+def text(value: bytes | str | None) -> str:
+    if value is None:
+        return ""
+    return value.decode("utf-8", "replace") if isinstance(value, bytes) else value
+
+
+def parse_due(value: str) -> datetime | None:
+    """RFC 3339 with offset; ``None`` for an empty value (or an unreadable one, logged)."""
+    if not value:
+        return None
+    try:
+        moment = datetime.fromisoformat(value)
+    except ValueError:
+        moment = None
+    if moment is None or moment.tzinfo is None:
+        log.warning("feed entry has an unreadable due %r; treated as none", value)
+        return None
+    return moment
+
+
+def to_delivery(stream: str, entry_id: bytes | str, fields: Mapping[Any, Any]) -> Delivery:
+    """A ``Delivery`` from one entry's field dict (keys and values as bytes, or str with decode_responses)."""
+    def get(name: str) -> Any:
+        value = fields.get(name.encode())
+        return fields.get(name) if value is None else value
+
+    payload = get("payload")
+    return Delivery(stream=stream, entry_id=text(entry_id), submission_id=text(get("submission_id")),
+                    priority=text(get("priority")), view=text(get("view")), due=parse_due(text(get("due"))),
+                    decision_id=text(get("decision_id")),
+                    payload=payload.encode() if isinstance(payload, str) else (payload or b""))
+
+
+def split_entries(stream: str, entries: Iterable[Entry]) -> tuple[list[Delivery], list[str], int]:
+    """(deliveries, ids of entries without fields, number of entries without an id).
+
+    An entry without fields was deleted while pending: ack it and skip it. Redis 6.2's XAUTOCLAIM
+    returns such an entry as nil (redis-py: ``(None, None)``), so its id has to be found in the PEL.
+    """
+    deliveries: list[Delivery] = []
+    empty: list[str] = []
+    anonymous = 0
+    for entry_id, fields in entries:
+        if entry_id is None:
+            anonymous += 1
+        elif not fields:
+            empty.append(text(entry_id))
+        else:
+            deliveries.append(to_delivery(stream, entry_id, fields))
+    return deliveries, empty, anonymous
+
+
+def autoclaim_parts(reply: Sequence[Any]) -> tuple[str, list[Entry], list[str]]:
+    """(next cursor, claimed entries, deleted ids) from an XAUTOCLAIM reply: ``[cursor, entries]`` on
+    Redis 6.2, ``[cursor, entries, deleted ids]`` on 7.x (which already dropped those from the PEL)."""
+    if len(reply) not in (2, 3):
+        raise ValueError(f"unexpected XAUTOCLAIM reply with {len(reply)} elements")
+    deleted = [text(entry_id) for entry_id in reply[2] or []] if len(reply) == 3 else []
+    return text(reply[0]), list(reply[1] or []), deleted
+
+
+def xread_parts(reply: Any) -> list[tuple[str, list[Entry]]]:
+    """[(stream, entries)] from an XREADGROUP reply, RESP2-shaped (list of pairs) or RESP3 (dict)."""
+    pairs = (reply.items() if isinstance(reply, Mapping) else reply) if reply else []
+    result: list[tuple[str, list[Entry]]] = []
+    for stream, entries in pairs:
+        items = list(entries or [])
+        if len(items) == 1 and isinstance(items[0], list):  # the RESP3 callback wraps the list once more
+            items = list(items[0])
+        result.append((text(stream), items))
+    return result
+
+
+def _is_missing_group(exc: ResponseError) -> bool:
+    message = str(exc)
+    return message.startswith("NOGROUP") or "no longer exists" in message  # UNBLOCKED: stream deleted
+
+
+class TeamClient:
+    """Reads one team's feed as ``consumer`` in the group ``team``; ack each delivery once handled.
+
+    ``redis`` is a ``redis.asyncio.Redis`` the caller owns; its ``socket_timeout``, if set, must exceed
+    ``block_ms``. Redis errors surface as ``TransportError``. A vanished group is recreated at ``0``.
+    """
+
+    def __init__(self, redis: aredis.Redis, team: str, consumer: str, keys: Keys = DEFAULT_KEYS,
+                 claim_idle_ms: int = 30000) -> None:
+        self.redis = redis
+        self.team = team
+        self.consumer = consumer
+        self.keys = keys
+        self.claim_idle_ms = claim_idle_ms
+        self.immediate, self.routine = keys.feeds(team)
+        self._cursors: dict[str, str] = {self.immediate: "0-0", self.routine: "0-0"}
+
+    async def ensure_groups(self) -> None:
+        """Create the group ``team`` at id ``0`` (MKSTREAM) on both feed streams; existing ones are kept."""
+        for stream in (self.immediate, self.routine):
+            try:
+                async with redis_errors(f"creating group {TEAM_GROUP} on {stream}"):
+                    await self.redis.xgroup_create(stream, TEAM_GROUP, id="0", mkstream=True)
+            except TransportError as exc:
+                if not isinstance(exc.__cause__, ResponseError) or "BUSYGROUP" not in str(exc.__cause__):
+                    raise
+
+    async def read(self, count: int = 100, block_ms: int = 1000) -> list[Delivery]:
+        """Up to ``count`` deliveries, immediate ones first.
+
+        Order of work: reclaim idle immediate entries (XAUTOCLAIM), read new immediate entries, then, while
+        fewer than ``count`` were found, reclaim idle routine entries and read new routine ones (all
+        without blocking). Only when nothing at all was found does it block up to ``block_ms`` on both
+        streams in one XREADGROUP, so a new immediate entry wakes it (that read returns up to ``count``
+        per stream). Claiming before routine reads means a dead consumer's urgent work comes back first.
+        """
+        found: list[Delivery] = []
+        for stream in (self.immediate, self.routine):
+            if len(found) < count:
+                found += await self._guarded(partial(self._claim, stream, count - len(found)))
+            if len(found) < count:
+                found += await self._guarded(partial(self._read_new, {stream: ">"}, count - len(found), None))
+        if not found and block_ms > 0:
+            both = {self.immediate: ">", self.routine: ">"}
+            found = await self._guarded(partial(self._read_new, both, count, block_ms))
+        return found
+
+    async def ack(self, delivery: Delivery) -> int:
+        """XACK one delivery on its stream; returns 1, or 0 if it was not pending (already acked)."""
+        return await self.ack_many([delivery])
+
+    async def ack_many(self, deliveries: Iterable[Delivery]) -> int:
+        """XACK deliveries, grouped by stream, in one round trip; returns how many were pending."""
+        by_stream: dict[str, list[str]] = {}
+        for delivery in deliveries:
+            by_stream.setdefault(delivery.stream, []).append(delivery.entry_id)
+        if not by_stream:
+            return 0
+        async with redis_errors(f"acking deliveries of team {self.team}"), \
+                self.redis.pipeline(transaction=False) as pipe:
+            for stream, ids in by_stream.items():
+                pipe.xack(stream, TEAM_GROUP, *ids)
+            results = await pipe.execute()
+        return sum(int(n) for n in results)
+
+    def __aiter__(self) -> AsyncIterator[Delivery]:
+        return self.deliveries()
+
+    async def deliveries(self, count: int = 100, block_ms: int = 1000) -> AsyncGenerator[Delivery, None]:
+        """Yield deliveries forever (the caller acks them). Creates the groups first; on ``TransportError``
+        it logs, waits (doubling up to 5 s) and carries on, so a service survives a Redis restart."""
+        delay = 0.1
+        ready = False
+        while True:
+            try:
+                if not ready:
+                    await self.ensure_groups()
+                    ready = True
+                batch = await self.read(count, block_ms)
+                delay = 0.1
+            except TransportError as exc:
+                log.warning("team %s feed read failed, retrying in %.1f s: %s", self.team, delay, exc)
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, MAX_RECONNECT_DELAY)
+                continue
+            for delivery in batch:
+                yield delivery
+
+    async def _guarded(self, operation: Callable[[], Awaitable[T]]) -> T:
+        """Run a read; on a missing group, recreate the groups at 0 (with a WARNING) and run it again."""
+        try:
+            return await operation()
+        except TransportError as exc:
+            if not isinstance(exc.__cause__, ResponseError) or not _is_missing_group(exc.__cause__):
+                raise
+        log.warning("consumer group %r of team %s was missing (stream deleted or Redis restarted empty); "
+                    "recreated at 0: entries may have been re-delivered or lost", TEAM_GROUP, self.team)
+        await self.ensure_groups()
+        return await operation()
+
+    async def _claim(self, stream: str, count: int) -> list[Delivery]:
+        """XAUTOCLAIM entries idle longer than ``claim_idle_ms`` (from any consumer) for this consumer."""
+        async with redis_errors(f"reclaiming idle entries of {stream}"):
+            reply = await self.redis.xautoclaim(stream, TEAM_GROUP, self.consumer, self.claim_idle_ms,
+                                                self._cursors[stream], count=count)
+        cursor, entries, deleted = autoclaim_parts(reply)
+        self._cursors[stream] = cursor
+        deliveries, empty, anonymous = split_entries(stream, entries)
+        if deliveries:
+            log.info("reclaimed %d entries of %s left idle by another consumer", len(deliveries), stream)
+        if deleted:
+            log.warning("Redis dropped %d deleted entries from the pending list of %s", len(deleted), stream)
+        await self._drop_deleted(stream, empty, anonymous)
+        return deliveries
+
+    async def _read_new(self, streams: dict[Any, Any], count: int, block_ms: int | None) -> list[Delivery]:
+        async with redis_errors(f"reading {', '.join(streams)}"):
+            reply = await self.redis.xreadgroup(TEAM_GROUP, self.consumer, streams, count=count, block=block_ms)
+        found: dict[str, list[Delivery]] = {}
+        for stream, entries in xread_parts(reply):
+            deliveries, empty, anonymous = split_entries(stream, entries)
+            await self._drop_deleted(stream, empty, anonymous)
+            found[stream] = deliveries
+        return found.get(self.immediate, []) + found.get(self.routine, [])
+
+    async def _drop_deleted(self, stream: str, empty: list[str], anonymous: int) -> None:
+        """Ack pending entries that no longer exist; nil entries (6.2) are found in our own PEL first."""
+        if anonymous:
+            empty = empty + await self._deleted_in_own_pel(stream)
+        if empty:
+            log.warning("acking %d deleted entries left pending in %s: %s", len(empty), stream, empty[:10])
+            async with redis_errors(f"acking deleted entries of {stream}"):
+                await self.redis.xack(stream, TEAM_GROUP, *empty)
+
+    async def _deleted_in_own_pel(self, stream: str) -> list[str]:
+        """Ids of this consumer's pending entries whose fields are gone (history read from id 0)."""
+        deleted: list[str] = []
+        after = "0"
+        while True:
+            async with redis_errors(f"scanning the pending entries of {stream}"):
+                reply = await self.redis.xreadgroup(TEAM_GROUP, self.consumer, {stream: after}, count=PEL_SCAN_PAGE)
+            entries = [entry for _, items in xread_parts(reply) for entry in items]
+            deleted += [text(entry_id) for entry_id, fields in entries if not fields]
+            if len(entries) < PEL_SCAN_PAGE:
+                return deleted
+            after = text(entries[-1][0])

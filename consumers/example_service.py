@@ -1,0 +1,99 @@
+"""Example team service on FastStream 0.7: log every delivery of one team's feed and ack it.
+
+Run it with ``INTELBUS_TEAM=<team> REDIS_URL=redis://… python -m consumers.example_service`` (key prefix
+from ``INTELBUS_PREFIX``, default ``intel``); stop it
+with SIGINT or SIGTERM. It is documentation by example, so it does the few things every team service
+must do with FastStream on Redis streams:
+
+* one batch ``StreamSub`` per feed stream (immediate and routine), so an immediate entry never queues
+  behind the routine backlog: each subscriber has its own read loop;
+* the groups are created at ``0`` before the subscribers start (FastStream would create them at ``$``
+  and skip everything routed before the service first ran);
+* ``max_records`` bounds each batch (without it one read returns the whole backlog);
+* a raw parser: feed entries are plain fields, not FastStream envelopes;
+* ``AckPolicy.MANUAL`` plus an explicit XACK once the work is done (on Redis FastStream's nack/reject
+  send nothing, so an entry that fails stays pending: a ``TeamClient`` reclaims those).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import socket
+import sys
+from typing import Any
+
+from faststream import AckPolicy, FastStream
+from faststream.redis import RedisBroker, StreamSub
+from faststream.redis.annotations import Redis, RedisBatchStreamMessage
+from faststream.redis.message import RedisBatchStreamMessage as BatchMessage
+
+from bus.keys import TEAM_GROUP, Keys
+from bus.settings import Settings
+from consumers.client import DEFAULT_KEYS, TeamClient, text, to_delivery
+
+log = logging.getLogger("consumers.example_service")
+
+BATCH = 100
+POLL_MS = 500
+
+
+async def raw_parser(message: Any) -> BatchMessage:
+    """Hand the entries over untouched (ids, stream and field dicts stay in ``msg.raw_message``)."""
+    # group=None makes msg.ack() a no-op: the handler sends its own XACK (FastStream's typing wants a consumer)
+    return BatchMessage(message, b"", consumer=None, group=None)  # type: ignore[arg-type]
+
+
+async def handle(msg: RedisBatchStreamMessage, redis: Redis) -> None:
+    """Log each delivery of the batch, then XACK the whole batch (ack only after the work is done)."""
+    raw = msg.raw_message
+    stream = text(raw["channel"])
+    for entry_id, fields in zip(raw["message_ids"], raw["data"], strict=True):
+        if not fields:  # deleted while pending: nothing to do but ack it
+            continue
+        delivery = to_delivery(stream, entry_id, fields)
+        log.info("delivery priority=%s submission_id=%s view=%s due=%s entry=%s", delivery.priority,
+                 delivery.submission_id, delivery.view, delivery.due.isoformat() if delivery.due else "-",
+                 delivery.entry_id)
+    await redis.xack(stream, TEAM_GROUP, *raw["message_ids"])
+
+
+def build_app(redis_url: str, team: str, consumer: str, keys: Keys = DEFAULT_KEYS) -> FastStream:
+    """The FastStream app for one team: one subscriber per feed stream, groups created at 0 first."""
+    broker = RedisBroker(redis_url, log_level=logging.DEBUG)
+    for stream in keys.feeds(team):  # immediate first
+        subscriber = broker.subscriber(
+            stream=StreamSub(stream, group=TEAM_GROUP, consumer=consumer, batch=True, max_records=BATCH,
+                             polling_interval=POLL_MS),
+            ack_policy=AckPolicy.MANUAL, parser=raw_parser, title=stream,
+            description=f"feed of team {team}: fields payload, submission_id, priority, view, due, decision_id",
+        )
+        subscriber(handle)
+    app = FastStream(broker)
+
+    @app.on_startup  # runs before broker.start(): connect() here is idempotent, start() reuses it
+    async def create_groups() -> None:
+        await TeamClient(await broker.connect(), team, consumer, keys).ensure_groups()
+        log.info("team %s: groups %r ready on %s as consumer %s", team, TEAM_GROUP, keys.feeds(team), consumer)
+
+    return app
+
+
+def main() -> int:
+    """Entry point, the only place that reads the environment: ``INTELBUS_TEAM`` here, ``REDIS_URL`` (and
+    ``INTELBUS_PREFIX``) through the one ``Settings`` object."""
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+                        stream=sys.stderr)
+    settings = Settings()
+    team = os.environ.get("INTELBUS_TEAM")
+    if not team or not settings.redis_url:
+        print("set INTELBUS_TEAM (the team id) and REDIS_URL (e.g. redis://host:6379/0)", file=sys.stderr)
+        return 2
+    consumer = f"{team}-example-{socket.gethostname()}-{os.getpid()}"
+    asyncio.run(build_app(settings.redis_url, team, consumer, Keys(settings.prefix)).run())
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,87 @@
+"""Run the real router against a private redis-server: in-process (a task) or as a subprocess."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import subprocess
+import sys
+import time
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Any
+
+import orjson
+import redis
+import redis.asyncio as aioredis
+
+from bus.commands.loading import load_policy
+from bus.router import Router
+from bus.service import run_router
+from bus.settings import Settings
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def settings_for(url: str, **overrides: Any) -> Settings:
+    base: dict[str, Any] = {"batch_size": 50, "block_ms": 50, "claim_idle_ms": 300}
+    return Settings(REDIS_URL=url, **(base | overrides))
+
+
+@asynccontextmanager
+async def running_router(url: str, **overrides: Any) -> AsyncIterator[Router]:
+    settings = settings_for(url, **overrides)
+    ruleset, reference = load_policy(None, None)
+    stop, ready = asyncio.Event(), asyncio.Event()
+    holder: list[Router] = []
+
+    def on_ready(router: Router) -> None:
+        holder.append(router)
+        ready.set()
+
+    task = asyncio.create_task(run_router(settings, ruleset, reference, url, stop, ready=on_ready))
+    await asyncio.wait_for(ready.wait(), 15)
+    try:
+        yield holder[0]
+    finally:
+        stop.set()
+        await asyncio.wait_for(task, 30)
+
+
+async def wait_until(check: Callable[[], Any], timeout: float = 15.0, interval: float = 0.05) -> Any:
+    deadline = time.monotonic() + timeout
+    while True:
+        value = await check()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout} s waiting for {check}")
+        await asyncio.sleep(interval)
+
+
+async def decisions(client: aioredis.Redis, prefix: str = "intel") -> list[dict[str, Any]]:
+    return [orjson.loads(fields[b"decision"]) | {"decision_id": entry_id.decode()}
+            for entry_id, fields in await client.xrange(f"{prefix}:decisions")]
+
+
+def start_router_process(url: str, consumer: str, **env_overrides: str) -> subprocess.Popen[bytes]:
+    env = os.environ | {
+        "REDIS_URL": url, "INTELBUS_CONSUMER_NAME": consumer, "INTELBUS_CLAIM_IDLE_MS": "500",
+        "INTELBUS_BATCH_SIZE": "100", "INTELBUS_BLOCK_MS": "50", "PYTHONUNBUFFERED": "1",
+    } | env_overrides
+    return subprocess.Popen([sys.executable, "-m", "bus.cli", "router"], cwd=ROOT, env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+
+
+def wait_for_groups(url: str, stream: str, timeout: float = 20.0) -> None:
+    client = redis.Redis.from_url(url)
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            if client.xinfo_groups(stream):
+                return
+        except redis.ResponseError:
+            pass
+        time.sleep(0.05)
+    raise AssertionError(f"router never created its group on {stream}")
