@@ -74,8 +74,9 @@ def poison_batch(router: Router, entries: Sequence[Entry], counts: dict[str, int
     now = router.clock()
     for stream, entry_id, fields in entries:
         owner = router.keys.partner_of(stream)
-        reason = (f"poison: processing failed on {counts.get(entry_id, 0)} deliveries "
-                  f"(limit {router.settings.max_deliveries}); last error: "
+        attempts = counts.get(entry_id, 1) - 1  # this delivery is the quarantine, not an attempt
+        reason = (f"poison: processing failed {attempts} times (limit {router.settings.max_deliveries}); "
+                  f"last error: "
                   f"{errors.get(f'{stream} {entry_id}', 'unknown (the router processing it died)')}")
         decision = Decision(submission_id=None, partner=owner, kind=None, status=QUARANTINED, reason=reason,
                             ruleset=router.ruleset.digest, reference=router.reference.digest, decided_at=now)

@@ -82,6 +82,7 @@ class Router:
     stats: RouterStats = field(default_factory=RouterStats)
     committer: Committer | None = None
     errors: dict[str, str] = field(default_factory=dict)  # "<stream> <entry id>" -> last processing error
+    decider: Callable[..., tuple[Decision, Any]] = decide_payload  # the pure engine; tests inject faults
 
     def plan(self, entries: Sequence[Entry]) -> tuple[Batch, list[tuple[str, str, str]]]:
         """Pure: decide each entry; entries that fail to process are left out (they stay pending)."""
@@ -108,7 +109,7 @@ class Router:
             return raw, replace(decision, extra=where)
         assert fields is not None
         raw = fields[b"payload"]
-        decision, _ = decide_payload(raw, self.ruleset, self.reference, now, ingress_owner=owner)
+        decision, _ = self.decider(raw, self.ruleset, self.reference, now, ingress_owner=owner)
         return raw, replace(decision, extra=where)
 
     async def handle(self, entries: list[Entry]) -> list[Outcome]:
@@ -172,18 +173,26 @@ def build_broker(router: Router, url: str, streams: Sequence[str]) -> tuple[Redi
 
 async def supervise_groups(client: aioredis.Redis, subscribers: Sequence[Any], streams: Sequence[str],
                            stop: asyncio.Event, interval: float = 1.0) -> None:
-    """FastStream stops a subscriber whose group vanished: recreate the group at 0 and restart it."""
+    """FastStream stops a subscriber whose group vanished: recreate the group at 0 and restart it.
+    Redis being away is not fatal here: the check is retried every ``interval``."""
     while not stop.is_set():
-        for subscriber, stream in zip(subscribers, streams, strict=True):
-            if subscriber.running:
-                continue
-            created = await ensure_groups(client, [stream])
-            log.critical(
-                "consumer group %s on %s was missing (stream deleted, or Redis restarted without its data); "
-                "%s it at 0: entries written since are routed, entries that were pending may have been lost "
-                "or may be routed again (duplicates are caught by submission_id)",
-                ROUTER_GROUP, stream, "recreated" if created else "found",
-            )
-            await subscriber.start()
+        try:
+            await _restart_lost(client, subscribers, streams)
+        except Exception as exc:
+            log.warning("group check failed (retrying in %.1f s): %s", interval, exc)
         with suppress(TimeoutError):
             await asyncio.wait_for(stop.wait(), timeout=interval)
+
+
+async def _restart_lost(client: aioredis.Redis, subscribers: Sequence[Any], streams: Sequence[str]) -> None:
+    for subscriber, stream in zip(subscribers, streams, strict=True):
+        if subscriber.running:
+            continue
+        created = await ensure_groups(client, [stream])
+        log.critical(
+            "consumer group %s on %s was missing (stream deleted, or Redis restarted without its data); "
+            "%s it at 0: entries written since are routed, entries that were pending may have been lost "
+            "or may be routed again (duplicates are caught by submission_id)",
+            ROUTER_GROUP, stream, "recreated" if created else "found",
+        )
+        await subscriber.start()

@@ -31,10 +31,15 @@ def ingress_streams(ruleset: Ruleset, keys: Keys) -> list[str]:
 
 
 async def run_router(settings: Settings, ruleset: Ruleset, reference: Reference, url: str,
-                     stop: asyncio.Event, ready: Callable[[Router], None] | None = None) -> Router:
+                     stop: asyncio.Event, ready: Callable[[Router], None] | None = None,
+                     prepare: Callable[[Router], None] | None = None) -> Router:
+    """Route until ``stop`` is set. ``prepare`` sees the router before it reads anything; ``ready``
+    once it is reading."""
     keys = Keys(settings.prefix)
     streams = ingress_streams(ruleset, keys)
     router = Router(settings, ruleset, reference, keys, consumer_name(settings))
+    if prepare is not None:
+        prepare(router)
     broker, subscribers = build_broker(router, url, streams)
     client = await broker.connect()
     created = await ensure_groups(client, streams)

@@ -30,17 +30,22 @@ def settings_for(url: str, **overrides: Any) -> Settings:
 
 
 @asynccontextmanager
-async def running_router(url: str, **overrides: Any) -> AsyncIterator[Router]:
+async def running_router(url: str, decider: Callable[..., Any] | None = None,
+                         **overrides: Any) -> AsyncIterator[Router]:
     settings = settings_for(url, **overrides)
     ruleset, reference = load_policy(None, None)
     stop, ready = asyncio.Event(), asyncio.Event()
     holder: list[Router] = []
 
+    def prepare(router: Router) -> None:
+        if decider is not None:
+            router.decider = decider
+
     def on_ready(router: Router) -> None:
         holder.append(router)
         ready.set()
 
-    task = asyncio.create_task(run_router(settings, ruleset, reference, url, stop, ready=on_ready))
+    task = asyncio.create_task(run_router(settings, ruleset, reference, url, stop, ready=on_ready, prepare=prepare))
     await asyncio.wait_for(ready.wait(), 15)
     try:
         yield holder[0]

@@ -60,6 +60,9 @@ def _check(payload: dict[str, Any], deliveries: dict[str, str], held: dict[str, 
 # ---------------------------------------------------------------- H2 3x5x2 handling conditions
 
 H2_CASES = [
+    routed_case("no_neighbourhood-means-every-force", intelligence_report(**conditions(
+        "no_neighbourhood", "named_recipients_only", named=["cleveland.neighbourhood", "durham.fib"])),
+        {"durham.fib": F}, {"cleveland.neighbourhood": "H2"}),
     routed_case("P-shares-with-all", intelligence_report(themes=["drugs"]), {"durham.fib": F, "durham.ocg": F}),
     routed_case("C-without-conditions", intelligence_report(themes=["drugs"], grading=grading("C")),
                 {"durham.fib": F, "durham.ocg": F}),
@@ -215,6 +218,17 @@ H5_CASES = [
                 {"nersou.riu": S, "nersou.rart": F}),
     routed_case("premises-neighbourhood-ok", premises_report(), {"durham.neighbourhood": F}),
     routed_case("gain-ok", gain_request(), {"nersou.gain": F}),
+    # The ruleset's reading (see its comments): no force's neighbourhood team gets a SAR, and any force's
+    # fiu is "a force's fiu" that may see the reporter.
+    routed_case("another-forces-neighbourhood", sar(**conditions(
+        "named_recipients_only", named=["durham.neighbourhood", "nersou.rart"])),
+        {"nersou.rart": F}, {"durham.neighbourhood": "H5", "cleveland.fiu": "H2"}),
+    routed_case("outside-region-no-neighbourhood", sar(area="outside_region", **conditions(
+        "named_recipients_only", named=["northumbria.neighbourhood", "nersou.riu"])),
+        {"nersou.riu": S}, {"northumbria.neighbourhood": "H5"}),
+    routed_case("another-forces-fiu-sees-reporter", sar(**conditions(
+        "named_recipients_only", named=["durham.fiu", "cleveland.ocg"])),
+        {"durham.fiu": F, "cleveland.ocg": S}, {"cleveland.fiu": "H2"}),
 ]
 
 

@@ -220,6 +220,7 @@ def _directory(model: RulesetFile) -> Directory:
     return Directory(
         team_ids=team_ids, force_teams=frozenset(model.teams.force),
         tags={tag: frozenset(ids) for tag, ids in tags.items()}, stand_in=model.outside_region.stand_in,
+        regional_prefixes=frozenset(team.split(".")[0] for team in model.teams.regional),
     )
 
 

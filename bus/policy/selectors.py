@@ -37,6 +37,7 @@ class Directory:
     force_teams: frozenset[str]
     tags: dict[str, frozenset[str]]
     stand_in: str
+    regional_prefixes: frozenset[str] = frozenset()
 
 
 def compile_selector(text: str, directory: Directory, mode: str) -> Resolver:
@@ -69,30 +70,42 @@ def compile_selectors(texts: Sequence[str], directory: Directory, mode: str) -> 
     return union
 
 
+_SCOPED: dict[str, Resolver] = {
+    "named_recipients": lambda scope: scope.named,
+    "originator": lambda scope: scope.originator,
+    "OCG.lead": lambda scope: scope.ocg_leads,
+}
+
+
 def _compile_term(term: str, directory: Directory, mode: str) -> Resolver:
-    if term == "named_recipients":
-        return lambda scope: scope.named
-    if term == "originator":
-        return lambda scope: tuple(t for t in scope.originator)
-    if term == "OCG.lead":
-        return lambda scope: scope.ocg_leads
-    if term.startswith("tag:"):
-        members = tuple(sorted(directory.tags.get(term[4:], frozenset())))
-        if not members:
-            raise SelectorError(f"no team carries tag {term[4:]!r}")
-        return lambda _scope: members
+    if term in _SCOPED:
+        return _SCOPED[term]
     if term.startswith("F."):
         return _force_term(term[2:], directory, mode)
-    if term.endswith(".*"):
-        prefix = term[:-1]
-        members = tuple(sorted(t for t in directory.team_ids if t.startswith(prefix)))
-        if not members:
-            raise SelectorError(f"{term!r} matches no team")
-        return lambda _scope: members
-    if term not in directory.team_ids:
-        raise SelectorError(f"unknown team {term!r}")
-    single = (term,)
-    return lambda _scope: single
+    members = _fixed_members(term, directory)
+    return lambda _scope: members
+
+
+def _fixed_members(term: str, directory: Directory) -> tuple[str, ...]:
+    """Selectors whose teams do not depend on the submission: tag:, *.<team>, <prefix>.*, <id>."""
+    if term.startswith("tag:"):
+        members = tuple(sorted(directory.tags.get(term[4:], frozenset())))
+        problem = f"no team carries tag {term[4:]!r}"
+    elif term.startswith("*."):
+        if term[2:] not in directory.force_teams:
+            raise SelectorError(f"{term}: {term[2:]!r} is not one of the force teams")
+        members = tuple(sorted(t for t in directory.team_ids if t.endswith(term[1:])
+                               and t.split(".")[0] not in directory.regional_prefixes))
+        problem = f"{term!r} matches no team"
+    elif term.endswith(".*"):
+        members = tuple(sorted(t for t in directory.team_ids if t.startswith(term[:-1])))
+        problem = f"{term!r} matches no team"
+    else:
+        members = (term,) if term in directory.team_ids else ()
+        problem = f"unknown team {term!r}"
+    if not members:
+        raise SelectorError(problem)
+    return members
 
 
 def _force_term(suffix: str, directory: Directory, mode: str) -> Resolver:

@@ -1,0 +1,585 @@
+"""Chaos: publish N submissions while SIGKILLing routers and crashing redis-server; check exactly-once.
+
+Run: .venv/bin/python bench/chaos.py [--count 20000] [--routers 2] [--router-kills 3] [--redis-crashes 1]
+
+Starts a private redis-server (AOF, ``appendfsync always``, temp dir, free port; never the shared Redis)
+and ``--routers`` ``intelbus router`` subprocesses. While a publisher sends ``realistic_mix(count, seed)``
+partner by partner in paced chunks (over about ``--publish-seconds``), a chaos task SIGKILLs a random
+router at random moments (a replacement starts at once, under a new consumer name) and SIGKILLs
+redis-server, restarting it on the same port and dir (it reloads its AOF). The publisher retries failed
+chunks whole, so resent entries must come back as ``duplicate`` decisions.
+
+When everything is decided and no ingress entry is pending, it checks and prints: every submission has
+exactly one routed/quarantined decision (``lost``, ``duplicated``), every extra ``duplicate`` decision is
+explained by a resent ingress entry (each ingress entry has exactly one decision), and every delivery has
+exactly one feed entry (per feed stream, and per decision id). Exit code 0 only if all of that holds.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import logging
+import os
+import random
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from collections import Counter, defaultdict
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import orjson
+import redis
+import redis.asyncio as aioredis
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from bus.embedded import find_redis_server  # noqa: E402
+from bus.errors import TransportError  # noqa: E402
+from bus.keys import ROUTER_GROUP, Keys  # noqa: E402
+from bus.samples import realistic_mix  # noqa: E402
+from producers.client import PartnerClient  # noqa: E402
+
+KEYS = Keys()
+PRIMARY = ("routed", "quarantined")
+
+
+def say(message: str) -> None:
+    print(message, flush=True)
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+class RedisServer:
+    """A private, non-daemonized redis-server with AOF (appendfsync always): crash it, restart it."""
+
+    def __init__(self, data_dir: Path) -> None:
+        self.dir = data_dir
+        self.port = free_port()
+        self.binary = find_redis_server()
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        return f"redis://127.0.0.1:{self.port}/0"
+
+    def client(self) -> redis.Redis:
+        return redis.Redis(host="127.0.0.1", port=self.port, socket_timeout=30.0)
+
+    def start(self, timeout: float = 120.0) -> None:
+        self.dir.mkdir(parents=True, exist_ok=True)
+        args = [str(self.binary), "--port", str(self.port), "--bind", "127.0.0.1", "--dir", str(self.dir),
+                "--appendonly", "yes", "--appendfsync", "always", "--save", "", "--daemonize", "no",
+                "--logfile", str(self.dir / "redis.log")]
+        self.proc = subprocess.Popen(args, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL)
+        probe = redis.Redis(host="127.0.0.1", port=self.port, socket_timeout=1.0, socket_connect_timeout=1.0)
+        deadline = time.monotonic() + timeout
+        try:
+            while True:
+                with contextlib.suppress(redis.RedisError):
+                    if probe.ping():  # LOADING (AOF replay) raises BusyLoadingError until done
+                        return
+                if self.proc.poll() is not None or time.monotonic() > deadline:
+                    raise RuntimeError(f"redis-server on port {self.port} did not start; see {self.dir}/redis.log")
+                time.sleep(0.05)
+        finally:
+            probe.close()
+
+    def kill9(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGKILL)
+            self.proc.wait(timeout=10)
+
+    def stop(self) -> None:
+        if self.proc is None or self.proc.poll() is not None:
+            return
+        self.proc.terminate()
+        try:
+            self.proc.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait(timeout=10)
+
+
+@dataclass
+class RouterSlot:
+    index: int
+    proc: subprocess.Popen[bytes] | None = None
+    name: str = ""
+    started: float = 0.0
+    generation: int = 0
+
+
+@dataclass
+class Fleet:
+    """The router subprocesses: start, SIGKILL, replace, and restart any that exit on their own."""
+
+    url: str
+    log_dir: Path
+    claim_idle_ms: int
+    size: int
+    slots: list[RouterSlot] = field(default_factory=list)
+    kills: int = 0
+    crashed_running: list[str] = field(default_factory=list)  # exited after it had started routing
+    failed_start: list[str] = field(default_factory=list)  # exited before (Redis away while it started)
+
+    def start_all(self) -> None:
+        self.slots = [RouterSlot(i) for i in range(self.size)]
+        for slot in self.slots:
+            self._start(slot)
+
+    def _start(self, slot: RouterSlot) -> None:
+        slot.generation += 1
+        slot.name = f"chaos-r{slot.index}-g{slot.generation}"
+        env = os.environ | {
+            "REDIS_URL": self.url, "INTELBUS_CONSUMER_NAME": slot.name,
+            "INTELBUS_CLAIM_IDLE_MS": str(self.claim_idle_ms), "INTELBUS_BATCH_SIZE": "100",
+            "INTELBUS_BLOCK_MS": "100", "PYTHONUNBUFFERED": "1",
+        }
+        env.pop("INTELBUS_PREFIX", None)
+        log = open(self.log_dir / f"{slot.name}.log", "wb")  # noqa: SIM115 (the child owns it)
+        try:
+            slot.proc = subprocess.Popen([sys.executable, "-m", "bus.cli", "router"], cwd=ROOT, env=env,
+                                         stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT)
+        finally:
+            log.close()
+        slot.started = time.monotonic()
+
+    async def kill_random(self, rng: random.Random, aim: float = 2.0) -> str:
+        """SIGKILL a router, preferably while it holds fetched, uncommitted entries (mid-batch): for up to
+        ``aim`` seconds, poll the group's pending summary and take a router that has some; else any."""
+        holding = await self._pending_by_consumer(aim)
+        busy = [s for s in self.slots if holding.get(s.name, 0) > 0]
+        slot = rng.choice(busy or self.slots)
+        assert slot.proc is not None
+        uptime = time.monotonic() - slot.started
+        slot.proc.send_signal(signal.SIGKILL)
+        slot.proc.wait(timeout=10)
+        self.kills += 1
+        killed = slot.name
+        self._start(slot)
+        return (f"SIGKILLed router {killed} (up {uptime:.1f} s, holding {holding.get(killed, 0)} pending entries); "
+                f"started {slot.name}")
+
+    async def _pending_by_consumer(self, aim: float) -> dict[str, int]:
+        client = aioredis.Redis.from_url(self.url, socket_connect_timeout=1.0, socket_timeout=2.0)
+        names = {s.name for s in self.slots}
+        deadline = time.monotonic() + aim
+        holding: dict[str, int] = {}
+        try:
+            streams = [decoded(k) async for k in client.scan_iter(f"{KEYS.prefix}:ingress:*", count=1000)]
+            while time.monotonic() < deadline:
+                pipe = client.pipeline(transaction=False)
+                for stream in streams:
+                    pipe.xpending(stream, ROUTER_GROUP)
+                holding = Counter()
+                for summary in await pipe.execute(raise_on_error=False):
+                    for consumer in summary.get("consumers", []) if isinstance(summary, dict) else []:
+                        holding[decoded(consumer["name"])] += int(consumer["pending"])
+                if any(holding.get(name, 0) for name in names):
+                    break
+                await asyncio.sleep(0.002)
+        except (redis.RedisError, OSError):
+            pass  # Redis away: kill blind
+        finally:
+            await client.aclose()
+        return holding
+
+    def revive(self) -> None:
+        """A router that exited by itself (e.g. it could not reach Redis at start-up) is started again."""
+        for slot in self.slots:
+            if slot.proc is not None and (code := slot.proc.poll()) is not None:
+                log = self.log_dir / f"{slot.name}.log"
+                running = f"router {slot.name} reading" in log.read_text(errors="replace")
+                when = "while running" if running else "during start-up"
+                (self.crashed_running if running else self.failed_start).append(f"{slot.name} (code {code})")
+                say(f"  ! router {slot.name} exited by itself {when} (code {code}); see {log}")
+                self._start(slot)
+
+    def stop_all(self) -> None:
+        live = [s.proc for s in self.slots if s.proc is not None and s.proc.poll() is None]
+        for proc in live:
+            proc.terminate()
+        for proc in live:
+            try:
+                proc.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait(timeout=10)
+
+
+@dataclass
+class Chaos:
+    server: RedisServer
+    fleet: Fleet
+    rng: random.Random
+    crashes: int = 0
+    redis_up: bool = True
+    events: list[str] = field(default_factory=list)
+
+    def schedule(self, kills: int, crashes: int, window: float) -> list[tuple[float, str]]:
+        """Spread the events over the window: one per equal slice, at a random point inside it."""
+        kinds = ["kill"] * kills + ["crash"] * crashes
+        self.rng.shuffle(kinds)
+        if not kinds:
+            return []
+        width = 0.8 * window / len(kinds)
+        return [(0.1 * window + i * width + self.rng.uniform(0.15, 0.85) * width, kind)
+                for i, kind in enumerate(kinds)]
+
+    async def run(self, plan: list[tuple[float, str]], t0: float) -> None:
+        for at, kind in plan:
+            await asyncio.sleep(max(0.0, t0 + at - time.monotonic()))
+            began = time.monotonic() - t0
+            note = await self.fleet.kill_random(self.rng) if kind == "kill" else await self.crash_redis()
+            self.events.append(f"t={began:.1f} s {note}")
+            say(f"  * t={began:.1f} s {note}")
+
+    async def crash_redis(self) -> str:
+        self.server.kill9()
+        self.redis_up = False
+        self.crashes += 1
+        down = self.rng.uniform(0.5, 2.0)
+        await asyncio.sleep(down)
+        started = time.monotonic()
+        await asyncio.to_thread(self.server.start)
+        self.redis_up = True
+        loaded = time.monotonic() - started
+        return f"SIGKILLed redis-server; down {down:.1f} s, restarted (ready {loaded:.1f} s after start, AOF reloaded)"
+
+    async def supervise(self, stop: asyncio.Event) -> None:
+        while not stop.is_set():
+            if self.redis_up:
+                self.fleet.revive()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), 0.5)
+
+
+@dataclass
+class Publisher:
+    url: str
+    payloads: list[tuple[str, bytes]]  # (partner, payload) in mix order
+    chunk: int
+    seconds: float
+    published: int = 0
+    resends: int = 0
+    failures: list[str] = field(default_factory=list)
+
+    async def run(self, t0: float) -> None:
+        client = aioredis.Redis.from_url(self.url, socket_connect_timeout=2.0, socket_timeout=10.0)
+        clients: dict[str, PartnerClient] = {}
+        try:
+            for start in range(0, len(self.payloads), self.chunk):
+                due = t0 + self.seconds * start / len(self.payloads)
+                await asyncio.sleep(max(0.0, due - time.monotonic()))
+                groups: dict[str, list[bytes]] = defaultdict(list)
+                for partner, payload in self.payloads[start:start + self.chunk]:
+                    groups[partner].append(payload)
+                for partner, group in groups.items():
+                    partner_client = clients.setdefault(partner, PartnerClient(client, partner, base_delay=0.1))
+                    await self._send(partner_client, group)
+                    self.published += len(group)
+        finally:
+            await client.aclose()
+
+    async def _send(self, partner_client: PartnerClient, group: list[bytes], give_up: float = 120.0) -> None:
+        """PartnerClient retries a failed chunk 3 times; past that, back off and resend it whole again."""
+        deadline = time.monotonic() + give_up
+        delay = 0.25
+        while True:
+            try:
+                await partner_client.send_prepared(group, chunk=len(group))
+                return
+            except TransportError as exc:
+                self.resends += 1
+                if time.monotonic() > deadline:
+                    self.failures.append(f"{partner_client.stream}: gave up on {len(group)} submissions: {exc}")
+                    raise
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 2.0)
+
+
+def decoded(value: bytes | str) -> str:
+    return value.decode() if isinstance(value, bytes) else value
+
+
+async def progress(server: RedisServer, publisher: Publisher, chaos: Chaos, t0: float, stop: asyncio.Event,
+                   every: float = 3.0) -> None:
+    client = aioredis.Redis.from_url(server.url, socket_connect_timeout=1.0, socket_timeout=2.0)
+    try:
+        while not stop.is_set():
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), every)
+            decided: int | str = "? (redis down)"
+            for _ in range(2):  # the first call after a Redis restart may find its connection dead
+                try:
+                    decided = await client.xlen(KEYS.decisions)
+                    break
+                except (redis.RedisError, OSError):
+                    continue
+            say(f"  t={time.monotonic() - t0:6.1f} s  published {publisher.published}  decided {decided}  "
+                f"router kills {chaos.fleet.kills}  redis crashes {chaos.crashes}")
+    finally:
+        await client.aclose()
+
+
+def ingress_keys(client: redis.Redis) -> list[str]:
+    return sorted(decoded(k) for k in client.scan_iter(f"{KEYS.prefix}:ingress:*", count=1000))
+
+
+def backlog(client: redis.Redis) -> int:
+    """Entries of ingress streams not yet delivered to the router group, plus entries pending in it."""
+    total = 0
+    for key in ingress_keys(client):
+        groups = [g for g in client.xinfo_groups(key) if decoded(g["name"]) == ROUTER_GROUP]
+        if not groups:
+            total += client.xlen(key)
+            continue
+        group = groups[0]
+        total += int(group["pending"]) + int(group.get("lag") or 0)
+    return total
+
+
+def read_stream(client: redis.Redis, key: str, page: int = 2000) -> Iterator[tuple[str, dict[bytes, bytes]]]:
+    start = "-"
+    while True:
+        rows = client.xrange(key, min=start, count=page)
+        for entry_id, fields in rows:
+            yield decoded(entry_id), fields
+        if len(rows) < page:
+            return
+        start = "(" + decoded(rows[-1][0])
+
+
+async def wait_settled(server: RedisServer, chaos: Chaos, ids: set[str], timeout: float, t0: float) -> bool:
+    """Until every id has a routed/quarantined decision and nothing is pending or unread; or quiet for 15 s
+    with nothing left to route (then something was lost); or the timeout."""
+    client = server.client()
+    decided: set[str] = set()
+    last = "-"
+    deadline = time.monotonic() + timeout
+    quiet_since = None
+    try:
+        while time.monotonic() < deadline:
+            chaos.fleet.revive()
+            for entry_id, fields in client.xrange(KEYS.decisions, min=last, count=10_000):
+                record = orjson.loads(fields[b"decision"])
+                if record["status"] in PRIMARY and record["submission_id"]:
+                    decided.add(record["submission_id"])
+                last = "(" + decoded(entry_id)
+            left = backlog(client)
+            if left == 0 and decided >= ids:
+                say(f"  t={time.monotonic() - t0:6.1f} s  settled: all {len(ids)} decided, nothing pending")
+                return True
+            quiet_since = (quiet_since or time.monotonic()) if left == 0 else None
+            if quiet_since is not None and time.monotonic() - quiet_since > 15:
+                say(f"  nothing pending for 15 s but {len(ids - decided)} submissions undecided")
+                return False
+            await asyncio.sleep(1.0)
+    finally:
+        client.close()
+    say(f"  timed out after {timeout:.0f} s waiting for decisions")
+    return False
+
+
+@dataclass
+class Report:
+    published_ids: int = 0
+    ingress_entries: int = 0
+    decisions: int = 0
+    statuses: Counter[str] = field(default_factory=Counter)
+    lost: list[str] = field(default_factory=list)
+    duplicated: list[str] = field(default_factory=list)
+    unknown_ids: int = 0
+    entries_undecided: list[str] = field(default_factory=list)
+    entries_decided_twice: list[str] = field(default_factory=list)
+    deliveries: int = 0
+    feed_entries: int = 0
+    feed_mismatch: dict[str, tuple[int, int]] = field(default_factory=dict)
+    feed_per_decision_mismatch: int = 0
+
+    @property
+    def ok(self) -> bool:
+        return not (self.lost or self.duplicated or self.unknown_ids or self.entries_undecided
+                    or self.entries_decided_twice or self.feed_mismatch or self.feed_per_decision_mismatch
+                    or self.deliveries != self.feed_entries)
+
+
+def verify(client: redis.Redis, ids: set[str]) -> Report:
+    report = Report(published_ids=len(ids))
+    entry_sid: dict[str, str | None] = {}  # "<stream> <entry id>" -> submission_id in its payload
+    for key in ingress_keys(client):
+        for entry_id, fields in read_stream(client, key):
+            entry_sid[f"{key} {entry_id}"] = orjson.loads(fields[b"payload"]).get("submission_id")
+    report.ingress_entries = len(entry_sid)
+    primary: Counter[str] = Counter()
+    per_entry: Counter[str] = Counter()
+    expected_feeds: Counter[str] = Counter()
+    expected_per_decision: dict[str, int] = {}
+    for decision_id, fields in read_stream(client, KEYS.decisions):
+        record = orjson.loads(fields[b"decision"])
+        report.decisions += 1
+        report.statuses[record["status"]] += 1
+        entry = f"{record.get('stream')} {record.get('entry_id')}"
+        per_entry[entry] += 1
+        sid = record["submission_id"] or entry_sid.get(entry)  # poison quarantine carries no submission_id
+        if record["status"] not in PRIMARY:
+            continue
+        primary[sid] += 1
+        expected_per_decision[decision_id] = len(record["deliveries"])
+        for delivery in record["deliveries"]:
+            expected_feeds[KEYS.feed(delivery["recipient"], delivery["priority"])] += 1
+    report.lost = sorted(ids - set(primary))
+    report.duplicated = sorted(sid for sid, n in primary.items() if n > 1)
+    report.unknown_ids = len(set(primary) - ids)
+    report.entries_undecided = sorted(set(entry_sid) - set(per_entry))
+    report.entries_decided_twice = sorted(e for e, n in per_entry.items() if n > 1)
+    report.deliveries = sum(expected_feeds.values())
+    _check_feeds(client, report, expected_feeds, expected_per_decision)
+    return report
+
+
+def _check_feeds(client: redis.Redis, report: Report, expected: Counter[str], per_decision: dict[str, int]) -> None:
+    found: Counter[str] = Counter()
+    keys = {decoded(k) for k in client.scan_iter(f"{KEYS.prefix}:feed:*", count=1000)}
+    for key in sorted(keys | set(expected)):
+        actual = client.xlen(key)
+        report.feed_entries += actual
+        if actual != expected[key]:
+            report.feed_mismatch[key] = (expected[key], actual)
+        for _, fields in read_stream(client, key):
+            found[decoded(fields[b"decision_id"])] += 1
+    report.feed_per_decision_mismatch = sum(
+        1 for decision_id in set(found) | set(per_decision) if found[decision_id] != per_decision.get(decision_id, 0))
+
+
+def print_report(report: Report, publisher: Publisher, chaos: Chaos, elapsed: float) -> None:
+    statuses = ", ".join(f"{status} {n}" for status, n in sorted(report.statuses.items()))
+    resent = report.ingress_entries - report.published_ids
+    say("")
+    say(f"submissions published {report.published_ids} (unique submission ids; {report.ingress_entries} ingress "
+        f"entries, {resent} of them resent; {publisher.resends} chunk resends after transport errors)")
+    say(f"decisions {report.decisions} ({statuses})")
+    say(f"lost {len(report.lost)}")
+    say(f"duplicated {len(report.duplicated)}")
+    say(f"extra duplicate decisions {report.statuses['duplicate']} (resent ingress entries: {resent})")
+    say(f"ingress entries without a decision {len(report.entries_undecided)}, "
+        f"with more than one {len(report.entries_decided_twice)}")
+    say(f"deliveries expected {report.deliveries}, feed entries found {report.feed_entries} "
+        f"(feed streams differing: {len(report.feed_mismatch)}; decisions whose feed entries differ: "
+        f"{report.feed_per_decision_mismatch})")
+    fleet = chaos.fleet
+    say(f"router kills {fleet.kills}, redis crashes {chaos.crashes}; routers that exited by themselves: "
+        f"{len(fleet.crashed_running)} while running, {len(fleet.failed_start)} during start-up (restarted)")
+    for event in chaos.events:
+        say(f"  {event}")
+    say(f"elapsed {elapsed:.1f} s")
+    for label, items in (("lost", report.lost), ("duplicated", report.duplicated),
+                         ("undecided entry", report.entries_undecided),
+                         ("entry decided twice", report.entries_decided_twice)):
+        for item in items[:10]:
+            say(f"  {label}: {item}")
+    for key, (want, got) in sorted(report.feed_mismatch.items()):
+        say(f"  feed {key}: expected {want}, found {got}")
+    say("PASS" if report.ok else "FAIL")
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
+    parser.add_argument("--count", type=int, default=20_000, help="submissions to publish (default 20000)")
+    parser.add_argument("--routers", type=int, default=2, help="router processes kept running (default 2)")
+    parser.add_argument("--router-kills", type=int, default=3, help="router SIGKILLs (default 3)")
+    parser.add_argument("--redis-crashes", type=int, default=1, help="redis-server SIGKILL+restart (default 1)")
+    parser.add_argument("--seed", type=int, default=7, help="seed of the mix and of the chaos (default 7)")
+    parser.add_argument("--claim-idle-ms", type=int, default=1000, help="router claim idle time (default 1000)")
+    parser.add_argument("--publish-seconds", type=float, default=None,
+                        help="pace publishing over about this long; chaos happens in this window "
+                             "(default: count/800, at least 6)")
+    parser.add_argument("--chunk", type=int, default=100, help="submissions per publish round (default 100)")
+    parser.add_argument("--timeout", type=float, default=180.0, help="wait for all decisions (default 180 s)")
+    parser.add_argument("--keep", action="store_true", help="keep the temp dir (Redis data, router logs)")
+    args = parser.parse_args(argv)
+    if args.publish_seconds is None:
+        args.publish_seconds = max(6.0, args.count / 800)
+    return args
+
+
+def prepare(count: int, seed: int) -> tuple[list[tuple[str, bytes]], set[str]]:
+    """Validate everything up front (as ``publish_many`` would), so chunks can be resent as they are."""
+    payloads, ids = [], set()
+    for sub in realistic_mix(count, seed):
+        partner = sub["partner"]
+        payloads.append((partner, PartnerClient(None, partner).prepare(sub)))  # type: ignore[arg-type]
+        ids.add(sub["submission_id"])
+    return payloads, ids
+
+
+async def run(args: argparse.Namespace, work: Path) -> bool:
+    payloads, ids = prepare(args.count, args.seed)
+    say(f"chaos: {args.count} submissions ({len(ids)} unique ids) over ~{args.publish_seconds:.0f} s, "
+        f"{args.routers} routers, {args.router_kills} router kills, {args.redis_crashes} redis crashes; "
+        f"work dir {work}")
+    server = RedisServer(work / "redis")
+    fleet = Fleet("", work, args.claim_idle_ms, args.routers)
+    chaos = Chaos(server, fleet, random.Random(args.seed + 1))
+    publisher = Publisher("", payloads, args.chunk, args.publish_seconds)
+    t0 = time.monotonic()
+    try:
+        server.start()
+        fleet.url = publisher.url = server.url
+        say(f"redis-server {server.binary} on port {server.port} (AOF, appendfsync always)")
+        fleet.start_all()
+        stop = asyncio.Event()
+        background = [asyncio.create_task(chaos.supervise(stop)),
+                      asyncio.create_task(progress(server, publisher, chaos, t0, stop))]
+        try:
+            plan = chaos.schedule(args.router_kills, args.redis_crashes, args.publish_seconds)
+            await asyncio.gather(publisher.run(t0), chaos.run(plan, t0))
+            say(f"  t={time.monotonic() - t0:6.1f} s  published all {publisher.published}; chaos over")
+            await wait_settled(server, chaos, ids, args.timeout, t0)
+        finally:
+            stop.set()
+            await asyncio.gather(*background, return_exceptions=True)
+        fleet.stop_all()
+        client = server.client()
+        try:
+            report = verify(client, ids)
+        finally:
+            client.close()
+        print_report(report, publisher, chaos, time.monotonic() - t0)
+        if not report.ok:
+            say(f"router logs and Redis data kept in {work}")
+        return report.ok
+    finally:
+        fleet.stop_all()
+        server.stop()
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    logging.basicConfig(level=logging.WARNING, format="  ! %(name)s: %(message)s")
+    work = Path(tempfile.mkdtemp(prefix="intelbus-chaos-"))
+    ok = False
+    try:
+        ok = asyncio.run(run(args, work))
+    finally:
+        if ok and not args.keep:
+            shutil.rmtree(work, ignore_errors=True)
+    return 0 if ok else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,312 @@
+"""Router throughput on a realistic mix, against two baselines measured in the same run (issue: the router
+at >= 60% of a minimal redis-py loop doing the same I/O, and >= 10x a naive FastStream subscriber).
+
+Run: .venv/bin/python bench/router.py [--count 20000] [--naive-count 2000] [--repeat 3]
+
+Starts a private ``redis-server`` on a free local port (``--save '' --appendonly no``: no persistence, so
+the numbers are CPU and round trips, not fsync) and stops it at the end. Every measurement starts from a
+flushed server holding a pre-loaded backlog of submissions (``realistic_mix``: 1-2 KB, ~1.9 deliveries
+each) on the partners' ingress streams, and is timed from the contender's start until all of it is done:
+
+* router: the real router (``bus.service.run_router``), until ``intel:decisions`` holds every decision;
+  once with the default settings (batch_size 200) and once with batch_size 500.
+* (a) minimal loop: one redis-py loop, XREADGROUP over all ingress streams (COUNT per stream), then one
+  non-transactional pipeline per read with every delivery's XADD, one decision XADD per submission and
+  the XACKs; until all are acknowledged. No policy: its writes (the same feed entries, the same decision
+  JSON) are computed by the engine before the clock starts.
+* (b) naive FastStream: one non-batch subscriber per ingress stream (default parser), whose handler
+  ``await broker.publish(...)``-es each precomputed delivery and the decision; FastStream acks after it.
+  Slow, so it drains a smaller backlog (``--naive-count``); rates are per second, so ratios still hold.
+
+Each contender is run ``--repeat`` times (round-robin) and the median is reported.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import gc
+import logging
+import shutil
+import socket
+import statistics
+import subprocess
+import tempfile
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime
+from typing import Any
+
+import orjson
+import redis
+import redis.asyncio as aioredis
+from faststream.redis import RedisBroker, StreamSub
+from faststream.redis.annotations import RedisStreamMessage
+
+from bus.commands.loading import load_policy
+from bus.keys import ROUTER_GROUP, Keys
+from bus.policy import QUARANTINED, Reference, Ruleset, decide_payload, render_views
+from bus.samples import realistic_mix
+from bus.service import ingress_streams, run_router
+from bus.settings import Settings
+
+KEYS = Keys()
+FIRST_ID_MS = 1_800_000_000_000  # explicit entry ids, so the precomputed decisions carry the real ones
+DECISION_ID = b"1800000000000-0"  # (a) and (b) cannot know the decision entry id: a placeholder, same size
+
+
+@dataclass(frozen=True, slots=True)
+class Writes:
+    """What the router writes for one submission: the decision JSON and one feed entry per delivery."""
+
+    decision: bytes
+    feeds: tuple[tuple[str, dict[str, bytes | str]], ...]
+    quarantine: dict[str, bytes | str] | None
+
+
+@dataclass(frozen=True, slots=True)
+class Workload:
+    entries: list[tuple[str, bytes, bytes]]  # ingress stream, entry id, payload
+    writes: dict[bytes, Writes]  # entry id -> writes
+    streams: list[str]
+    deliveries: int
+    sizes: list[int]
+
+
+def build_workload(count: int, ruleset: Ruleset, reference: Reference) -> Workload:
+    now = datetime.now(UTC)
+    entries, writes, deliveries = [], {}, 0
+    for index, sub in enumerate(realistic_mix(count)):
+        raw = orjson.dumps(sub)
+        stream, entry_id = KEYS.ingress(sub["partner"]), f"{FIRST_ID_MS + index}-0"
+        decision, _ = decide_payload(raw, ruleset, reference, now, ingress_owner=sub["partner"])
+        decision = replace(decision, extra={"stream": stream, "entry_id": entry_id})
+        quarantined = decision.status == QUARANTINED
+        views = render_views(raw, decision) if not quarantined else {}
+        sid = decision.submission_id or ""
+        feeds = tuple(
+            (KEYS.feed(d.recipient, d.priority),
+             {"payload": views[d.recipient], "submission_id": sid, "priority": d.priority, "view": d.view,
+              "due": d.due.isoformat() if d.due else "", "decision_id": DECISION_ID})
+            for d in decision.deliveries)
+        quarantine = None
+        if quarantined:
+            quarantine = {"payload": raw, "reason": decision.reason or "", "stream": stream, "entry_id": entry_id,
+                          "submission_id": sid, "decision_id": DECISION_ID}
+        entries.append((stream, entry_id.encode(), raw))
+        writes[entry_id.encode()] = Writes(orjson.dumps(decision.to_dict()), feeds, quarantine)
+        deliveries += len(feeds)
+    return Workload(entries, writes, ingress_streams(ruleset, KEYS), deliveries, sorted(len(e[2]) for e in entries))
+
+
+# --- the private server -------------------------------------------------------------------------------
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+class PrivateRedis:
+    def __init__(self) -> None:
+        binary = shutil.which("redis-server")
+        if binary is None:
+            raise SystemExit("redis-server is not installed")
+        self.port = _free_port()
+        self.url = f"redis://127.0.0.1:{self.port}/0"
+        self.dir = tempfile.mkdtemp(prefix="intelbus-bench-")
+        self.proc = subprocess.Popen(
+            [binary, "--port", str(self.port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
+             "--dir", self.dir, "--loglevel", "warning"],
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        self.client = redis.Redis(host="127.0.0.1", port=self.port)
+        for _ in range(200):
+            try:
+                self.client.ping()
+                break
+            except redis.ConnectionError:
+                time.sleep(0.02)
+        else:
+            self.stop()
+            raise SystemExit("private redis-server did not start")
+        self.version = self.client.info("server")["redis_version"]
+
+    def prepare(self, workload: Workload, count: int) -> None:
+        """Flush, load ``count`` submissions, create the router group at 0 on every ingress stream."""
+        self.client.flushall()
+        for start in range(0, count, 1000):
+            pipe = self.client.pipeline(transaction=False)
+            for stream, entry_id, raw in workload.entries[start:min(start + 1000, count)]:
+                pipe.xadd(stream, {"payload": raw}, id=entry_id)
+            pipe.execute()
+        for stream in workload.streams:
+            self.client.xgroup_create(stream, ROUTER_GROUP, id="0", mkstream=True)
+
+    def stop(self) -> None:
+        self.client.close()
+        self.proc.terminate()
+        try:
+            self.proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+
+# --- the contenders: each returns the seconds it took to process `count` submissions -----------------
+
+
+async def real_router(url: str, count: int, ruleset: Ruleset, reference: Reference, batch_size: int) -> float:
+    settings = Settings(REDIS_URL=url, batch_size=batch_size, consumer_name="bench-router")
+    stop = asyncio.Event()
+    probe = aioredis.from_url(url)
+    start = time.perf_counter()
+    task = asyncio.create_task(run_router(settings, ruleset, reference, url, stop))
+    while await probe.xlen(KEYS.decisions) < count:
+        if task.done():  # the router died: surface its error
+            await task
+        await asyncio.sleep(0.005)
+    elapsed = time.perf_counter() - start
+    stop.set()
+    router = await task
+    await probe.aclose()
+    stats = router.stats
+    if stats.routed + stats.quarantined != count or stats.failed:
+        raise RuntimeError(f"router did not route everything: {stats}")
+    return elapsed
+
+
+async def minimal_loop(url: str, count: int, workload: Workload, read_count: int) -> float:
+    client = aioredis.from_url(url)
+    streams = dict.fromkeys(workload.streams, ">")
+    acked = 0
+    start = time.perf_counter()
+    while acked < count:
+        reply = await client.xreadgroup(ROUTER_GROUP, "bench-a", streams, count=read_count, block=200)
+        pipe = client.pipeline(transaction=False)
+        for stream, entries in reply or ():
+            ids = []
+            for entry_id, _fields in entries:
+                writes = workload.writes[entry_id]
+                pipe.xadd(KEYS.decisions, {"decision": writes.decision})
+                for feed, fields in writes.feeds:
+                    pipe.xadd(feed, fields)  # type: ignore[arg-type]
+                if writes.quarantine is not None:
+                    pipe.xadd(KEYS.quarantine, writes.quarantine)  # type: ignore[arg-type]
+                ids.append(entry_id)
+            pipe.xack(stream, ROUTER_GROUP, *ids)
+            acked += len(ids)
+        await pipe.execute()
+    elapsed = time.perf_counter() - start
+    await client.aclose()
+    return elapsed
+
+
+async def naive_faststream(url: str, count: int, workload: Workload, read_count: int) -> float:
+    broker = RedisBroker(url, logger=None)  # no per-message log lines: that would only make (b) slower
+    done = asyncio.Event()
+    processed = 0
+
+    async def handle(body: dict[str, Any], msg: RedisStreamMessage) -> None:
+        nonlocal processed
+        writes = workload.writes[msg.raw_message["message_ids"][0]]
+        for feed, fields in writes.feeds:
+            headers = {k: v for k, v in fields.items() if k != "payload"}
+            await broker.publish(fields["payload"], stream=feed, headers=headers)
+        if writes.quarantine is not None:
+            await broker.publish(writes.quarantine["payload"], stream=KEYS.quarantine)
+        await broker.publish(writes.decision, stream=KEYS.decisions)
+        processed += 1
+        if processed >= count:
+            done.set()
+
+    for stream in workload.streams:
+        broker.subscriber(stream=StreamSub(stream, group=ROUTER_GROUP, consumer="bench-b", max_records=read_count))(
+            handle)
+    start = time.perf_counter()
+    await broker.start()
+    await done.wait()
+    elapsed = time.perf_counter() - start
+    await asyncio.sleep(0.1)  # let the last ack go out before stopping
+    await broker.stop()
+    return elapsed
+
+
+# --- driver -------------------------------------------------------------------------------------------
+
+
+@dataclass
+class Contender:
+    name: str
+    count: int
+    run: Callable[[], Awaitable[float]]
+    seconds: list[float]
+
+    @property
+    def median(self) -> float:
+        return statistics.median(self.seconds)
+
+    @property
+    def rate(self) -> float:
+        return self.count / self.median
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--count", type=int, default=20_000, help="submissions for the router and (a)")
+    parser.add_argument("--naive-count", type=int, default=2_000, help="submissions for (b), which is slow")
+    parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--read-count", type=int, default=200, help="COUNT per stream for (a) and (b)")
+    args = parser.parse_args()
+    logging.basicConfig(level=logging.WARNING)
+
+    ruleset, reference = load_policy(None, None)
+    total = max(args.count, args.naive_count)
+    workload = build_workload(total, ruleset, reference)
+    server = PrivateRedis()
+    try:
+        url = server.url
+        contenders = [
+            Contender("router (batch_size 200, default)", args.count,
+                      lambda: real_router(url, args.count, ruleset, reference, 200), []),
+            Contender("router (batch_size 500)", args.count,
+                      lambda: real_router(url, args.count, ruleset, reference, 500), []),
+            Contender(f"(a) minimal redis-py loop (COUNT {args.read_count})", args.count,
+                      lambda: minimal_loop(url, args.count, workload, args.read_count), []),
+            Contender("(b) naive FastStream + broker.publish", args.naive_count,
+                      lambda: naive_faststream(url, args.naive_count, workload, args.read_count), []),
+        ]
+        for _ in range(args.repeat):
+            for contender in contenders:
+                server.prepare(workload, contender.count)
+                gc.collect()
+                contender.seconds.append(asyncio.run(contender.run()))
+    finally:
+        server.stop()
+
+    sizes = workload.sizes
+    print(f"workload: realistic_mix, median {sizes[len(sizes) // 2]} B (min {sizes[0]}, max {sizes[-1]}), "
+          f"{workload.deliveries / len(workload.entries):.2f} deliveries per submission, "
+          f"{len(workload.streams)} ingress streams")
+    print(f"server: private redis-server {server.version} on 127.0.0.1:{server.port}, --save '' --appendonly no "
+          f"(no persistence); median of {args.repeat} runs each; (b) drains {args.naive_count} submissions, "
+          f"the others {args.count}")
+    minimal, naive = contenders[2], contenders[3]
+    print()
+    print(f"{'contender':<44} {'N':>7} {'seconds':>8} {'subs/s':>9} {'vs (a)':>7} {'vs (b)':>7}")
+    for contender in contenders:
+        print(f"{contender.name:<44} {contender.count:>7} {contender.median:>8.2f} {contender.rate:>9.0f} "
+              f"{contender.rate / minimal.rate:>6.0%} {contender.rate / naive.rate:>6.1f}x")
+    print()
+    for contender in contenders[:2]:
+        vs_a, vs_b = contender.rate / minimal.rate, contender.rate / naive.rate
+        print(f"{contender.name}: {vs_a:.0%} of (a) (target >= 60%: {'met' if vs_a >= 0.6 else 'NOT met'}), "
+              f"{vs_b:.1f}x (b) (target >= 10x: {'met' if vs_b >= 10 else 'NOT met'})")
+    print("runs (s): " + "; ".join(f"{c.name.split(' (')[0] if c.name[0] != '(' else c.name[:3]} "
+                                   + ", ".join(f"{s:.2f}" for s in c.seconds) for c in contenders))
+
+
+if __name__ == "__main__":
+    main()

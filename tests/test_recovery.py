@@ -1,0 +1,84 @@
+"""Poison entries and Redis crashes, on a real redis-server (issue: fault tolerance)."""
+
+from __future__ import annotations
+
+import asyncio
+from collections import Counter
+from typing import Any
+
+import orjson
+import pytest
+import redis.asyncio as aioredis
+from policy_cases import intelligence_report
+from redis_procs import RedisProc
+from router_harness import decisions, running_router, wait_until
+
+from bus.policy import decide_payload
+
+pytestmark = pytest.mark.asyncio
+
+
+def _poisoned(raw: bytes, *args: Any, **kwargs: Any) -> Any:
+    """The real engine, except that one submission trips an engine bug, every time."""
+    if b"POISON" in raw:
+        raise ZeroDivisionError("engine bug on this submission")
+    return decide_payload(raw, *args, **kwargs)
+
+
+async def _xlen(client: aioredis.Redis, key: str) -> int:
+    return int(await client.xlen(key)) if await client.exists(key) else 0
+
+
+async def test_poison_is_retried_then_quarantined_and_never_blocks_the_rest(redis_proc: RedisProc) -> None:
+    client = aioredis.Redis.from_url(redis_proc.url)
+    ids = [f"00000000-0000-4000-8000-{i:012d}" for i in range(41)]
+    for index, sid in enumerate(ids):
+        narrative = "POISON in the narrative" if index == 20 else "routine report"
+        await client.xadd("intel:ingress:force-durham",
+                          {"payload": orjson.dumps(intelligence_report(submission_id=sid, narrative=narrative))})
+    async with running_router(redis_proc.url, decider=_poisoned, max_deliveries=3, claim_idle_ms=150,
+                              batch_size=10) as router:
+        await wait_until(lambda: _xlen(client, "intel:decisions"), timeout=5)
+        await wait_until(lambda: _xlen(client, "intel:quarantine"), timeout=20)
+        stats = router.stats
+    records = await decisions(client)
+    assert Counter(r["status"] for r in records) == {"routed": 40, "quarantined": 1}
+    [poison] = [r for r in records if r["status"] == "quarantined"]
+    assert poison["entry_id"] and poison["stream"] == "intel:ingress:force-durham"
+    assert poison["reason"].startswith("poison: processing failed 3 times (limit 3)")
+    assert "ZeroDivisionError: engine bug on this submission" in poison["reason"]
+    [(_, quarantined)] = await client.xrange("intel:quarantine")
+    assert b"POISON in the narrative" in quarantined[b"payload"]
+    assert (await client.xpending("intel:ingress:force-durham", "router"))["pending"] == 0
+    assert stats.failed == 3
+    assert await client.xlen("intel:feed:durham.fib") == 40
+    await client.aclose()
+
+
+async def test_redis_kill9_and_aof_restart_mid_run_loses_and_repeats_nothing(redis_proc: RedisProc) -> None:
+    client = aioredis.Redis.from_url(redis_proc.url)
+    ids = [f"00000000-0000-4000-8000-{i:012d}" for i in range(1500)]
+    pipe = client.pipeline(transaction=False)
+    for sid in ids:
+        pipe.xadd("intel:ingress:force-cleveland", {"payload": orjson.dumps(
+            intelligence_report(partner="force-cleveland", area="Middlesbrough", submission_id=sid))})
+    await pipe.execute()
+    async with running_router(redis_proc.url, batch_size=20, claim_idle_ms=500):
+        await wait_until(lambda: _xlen(client, "intel:decisions"), timeout=10)
+        await asyncio.to_thread(redis_proc.kill9)
+        await asyncio.sleep(0.3)
+        await asyncio.to_thread(redis_proc.restart)
+        await wait_until(lambda: _all_decided(client, 1500), timeout=60, interval=0.2)
+    records = await decisions(client)
+    per_id = Counter(r["submission_id"] for r in records)
+    assert set(per_id) == set(ids) and set(per_id.values()) == {1}
+    assert await client.xlen("intel:feed:cleveland.fib") == 1500
+    assert (await client.xpending("intel:ingress:force-cleveland", "router"))["pending"] == 0
+    await client.aclose()
+
+
+async def _all_decided(client: aioredis.Redis, n: int) -> bool:
+    try:
+        return await _xlen(client, "intel:decisions") >= n
+    except Exception:  # the server is still restarting
+        return False
