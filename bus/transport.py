@@ -17,12 +17,12 @@ async def translate_errors(doing: str) -> AsyncIterator[None]:
     """Translate redis-py errors raised inside into ``TransportError`` (or ``GroupMissingError``)."""
     try:
         yield
-    except redis_errors.ResponseError as exc:
+    except (redis_errors.ConnectionError, redis_errors.TimeoutError, OSError) as exc:
+        raise TransportError(f"{doing}: Redis unreachable ({type(exc).__name__}: {exc})") from exc
+    except redis_errors.RedisError as exc:
         if "NOGROUP" in str(exc):
             raise GroupMissingError(f"{doing}: {exc}") from exc
-        raise TransportError(f"{doing}: Redis refused: {exc}") from exc
-    except (redis_errors.ConnectionError, redis_errors.TimeoutError, OSError) as exc:
-        raise TransportError(f"{doing}: Redis unreachable: {exc}") from exc
+        raise TransportError(f"{doing}: Redis refused the command ({type(exc).__name__}: {exc})") from exc
 
 
 def client(url: str, **options: object) -> aioredis.Redis:

@@ -36,7 +36,7 @@ from redis.exceptions import ResponseError
 
 from bus.errors import TransportError
 from bus.keys import TEAM_GROUP, Keys
-from producers.client import redis_errors
+from bus.transport import translate_errors
 
 log = logging.getLogger(__name__)
 
@@ -169,7 +169,7 @@ class TeamClient:
         """Create the group ``team`` at id ``0`` (MKSTREAM) on both feed streams; existing ones are kept."""
         for stream in (self.immediate, self.routine):
             try:
-                async with redis_errors(f"creating group {TEAM_GROUP} on {stream}"):
+                async with translate_errors(f"creating group {TEAM_GROUP} on {stream}"):
                     await self.redis.xgroup_create(stream, TEAM_GROUP, id="0", mkstream=True)
             except TransportError as exc:
                 if not isinstance(exc.__cause__, ResponseError) or "BUSYGROUP" not in str(exc.__cause__):
@@ -206,7 +206,7 @@ class TeamClient:
             by_stream.setdefault(delivery.stream, []).append(delivery.entry_id)
         if not by_stream:
             return 0
-        async with redis_errors(f"acking deliveries of team {self.team}"), \
+        async with translate_errors(f"acking deliveries of team {self.team}"), \
                 self.redis.pipeline(transaction=False) as pipe:
             for stream, ids in by_stream.items():
                 pipe.xack(stream, TEAM_GROUP, *ids)
@@ -250,7 +250,7 @@ class TeamClient:
 
     async def _claim(self, stream: str, count: int) -> list[Delivery]:
         """XAUTOCLAIM entries idle longer than ``claim_idle_ms`` (from any consumer) for this consumer."""
-        async with redis_errors(f"reclaiming idle entries of {stream}"):
+        async with translate_errors(f"reclaiming idle entries of {stream}"):
             reply = await self.redis.xautoclaim(stream, TEAM_GROUP, self.consumer, self.claim_idle_ms,
                                                 self._cursors[stream], count=count)
         cursor, entries, deleted = autoclaim_parts(reply)
@@ -264,7 +264,7 @@ class TeamClient:
         return deliveries
 
     async def _read_new(self, streams: dict[Any, Any], count: int, block_ms: int | None) -> list[Delivery]:
-        async with redis_errors(f"reading {', '.join(streams)}"):
+        async with translate_errors(f"reading {', '.join(streams)}"):
             reply = await self.redis.xreadgroup(TEAM_GROUP, self.consumer, streams, count=count, block=block_ms)
         found: dict[str, list[Delivery]] = {}
         for stream, entries in xread_parts(reply):
@@ -279,7 +279,7 @@ class TeamClient:
             empty = empty + await self._deleted_in_own_pel(stream)
         if empty:
             log.warning("acking %d deleted entries left pending in %s: %s", len(empty), stream, empty[:10])
-            async with redis_errors(f"acking deleted entries of {stream}"):
+            async with translate_errors(f"acking deleted entries of {stream}"):
                 await self.redis.xack(stream, TEAM_GROUP, *empty)
 
     async def _deleted_in_own_pel(self, stream: str) -> list[str]:
@@ -287,7 +287,7 @@ class TeamClient:
         deleted: list[str] = []
         after = "0"
         while True:
-            async with redis_errors(f"scanning the pending entries of {stream}"):
+            async with translate_errors(f"scanning the pending entries of {stream}"):
                 reply = await self.redis.xreadgroup(TEAM_GROUP, self.consumer, {stream: after}, count=PEL_SCAN_PAGE)
             entries = [entry for _, items in xread_parts(reply) for entry in items]
             deleted += [text(entry_id) for entry_id, fields in entries if not fields]

@@ -9,7 +9,6 @@ from producers.client import (
     PartnerClient,
     SubmissionLike,
     encode_submission,
-    redis_errors,
     retry_transport,
 )
 from producers.publish_cmd import PublishSummary, publish_file
@@ -22,6 +21,5 @@ __all__ = [
     "SubmissionLike",
     "encode_submission",
     "publish_file",
-    "redis_errors",
     "retry_transport",
 ]

@@ -18,19 +18,16 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Sequence
-from contextlib import asynccontextmanager
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from functools import partial
 from typing import Any, TypeVar
 
 import orjson
 import redis.asyncio as aredis
-from redis.exceptions import ConnectionError as RedisConnectionError
-from redis.exceptions import RedisError
-from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from bus.errors import SubmissionRejected, TransportError
 from bus.keys import Keys
+from bus.transport import translate_errors
 from schemas.common import SubmissionBase
 from schemas.parse import parse_submission
 
@@ -44,17 +41,6 @@ PAYLOAD_FIELD = "payload"
 DEFAULT_ATTEMPTS = 3
 DEFAULT_BASE_DELAY = 0.2
 DEFAULT_KEYS = Keys()
-
-
-@asynccontextmanager
-async def redis_errors(action: str) -> AsyncIterator[None]:
-    """Translate redis-py errors raised inside the block into :class:`TransportError`."""
-    try:
-        yield
-    except (RedisConnectionError, RedisTimeoutError, OSError) as exc:
-        raise TransportError(f"{action}: Redis unreachable ({type(exc).__name__}: {exc})") from exc
-    except RedisError as exc:
-        raise TransportError(f"{action}: Redis refused the command ({type(exc).__name__}: {exc})") from exc
 
 
 async def retry_transport(coro_factory: Callable[[], Awaitable[T]], attempts: int = DEFAULT_ATTEMPTS,
@@ -138,7 +124,7 @@ class PartnerClient:
         """Validate and XADD one submission; returns its entry id. Raises ``SubmissionRejected`` or
         ``TransportError`` (no retry here; publishing again is safe, see the class docstring)."""
         data = self.prepare(submission)
-        async with redis_errors(f"publishing to {self.stream}"):
+        async with translate_errors(f"publishing to {self.stream}"):
             entry_id = await self.redis.xadd(self.stream, {PAYLOAD_FIELD: data})
         return _text(entry_id)
 
@@ -173,7 +159,7 @@ class PartnerClient:
 
     async def _send_chunk(self, payloads: Sequence[bytes]) -> list[str]:
         action = f"publishing {len(payloads)} submissions to {self.stream}"
-        async with redis_errors(action), self.redis.pipeline(transaction=False) as pipe:
+        async with translate_errors(action), self.redis.pipeline(transaction=False) as pipe:
             for data in payloads:
                 pipe.xadd(self.stream, {PAYLOAD_FIELD: data})
             results = await pipe.execute()

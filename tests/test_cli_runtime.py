@@ -1,0 +1,68 @@
+"""The runtime commands as a person runs them: subprocesses, a private Redis, or the embedded one."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import orjson
+import pytest
+from policy_cases import sar
+from redis_procs import RedisProc
+from router_harness import ROOT, start_router_process, wait_for_groups
+
+pytestmark = pytest.mark.slow
+
+
+def _cli(*args: str, env: dict[str, str], cwd: Path = ROOT, timeout: float = 90) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "bus.cli", *args], cwd=cwd, env=env, capture_output=True,
+                          text=True, timeout=timeout)
+
+
+def test_publish_route_tail_and_replay(redis_proc: RedisProc, tmp_path: Path) -> None:
+    env = os.environ | {"REDIS_URL": redis_proc.url}
+    lines = [orjson.dumps(sar(defence_type="daml", submission_id=f"00000000-0000-4000-8000-00000000000{i}"))
+             for i in range(1, 4)]
+    source = tmp_path / "sars.jsonl"
+    source.write_bytes(b"\n".join([*lines, b'{"not": "a submission"}']) + b"\n")
+    published = _cli("publish", "--partner", "ukfiu", str(source), env=env)
+    assert published.returncode == 1, published.stderr  # one line rejected locally: exit 1, rest published
+    assert "published 3, rejected 1" in published.stdout + published.stderr
+    assert "line 4" in published.stderr
+    router = start_router_process(redis_proc.url, "router-cli")
+    try:
+        wait_for_groups(redis_proc.url, "intel:ingress:ukfiu")
+        tail = _cli("feed", "tail", "cleveland.fiu", "--json", "--count", "3", env=env, timeout=60)
+    finally:
+        router.send_signal(signal.SIGTERM)
+        assert router.wait(20) == 0
+    assert tail.returncode == 0, tail.stderr
+    received = [orjson.loads(line) for line in tail.stdout.splitlines()]
+    assert [r["submission_id"] for r in received] == [orjson.loads(line)["submission_id"] for line in lines]
+    assert {r["view"] for r in received} == {"full"} and {r["priority"] for r in received} == {"routine"}
+    replay = _cli("decisions", "--json", env=env)
+    records = [orjson.loads(line) for line in replay.stdout.splitlines()]
+    assert [r["status"] for r in records] == ["routed"] * 3
+    assert all(r["decision_id"] and r["stream"] == "intel:ingress:ukfiu" for r in records)
+    one = _cli("decisions", "--submission", records[1]["submission_id"], env=env)
+    assert one.stdout.count("\n") == 1 and "cleveland.fiu[full]" in one.stdout
+
+
+def test_demo_runs_on_the_embedded_redis_from_an_empty_folder(tmp_path: Path) -> None:
+    env = {k: v for k, v in os.environ.items() if k not in ("REDIS_URL", "INTELBUS_REDIS_URL")}
+    env["PYTHONPATH"] = str(ROOT)
+    result = _cli("demo", env=env, cwd=tmp_path, timeout=120)
+    assert result.returncode == 0, result.stdout + result.stderr
+    out = result.stdout
+    assert "embedded redis-server in .intelbus/redis (AOF, appendfsync always)" in out
+    assert "10 decisions" in out
+    assert "northumbria.control" in out and "immediate lane" in out
+    assert "spoofing:" in out and "not valid JSON" in out and "duplicate" in out
+    assert "sanitised (no narrative, source_reference, source_type)" in out
+    assert (tmp_path / ".intelbus" / "redis").is_dir()
+    assert "embedded redis-server stopped" in out
+    again = _cli("demo", env=env, cwd=tmp_path, timeout=120)  # a second run reuses the data, no duplicates
+    assert again.returncode == 0 and "10 decisions" in again.stdout
