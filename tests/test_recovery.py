@@ -82,3 +82,40 @@ async def _all_decided(client: aioredis.Redis, n: int) -> bool:
         return await _xlen(client, "intel:decisions") >= n
     except Exception:  # the server is still restarting
         return False
+
+
+@pytest.mark.parametrize("loss", ["group destroyed", "stream deleted"])
+async def test_a_vanished_group_is_recreated_at_0_and_logged(redis_proc: RedisProc, loss: str,
+                                                             caplog: pytest.LogCaptureFixture) -> None:
+    client = aioredis.Redis.from_url(redis_proc.url)
+    stream = "intel:ingress:ukfiu"
+    first, second = (sar_payload(i) for i in (1, 2))
+    async with running_router(redis_proc.url):
+        await client.xadd(stream, {"payload": first})
+        await wait_until(lambda: _xlen(client, "intel:decisions"), timeout=10)
+        if loss == "group destroyed":
+            await client.xgroup_destroy(stream, "router")
+        else:
+            await client.delete(stream)
+        await asyncio.sleep(0.3)
+        await client.xadd(stream, {"payload": second})
+        expected = 3 if loss == "group destroyed" else 2
+        await wait_until(lambda: _decided_n(client, expected), timeout=20, interval=0.1)
+    records = await decisions(client)
+    routed = [r["submission_id"] for r in records if r["status"] == "routed"]
+    assert routed == [orjson.loads(p)["submission_id"] for p in (first, second)]
+    if loss == "group destroyed":  # recreated at 0, the old entry is read again: caught as a duplicate
+        assert [r["status"] for r in records] == ["routed", "duplicate", "routed"]
+    assert await client.xlen("intel:feed:cleveland.fiu") == 2
+    assert any(r.levelname == "CRITICAL" and "was missing" in r.getMessage() for r in caplog.records)
+    await client.aclose()
+
+
+def sar_payload(index: int) -> bytes:
+    from policy_cases import sar
+
+    return orjson.dumps(sar(submission_id=f"00000000-0000-4000-8000-00000000000{index}"))
+
+
+async def _decided_n(client: aioredis.Redis, n: int) -> bool:
+    return await _xlen(client, "intel:decisions") >= n
