@@ -340,17 +340,24 @@ def ingress_keys(client: redis.Redis) -> list[str]:
     return sorted(decoded(k) for k in client.scan_iter(f"{KEYS.prefix}:ingress:*", count=1000))
 
 
-def backlog(client: redis.Redis) -> int:
-    """Entries of ingress streams not yet delivered to the router group, plus entries pending in it."""
-    total = 0
+def id_order(entry_id: bytes | str) -> tuple[int, int]:
+    ms, _, seq = decoded(entry_id).partition("-")
+    return int(ms), int(seq or 0)
+
+
+def backlog(client: redis.Redis) -> dict[str, tuple[int, bool]]:
+    """Per ingress stream with work left: (entries pending in the router group, entries not yet delivered
+    to it). Undelivered is read from the ids (last-generated vs last-delivered), not from ``lag``, which
+    Redis cannot always compute after an AOF reload."""
+    left = {}
     for key in ingress_keys(client):
         groups = [g for g in client.xinfo_groups(key) if decoded(g["name"]) == ROUTER_GROUP]
-        if not groups:
-            total += client.xlen(key)
-            continue
-        group = groups[0]
-        total += int(group["pending"]) + int(group.get("lag") or 0)
-    return total
+        last = client.xinfo_stream(key)["last-generated-id"]
+        pending = int(groups[0]["pending"]) if groups else 0
+        undelivered = not groups or id_order(groups[0]["last-delivered-id"]) < id_order(last)
+        if pending or undelivered:
+            left[key] = (pending, undelivered)
+    return left
 
 
 def read_stream(client: redis.Redis, key: str, page: int = 2000) -> Iterator[tuple[str, dict[bytes, bytes]]]:
@@ -372,6 +379,7 @@ async def wait_settled(server: RedisServer, chaos: Chaos, ids: set[str], timeout
     last = "-"
     deadline = time.monotonic() + timeout
     quiet_since = None
+    shown = time.monotonic()
     try:
         while time.monotonic() < deadline:
             chaos.fleet.revive()
@@ -381,10 +389,13 @@ async def wait_settled(server: RedisServer, chaos: Chaos, ids: set[str], timeout
                     decided.add(record["submission_id"])
                 last = "(" + decoded(entry_id)
             left = backlog(client)
-            if left == 0 and decided >= ids:
+            if not left and decided >= ids:
                 say(f"  t={time.monotonic() - t0:6.1f} s  settled: all {len(ids)} decided, nothing pending")
                 return True
-            quiet_since = (quiet_since or time.monotonic()) if left == 0 else None
+            if left and time.monotonic() - shown > 10:
+                shown = time.monotonic()
+                say(f"  waiting: {len(ids - decided)} undecided; left (pending, undelivered): {left}")
+            quiet_since = (quiet_since or time.monotonic()) if not left else None
             if quiet_since is not None and time.monotonic() - quiet_since > 15:
                 say(f"  nothing pending for 15 s but {len(ids - decided)} submissions undecided")
                 return False

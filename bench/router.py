@@ -325,7 +325,7 @@ def main() -> None:
     print()
     for contender in contenders[:2]:
         vs_a, vs_b = contender.rate / minimal.rate, contender.rate / naive.rate
-        print(f"{contender.name}: {vs_a:.0%} of (a) (target >= 60%: {'met' if vs_a >= 0.6 else 'NOT met'}), "
+        print(f"{contender.name}: {vs_a:.1%} of (a) (target >= 60%: {'met' if vs_a >= 0.6 else 'NOT met'}), "
               f"{vs_b:.1f}x (b) (target >= 10x: {'met' if vs_b >= 10 else 'NOT met'})")
     for contender in contenders:
         print(f"  runs, {contender.name}: " + ", ".join(f"{s:.2f} s" for s in contender.seconds))

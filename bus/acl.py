@@ -21,6 +21,12 @@ SETINFO, which redis-py sends on connect and whose error it ignores, is not gran
 ACL file naming that subcommand (it arrived in 7.2). The rules use only syntax Redis 6.2 and 7.0 both
 load (no ``%R~``/``%W~`` key permissions, no selectors). Passwords are ``secrets.token_urlsafe(32)``;
 the ACL file holds only their sha256 (``#<hex>``), the credentials file the passwords themselves.
+
+What ACLs cannot narrow (Redis checks a command and its keys, not its options): a partner's XADD may
+carry ``MAXLEN``/``MINID`` and so trim its *own* ingress stream (the router acknowledges entries deleted
+while pending); a team may create other groups, or read with ``NOACK``, on its *own* feeds; the
+operator's SCAN lists key names outside the prefix too; the router may XADD to any stream under the
+prefix, ingress included, because its commit script's writes are checked against the router's own rights.
 """
 
 from __future__ import annotations

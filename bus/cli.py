@@ -65,9 +65,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 def _add_runtime_commands(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     """Commands that talk to Redis (added by bus.commands.runtime)."""
-    from bus.commands.runtime import register
+    from bus.commands import acl_cmd, runtime
 
-    register(commands)
+    runtime.register(commands)
+    acl_cmd.register(commands)
 
 
 def _route(args: argparse.Namespace, settings: Settings) -> int:

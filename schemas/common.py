@@ -47,10 +47,10 @@ class Nominal(WireModel):
     full_name: str
     dob: IsoDate | None = None
     role: Role = "unknown"
-    phones: list[str] = []
-    accounts: list[str] = []
-    vehicles: list[str] = []
-    emails: list[str] = []
+    phones: list[str] = Field(default_factory=list)
+    accounts: list[str] = Field(default_factory=list)
+    vehicles: list[str] = Field(default_factory=list)
+    emails: list[str] = Field(default_factory=list)
 
 
 class SubmissionBase(WireModel):
@@ -62,9 +62,9 @@ class SubmissionBase(WireModel):
     area: str
     grading: Grading | None = None
     handling_conditions: list[str] | None = None
-    named_recipients: list[str] = []
+    named_recipients: list[str] = Field(default_factory=list)
     threat_to_life: bool = False
-    nominals: list[Nominal] = []
+    nominals: list[Nominal] = Field(default_factory=list)
     narrative: Narrative | None = None
     sanitised_narrative: str | None = None
 

@@ -36,7 +36,7 @@ class Sar(SubmissionBase):
     sar_reference: str
     disclosure_date: IsoDate
     defence_type: Literal["none", "daml", "datf"]
-    glossary_codes: list[GlossaryCode] = []
+    glossary_codes: list[GlossaryCode] = Field(default_factory=list)
     reporter_type: Literal["bank", "money_service_business", "accountant", "solicitor", "estate_agent", "other"]
     reporter_name: str
     amount_gbp: Annotated[float, Field(ge=0)] | None = None  # strict: true and "1" are not numbers
@@ -56,7 +56,7 @@ class CseReferral(SubmissionBase):
     platform: str
     child_identified: bool = False
     commercial_indicator: bool = False
-    media: list[MediaHash] = []
+    media: list[MediaHash] = Field(default_factory=list)
 
 
 class PremisesReport(SubmissionBase):
@@ -89,7 +89,7 @@ class CyberIncident(SubmissionBase):
     kind: Literal["cyber_incident"]
     incident_type: Literal["ransomware", "business_email_compromise", "ddos", "data_breach", "other"]
     victim_organisation: str
-    indicators: list[Indicator] = []
+    indicators: list[Indicator] = Field(default_factory=list)
 
 
 KINDS: tuple[type[SubmissionBase], ...] = (

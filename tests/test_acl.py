@@ -32,9 +32,9 @@ from redis.retry import Retry
 from redis_procs import free_port
 from router_harness import running_router, wait_until
 
-from bus.acl import DEFAULT_USER, AclUser, acl_users, render_aclfile, render_credentials, users_for
+from bus.acl import DEFAULT_USER, acl_users, render_aclfile, render_credentials, users_for
 from bus.commands.acl_cmd import generate, register
-from bus.errors import ConfigError
+from bus.errors import ConfigError, TransportError
 from bus.keys import Keys
 from bus.policy import load_ruleset
 from bus.settings import Settings
@@ -62,20 +62,21 @@ def _binary(version: str) -> Path:
 
 @dataclass
 class AclServer:
-    """A private redis-server started with ``--aclfile``; ``connect(user)`` logs in as that user."""
+    """A private redis-server started with the ``users.acl`` that ``intelbus acl generate`` wrote;
+    ``urls`` are the credentials it wrote (``credentials.env``) by user name."""
 
     proc: subprocess.Popen[bytes]
     port: int
-    users: dict[str, AclUser]
+    urls: dict[str, str]
 
     def url(self, name: str) -> str:
-        return self.users[name].url(f"127.0.0.1:{self.port}")
+        return self.urls[name]
 
     def connect(self, name: str | None = None, password: str | None = None, protocol: int = 3) -> redis.Redis:
         """A client as ``name`` (RESP3, redis-py 8's default: it logs in with HELLO 3 AUTH); no retries."""
-        user = self.users.get(name) if name else None
+        known = urlsplit(self.urls[name]).password if name in self.urls else None
         return redis.Redis(host="127.0.0.1", port=self.port, username=name, socket_timeout=5, protocol=protocol,
-                           password=password or (user.password if user else None), retry=Retry(NoBackoff(), 0))
+                           password=password or known, retry=Retry(NoBackoff(), 0))
 
     def stop(self) -> None:
         self.proc.terminate()
@@ -86,15 +87,13 @@ class AclServer:
             self.proc.wait(timeout=10)
 
 
-def start_server(version: str, folder: Path) -> AclServer:
-    users = {user.name: user for user in acl_users(load_ruleset(), KEYS)}
-    folder.mkdir(parents=True, exist_ok=True)
-    (folder / "users.acl").write_text(render_aclfile(users.values()))
-    port = free_port()
-    args = [str(_binary(version)), "--port", str(port), "--bind", "127.0.0.1", "--dir", str(folder),
-            "--aclfile", str(folder / "users.acl"), "--save", "", "--appendonly", "no", "--daemonize", "no",
-            "--logfile", str(folder / "redis.log")]
-    server = AclServer(subprocess.Popen(args, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL), port, users)
+def read_credentials(path: Path) -> dict[str, str]:
+    """{user name: URL} from a credentials.env."""
+    urls = [line.split("=", 1)[1] for line in path.read_text().splitlines() if line and not line.startswith("#")]
+    return {str(urlsplit(url).username): url for url in urls}
+
+
+def _wait_ready(server: AclServer, version: str, folder: Path) -> None:
     deadline = time.monotonic() + 10
     with server.connect("router") as client:
         while True:
@@ -103,11 +102,25 @@ def start_server(version: str, folder: Path) -> AclServer:
                 break
             except redis.ConnectionError:
                 if server.proc.poll() is not None or time.monotonic() > deadline:
-                    server.stop()
                     raise RuntimeError((folder / "redis.log").read_text(errors="replace")[-2000:]) from None
                 time.sleep(0.05)
         hello = client.execute_command("HELLO", "2")  # a flat list: server, redis, version, 7.0.15, ...
         assert hello[hello.index(b"version") + 1].decode().startswith(version)
+
+
+def start_server(version: str, folder: Path) -> AclServer:
+    port = free_port()
+    acl_path, credentials_path = generate(load_ruleset(), KEYS, folder, host_hint=f"127.0.0.1:{port}")
+    args = [str(_binary(version)), "--port", str(port), "--bind", "127.0.0.1", "--dir", str(folder),
+            "--aclfile", str(acl_path), "--save", "", "--appendonly", "no", "--daemonize", "no",
+            "--logfile", str(folder / "redis.log")]
+    process = subprocess.Popen(args, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL)
+    server = AclServer(process, port, read_credentials(credentials_path))
+    try:
+        _wait_ready(server, version, folder)
+    except BaseException:
+        server.stop()
+        raise
     return server
 
 
@@ -283,13 +296,13 @@ def test_the_default_user_is_off(server: AclServer) -> None:
                 client.ping()
 
 
-def test_every_registry_party_can_log_in(server: AclServer) -> None:
+def test_every_registry_party_can_log_in_with_its_credentials_url(server: AclServer) -> None:
     ruleset = load_ruleset()
-    assert set(server.users) == {"router", "operator", "default"} | {f"partner-{p}" for p in ruleset.partners} \
+    assert set(server.urls) == {"router", "operator"} | {f"partner-{p}" for p in ruleset.partners} \
         | {f"team-{t}" for t in ruleset.team_ids}
-    for name, user in server.users.items():
-        if user.password is not None:
-            with redis.Redis.from_url(server.url(name)) as client:
+    for url in server.urls.values():
+        for protocol in (2, 3):
+            with redis.Redis.from_url(url, protocol=protocol) as client:
                 assert client.ping()
 
 
@@ -298,9 +311,9 @@ async def test_end_to_end_each_party_as_its_own_user(version: str, tmp_path: Pat
                                                       caplog: pytest.LogCaptureFixture) -> None:
     caplog.set_level(logging.DEBUG)
     server = start_server(version, tmp_path / "redis")
+    publisher = aioredis.Redis.from_url(server.url("partner-ukfiu"))
+    reader = aioredis.Redis.from_url(server.url("team-cleveland.fiu"))
     try:
-        publisher = aioredis.Redis.from_url(server.url("partner-ukfiu"))
-        reader = aioredis.Redis.from_url(server.url("team-cleveland.fiu"))
         team = TeamClient(reader, "cleveland.fiu", "analyst-1")
         async with running_router(server.url("router")) as router:
             await team.ensure_groups()
@@ -316,15 +329,20 @@ async def test_end_to_end_each_party_as_its_own_user(version: str, tmp_path: Pat
         refused = [r.getMessage() for r in caplog.records if not r.name.startswith("redis.")
                    and ("permission" in r.getMessage().lower() or r.levelno >= logging.WARNING)]
         assert refused == []
+        with pytest.raises(TransportError) as spoof:  # ukfiu's credentials cannot write hmrc's ingress
+            await PartnerClient(publisher, "hmrc").publish(sar(partner="hmrc"))
+        assert isinstance(spoof.value.__cause__, NoPermissionError)
+        with pytest.raises(TransportError):  # nor read another team's feed
+            await TeamClient(reader, "durham.fiu", "analyst-1").ensure_groups()
         with server.connect("router") as as_router, pytest.raises(NoPermissionError):
             as_router.flushall()
         with server.connect("operator") as operator:
             [(_, fields)] = operator.xrange(DEC)
             assert orjson.loads(fields[b"decision"])["status"] == "routed"
             assert operator.xpending(UKFIU, "router")["pending"] == 0
+    finally:
         await publisher.aclose()
         await reader.aclose()
-    finally:
         server.stop()
 
 

@@ -59,13 +59,18 @@ def _field_table() -> dict[str, set[Any] | None]:
 
 
 FIELDS = _field_table()
+KIND_FIELDS: dict[str, frozenset[str]] = {
+    model.model_fields["kind"].annotation.__args__[0]: frozenset(model.model_fields)  # type: ignore[union-attr]
+    for model in KINDS
+}
 
 
 class _Builder:
     """Builds one Python expression for a whole condition; constants travel in a namespace."""
 
-    def __init__(self) -> None:
+    def __init__(self, fields: frozenset[str] | None) -> None:
         self.constants: dict[str, Any] = {}
+        self.fields = fields  # the kind's fields when compiling for one kind, else None
 
     def const(self, value: Any) -> str:
         name = f"c{len(self.constants)}"
@@ -76,15 +81,21 @@ class _Builder:
         if path in FACTS:
             return f"facts.get({self.const(path)})"
         head, _, tail = path.partition(".")
+        if self.fields is not None:  # one kind: direct attribute access, or None for a field it lacks
+            if head not in self.fields:
+                return "None"
+            return f"sub.{head}" if not tail else f"(_n.{tail} if (_n := sub.{head}) is not None else None)"
         if not tail:
             return f"getattr(sub, {self.const(head)}, None)"
         return f"getattr(getattr(sub, {self.const(head)}, None), {self.const(tail)}, None)"
 
 
-def compile_condition(when: Mapping[str, Any], path: tuple[str | int, ...] = ()) -> Predicate:
+def compile_condition(when: Mapping[str, Any], path: tuple[str | int, ...] = (),
+                      fields: frozenset[str] | None = None) -> Predicate:
     """Validate ``when`` and compile it to one function. Values are validated, then passed as
-    constants (never spliced into source), so the generated code is exactly the condition's shape."""
-    builder = _Builder()
+    constants (never spliced into source), so the generated code is exactly the condition's shape.
+    With ``fields`` (one kind's field names) it compiles for submissions of that kind only."""
+    builder = _Builder(fields)
     source = _conjunction(when, path, builder)
     namespace = {"__builtins__": {"getattr": getattr}, **builder.constants}
     predicate: Predicate = eval(f"lambda sub, facts: {source}", namespace)

@@ -56,8 +56,10 @@ class Outcome:
 
 def handle(sub: Any, facts: Facts, scope: Scope, selection: Selection, ruleset: Ruleset) -> Outcome:
     matching = [rule for rule in ruleset.handling[sub.kind] if rule.when(sub, facts)]
-    protected = frozenset(t for rule in matching if rule.protect for t in rule.protect(scope))
-    outcome = Outcome({team: list(why) for team, why in selection.teams.items()}, protected=protected)
+    protected = frozenset(t for rule in matching if rule.protect for t in rule.protect(scope)) \
+        if any(rule.protect for rule in matching) else frozenset()
+    # The selection is not used after handling: its lists are taken over, not copied.
+    outcome = Outcome(selection.teams, protected=protected)
     for exclusive, keep in selection.exclusive:
         kept = frozenset(keep)
         outcome.restrict(exclusive.rule, exclusive.withhold_others or exclusive.says, kept.__contains__)
@@ -75,18 +77,17 @@ def handle(sub: Any, facts: Facts, scope: Scope, selection: Selection, ruleset: 
 
 def _apply(rule: CompiledHandling, scope: Scope, outcome: Outcome) -> None:
     if rule.withhold is not None:
-        barred = frozenset(rule.withhold(scope))
+        barred = rule.withhold(scope)  # a small tuple: membership is as fast as a set's, without building one
         outcome.restrict(rule.rule, rule.reason, lambda team: team not in barred)
     if rule.keep_only is not None:
-        kept = frozenset(rule.keep_only(scope))
-        outcome.restrict(rule.rule, rule.reason, kept.__contains__)
+        outcome.restrict(rule.rule, rule.reason, rule.keep_only(scope).__contains__)
     if rule.add is not None:
         for team in rule.add(scope):
             outcome.add(team, rule.rule, rule.says)
 
 
 def _sanitise(sub: Any, rule: CompiledHandling, spec: CompiledSanitise, scope: Scope, outcome: Outcome) -> None:
-    full_view = frozenset(spec.full_view(scope))
+    full_view = spec.full_view(scope)
     missing = spec.require is not None and not getattr(sub, spec.require, None)
     for team in [t for t in outcome.teams if t not in full_view]:
         if missing and team not in outcome.protected:

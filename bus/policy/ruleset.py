@@ -7,7 +7,7 @@ Every error names the file, the line and the key (``ruleset.yaml:88: routing[12]
 from __future__ import annotations
 
 import hashlib
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, TypeVar
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -17,7 +17,7 @@ from pydantic import ValidationError
 
 from bus.errors import RulesetError
 from bus.policy.calendar import check_calendar
-from bus.policy.conditions import ConditionError, Predicate, compile_condition, kinds_of
+from bus.policy.conditions import KIND_FIELDS, ConditionError, Predicate, compile_condition, kinds_of
 from bus.policy.ruleset_file import Due, HandlingRule, RoutingRule, RulesetFile, Sanitise
 from bus.policy.selectors import HANDLING, ROUTING, Directory, Resolver, SelectorError, compile_selectors, matches_any
 from schemas.kinds import KIND_NAMES
@@ -174,13 +174,26 @@ def _compile(model: RulesetFile, digest: str, source: str) -> Ruleset:
         covert_source_types=frozenset(model.admission.covert_source_types),
         identifiers=tuple(model.ocg_matching.strong_identifiers), name_with_dob=model.ocg_matching.name_with_dob,
         phone_region=model.ocg_matching.default_phone_region,
-        routing=_by_kind(routing, routing_kinds), handling=_by_kind(handling, handling_kinds), says=says,
+        routing=_by_kind(routing, routing_kinds, [r.when for r in model.routing]),
+        handling=_by_kind(handling, handling_kinds, [r.when for r in model.handling]), says=says,
     )
 
 
-def _by_kind(rules: list[_Rule], kinds: list[tuple[str, ...]]) -> dict[str, tuple[_Rule, ...]]:
-    """Each kind's rules, in file order."""
-    return {kind: tuple(rule for rule, ks in zip(rules, kinds, strict=True) if kind in ks) for kind in KIND_NAMES}
+def _by_kind(rules: list[_Rule], kinds: list[tuple[str, ...]],
+             whens: list[dict[str, Any]]) -> dict[str, tuple[_Rule, ...]]:
+    """Each kind's rules, in file order, each condition compiled for that kind (direct field access)."""
+    return {
+        kind: tuple(replace(rule, when=compile_condition(_without_kind(when), fields=KIND_FIELDS[kind]))
+                    for rule, ks, when in zip(rules, kinds, whens, strict=True) if kind in ks)
+        for kind in KIND_NAMES
+    }
+
+
+def _without_kind(when: dict[str, Any]) -> dict[str, Any]:
+    """Rules are indexed by kind, so a plain kind test is already decided; other kind tests stay."""
+    if "kind" in when and kinds_of(when, KIND_NAMES) != KIND_NAMES:
+        return {key: value for key, value in when.items() if key != "kind"}
+    return when
 
 
 def _zone(name: str) -> ZoneInfo:
@@ -273,14 +286,11 @@ def _sanitise(spec: Sanitise | None, where: Path_, directory: Directory) -> Comp
 
 
 def _when(when: dict[str, Any], where: Path_) -> Predicate:
-    """Validate the whole condition; evaluate it without its kind test (rules are indexed by kind)."""
+    """Validate the whole condition (``_by_kind`` then compiles it for each kind it applies to)."""
     try:
-        compile_condition(when)
+        return compile_condition(when)
     except ConditionError as exc:
         raise _Invalid((*where, "when", *exc.path), str(exc)) from None
-    if kinds_of(when, KIND_NAMES) != KIND_NAMES or "kind" not in when:
-        return compile_condition({key: value for key, value in when.items() if key != "kind"})
-    return compile_condition(when)
 
 
 def _selectors(texts: list[str] | None, where: Path_, directory: Directory, mode: str,
