@@ -35,7 +35,7 @@ import subprocess
 import tempfile
 import time
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
@@ -82,7 +82,6 @@ def build_workload(count: int, ruleset: Ruleset, reference: Reference) -> Worklo
         raw = orjson.dumps(sub)
         stream, entry_id = KEYS.ingress(sub["partner"]), f"{FIRST_ID_MS + index}-0"
         decision, _ = decide_payload(raw, ruleset, reference, now, ingress_owner=sub["partner"])
-        decision = replace(decision, extra={"stream": stream, "entry_id": entry_id})
         quarantined = decision.status == QUARANTINED
         views = render_views(raw, decision) if not quarantined else {}
         sid = decision.submission_id or ""
@@ -96,7 +95,8 @@ def build_workload(count: int, ruleset: Ruleset, reference: Reference) -> Worklo
             quarantine = {"payload": raw, "reason": decision.reason or "", "stream": stream, "entry_id": entry_id,
                           "submission_id": sid, "decision_id": DECISION_ID}
         entries.append((stream, entry_id.encode(), raw))
-        writes[entry_id.encode()] = Writes(orjson.dumps(decision.to_dict()), feeds, quarantine)
+        record = decision.to_dict() | {"stream": stream, "entry_id": entry_id}
+        writes[entry_id.encode()] = Writes(orjson.dumps(record), feeds, quarantine)
         deliveries += len(feeds)
     return Workload(entries, writes, ingress_streams(ruleset, KEYS), deliveries, sorted(len(e[2]) for e in entries))
 

@@ -14,7 +14,7 @@ import orjson
 import redis.asyncio as aioredis
 
 from bus.keys import ROUTER_GROUP, Keys
-from bus.policy import QUARANTINED, ROUTED, Decision, render_views
+from bus.policy import DUPLICATE, QUARANTINED, ROUTED, Decision, render_views
 from bus.transport import translate_errors
 
 COMMIT_LUA = resources.files("bus").joinpath("lua/commit.lua").read_text()
@@ -43,27 +43,33 @@ class Batch:
         return index
 
     def add(self, stream: str, entry_id: str, raw: bytes, decision: Decision) -> None:
-        """Add one entry's writes (the decision must already carry stream and entry_id in ``extra``)."""
+        """Add one entry's writes; the record carries the ingress ``stream`` and ``entry_id``."""
         record = decision.to_dict()
+        record["stream"], record["entry_id"] = stream, entry_id
+        owner = self.keys.partner_of(stream)
         dedupe = decision.status in (ROUTED, QUARANTINED) and decision.submission_id is not None \
-            and decision.partner == self.keys.partner_of(stream) and decision.kind is not None \
+            and decision.partner == owner and decision.kind is not None \
             and not (decision.reason or "").startswith("invalid submission")
         duplicate = b""
-        if dedupe:
-            duplicate = orjson.dumps(decision.as_duplicate(
-                f"duplicate: this partner already sent submission_id {decision.submission_id} "
-                f"(decision {ORIGINAL}); nothing is routed again").to_dict())
+        if dedupe:  # built from the record already made: status, reason, nothing delivered or withheld
+            duplicate = orjson.dumps(record | {
+                "status": DUPLICATE, "deliveries": [], "withheld": [],
+                "reason": f"duplicate: this partner already sent submission_id {decision.submission_id} "
+                          f"(decision {ORIGINAL}); nothing is routed again"})
         quarantined = decision.status == QUARANTINED
         views = render_views(raw, decision) if not quarantined else {}
+        seen = self._key(self.keys.seen(owner)) if dedupe else 0
         self.args += [
-            self._key(stream), entry_id, self._key(self.keys.seen(self.keys.partner_of(stream))) if dedupe else 0,
-            decision.submission_id or "", orjson.dumps(record), duplicate,
-            decision.reason or "" if quarantined else "", raw if quarantined else b"", len(decision.deliveries),
+            f"{self._key(stream)}|{entry_id}|{seen}|{len(decision.deliveries)}", decision.submission_id or "",
+            orjson.dumps(record), duplicate, decision.reason or "" if quarantined else "",
+            raw if quarantined else b"",
         ]
         for delivery in decision.deliveries:
+            due = delivery.due.isoformat() if delivery.due else ""
             self.args += [
-                self._key(self.keys.feed(delivery.recipient, delivery.priority)), views[delivery.recipient],
-                delivery.priority, delivery.view, delivery.due.isoformat() if delivery.due else "",
+                f"{self._key(self.keys.feed(delivery.recipient, delivery.priority))}|{delivery.priority}|"
+                f"{delivery.view}|{due}",
+                views[delivery.recipient],
             ]
         self.entries += 1
 

@@ -13,7 +13,6 @@ import asyncio
 import logging
 from collections.abc import Sequence
 from contextlib import suppress
-from dataclasses import replace
 from typing import Any
 
 import redis.asyncio as aioredis
@@ -80,8 +79,7 @@ def poison_batch(router: Router, entries: Sequence[Entry], counts: dict[str, int
                   f"{errors.get(f'{stream} {entry_id}', 'unknown (the router processing it died)')}")
         decision = Decision(submission_id=None, partner=owner, kind=None, status=QUARANTINED, reason=reason,
                             ruleset=router.ruleset.digest, reference=router.reference.digest, decided_at=now)
-        raw = (fields or {}).get(b"payload", b"")
-        batch.add(stream, entry_id, raw, replace(decision, extra={"stream": stream, "entry_id": entry_id}))
+        batch.add(stream, entry_id, (fields or {}).get(b"payload", b""), decision)
     return batch
 
 

@@ -16,7 +16,7 @@ import os
 import socket
 from collections.abc import Callable, Sequence
 from contextlib import suppress
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
@@ -100,17 +100,15 @@ class Router:
     def _decide(self, stream: str, entry_id: str, fields: dict[bytes, bytes] | None,
                 now: datetime) -> tuple[bytes, Decision]:
         owner = self.keys.partner_of(stream)
-        where = {"stream": stream, "entry_id": entry_id}
         problem = _entry_problem(fields)
         if problem is not None:
             raw = (fields or {}).get(b"payload", b"")
-            decision = Decision(submission_id=None, partner=owner, kind=None, status=QUARANTINED, reason=problem,
-                                ruleset=self.ruleset.digest, reference=self.reference.digest, decided_at=now)
-            return raw, replace(decision, extra=where)
+            return raw, Decision(submission_id=None, partner=owner, kind=None, status=QUARANTINED, reason=problem,
+                                 ruleset=self.ruleset.digest, reference=self.reference.digest, decided_at=now)
         assert fields is not None
         raw = fields[b"payload"]
         decision, _ = self.decider(raw, self.ruleset, self.reference, now, ingress_owner=owner)
-        return raw, replace(decision, extra=where)
+        return raw, decision
 
     async def handle(self, entries: list[Entry]) -> list[Outcome]:
         batch, failures = self.plan(entries)
@@ -121,11 +119,12 @@ class Router:
         assert self.committer is not None
         outcomes = await self.committer.commit(batch)
         self.stats.count(outcomes)
-        failed = {f"{stream} {entry_id}" for stream, entry_id, _ in failures}
-        for stream, entry_id, _ in entries:
-            key = f"{stream} {entry_id}"
-            if key not in failed:
-                self.errors.pop(key, None)
+        if self.errors:  # forget the errors of entries that have now been committed
+            failed = {f"{stream} {entry_id}" for stream, entry_id, _ in failures}
+            for stream, entry_id, _ in entries:
+                key = f"{stream} {entry_id}"
+                if key not in failed:
+                    self.errors.pop(key, None)
         return outcomes
 
 

@@ -10,7 +10,7 @@ JSON shape (also documented in README.md, "Streams")::
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -62,7 +62,6 @@ class Decision:
     withheld: tuple[Withheld, ...] = ()
     possible_matches: tuple[PossibleMatch, ...] = ()
     ocg_links: tuple[OcgLink, ...] = ()
-    extra: dict[str, Any] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         record: dict[str, Any] = {
@@ -75,8 +74,4 @@ class Decision:
             "ruleset": self.ruleset, "reference": self.reference,
             "decided_at": self.decided_at.isoformat(),
         }
-        record.update(self.extra)
         return record
-
-    def as_duplicate(self, reason: str) -> Decision:
-        return replace(self, status=DUPLICATE, reason=reason, deliveries=(), withheld=())
