@@ -11,11 +11,16 @@ import logging
 import signal
 from collections.abc import Callable
 from contextlib import suppress
+from typing import Any
 
+import redis.asyncio as aioredis
 from faststream import FastStream
+from faststream.redis import RedisBroker
 from faststream.specification import AsyncAPI
+from redis.exceptions import RedisError
 
 from bus.commit import Committer
+from bus.errors import TransportError
 from bus.keys import Keys
 from bus.policy import Reference, Ruleset
 from bus.recovery import recovery_loop
@@ -42,11 +47,9 @@ async def run_router(settings: Settings, ruleset: Ruleset, reference: Reference,
         prepare(router)
     broker, subscribers = build_broker(router, url, streams)
     client = await broker.connect()
-    created = await ensure_groups(client, streams)
-    if created:
-        log.info("created router groups at 0 on %d ingress streams", len(created))
     router.committer = Committer(client, router.consumer)
-    await broker.start()
+    if not await _start(broker, subscribers, client, streams, stop):
+        return router
     log.info("router %s reading %d ingress streams (ruleset %s)", router.consumer, len(streams), ruleset.digest)
     supervisor = asyncio.create_task(supervise_groups(client, subscribers, streams, stop))
     interval = max(0.05, settings.claim_idle_ms / 2000)
@@ -63,6 +66,29 @@ async def run_router(settings: Settings, ruleset: Ruleset, reference: Reference,
         await broker.stop()
         log.info("router stopped: %s", router.stats)
     return router
+
+
+async def _start(broker: RedisBroker, subscribers: list[Any], client: aioredis.Redis, streams: list[str],
+                 stop: asyncio.Event) -> bool:
+    """Create the groups and start the subscribers, waiting with backoff while Redis is unreachable
+    (a router started before its Redis must not exit). False if stopped before Redis came."""
+    delay = 0.2
+    while not stop.is_set():
+        try:
+            created = await ensure_groups(client, streams)
+            if created:
+                log.info("created router groups at 0 on %d ingress streams", len(created))
+            await broker.start()
+            return True
+        except (TransportError, RedisError, OSError) as exc:
+            log.warning("cannot start yet, Redis unreachable (%s); retrying in %.1f s", exc, delay)
+            for subscriber in subscribers:  # undo a half-done start; the connection pool stays
+                if subscriber.running:
+                    await subscriber.stop()
+            with suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), timeout=delay)
+            delay = min(delay * 2, 5.0)
+    return False
 
 
 def install_signal_handlers(stop: asyncio.Event) -> None:

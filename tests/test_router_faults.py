@@ -5,6 +5,7 @@ from __future__ import annotations
 import signal
 import time
 from collections import Counter
+from pathlib import Path
 
 import orjson
 import pytest
@@ -96,3 +97,26 @@ def test_sigterm_finishes_the_batch_and_exits_promptly(redis_proc: RedisProc) ->
         after.terminate()
         after.wait(20)
     _assert_exactly_once(client, subs)
+
+
+def test_a_router_started_before_its_redis_waits_for_it(tmp_path: Path) -> None:
+    proc = RedisProc(tmp_path / "late")
+    router = start_router_process(f"redis://127.0.0.1:{proc.port}/0", "router-early")
+    try:
+        time.sleep(2.0)
+        assert router.poll() is None, "the router exited while Redis was down"
+        proc.start()
+        client = proc.client()
+        client.xadd("intel:ingress:ukfiu", {"payload": orjson.dumps(realistic_sar())})
+        assert _wait_decisions(client, 1, 30) == 1
+    finally:
+        router.send_signal(signal.SIGTERM)
+        code = router.wait(20)
+        output = router.stdout.read().decode() if router.stdout else ""
+        proc.stop()
+    assert code == 0
+    assert "cannot start yet, Redis unreachable" in output and "Traceback" not in output
+
+
+def realistic_sar() -> dict[str, object]:
+    return next(s for s in realistic_mix(50, seed=3) if s["kind"] == "sar")
