@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import uuid
+from collections.abc import AsyncIterator, Iterator
 
 import pytest
+import redis.asyncio as aredis
 from redis_procs import RedisProc
+
+from bus.keys import Keys
 
 
 @pytest.fixture
@@ -28,3 +32,19 @@ def redis_url_session(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]
         yield proc.url
     finally:
         proc.stop()
+
+
+@pytest.fixture
+def keys() -> Keys:
+    """A unique key prefix, for tests that share the session's server."""
+    return Keys(prefix=f"t{uuid.uuid4().hex[:8]}")
+
+
+@pytest.fixture
+async def r(redis_url_session: str) -> AsyncIterator[aredis.Redis]:
+    """An asyncio client on the session's private server."""
+    client = aredis.Redis.from_url(redis_url_session)
+    try:
+        yield client
+    finally:
+        await client.aclose()

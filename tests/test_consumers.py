@@ -13,7 +13,7 @@ import subprocess
 import sys
 import time
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -31,20 +31,6 @@ from consumers.client import autoclaim_parts, split_entries, xread_parts
 
 ROOT = Path(__file__).resolve().parent.parent
 TEAM = "tees_valley_ocg"
-
-
-@pytest.fixture
-def keys() -> Keys:
-    return Keys(prefix=f"t{uuid.uuid4().hex[:8]}")
-
-
-@pytest.fixture
-async def r(redis_url_session: str) -> AsyncIterator[aredis.Redis]:
-    client = aredis.Redis.from_url(redis_url_session)
-    try:
-        yield client
-    finally:
-        await client.aclose()
 
 
 def feed_fields(priority: str = "routine", due: str = "", view: str = "full", **payload: Any) -> dict[str, Any]:

@@ -8,7 +8,6 @@ import io
 import subprocess
 import time
 import uuid
-from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -39,20 +38,6 @@ def sar(**changes: Any) -> dict[str, Any]:
     }
     submission.update(changes)
     return submission
-
-
-@pytest.fixture
-def keys() -> Keys:
-    return Keys(prefix=f"t{uuid.uuid4().hex[:8]}")
-
-
-@pytest.fixture
-async def r(redis_url_session: str) -> AsyncIterator[aredis.Redis]:
-    client = aredis.Redis.from_url(redis_url_session)
-    try:
-        yield client
-    finally:
-        await client.aclose()
 
 
 async def payloads(r: aredis.Redis, stream: str) -> list[tuple[str, bytes]]:

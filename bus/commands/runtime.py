@@ -10,9 +10,16 @@ import argparse
 import asyncio
 import logging
 import sys
+from collections.abc import Awaitable, Callable
 from pathlib import Path
+from typing import TypeVar
 
+import redis.asyncio as aioredis
+
+from bus.keys import Keys
 from bus.settings import Settings
+
+T = TypeVar("T")
 
 
 def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -54,6 +61,20 @@ def _url(settings: Settings) -> str:
     return resolve_redis_url(settings)
 
 
+def _with_redis(settings: Settings, work: Callable[[aioredis.Redis], Awaitable[T]]) -> T:
+    """Run ``work`` with a client on the bus's Redis (embedded unless REDIS_URL), closed afterwards."""
+    from bus.transport import client
+
+    async def main() -> T:
+        redis = client(_url(settings))
+        try:
+            return await work(redis)
+        finally:
+            await redis.aclose()
+
+    return asyncio.run(main())
+
+
 def _logging() -> None:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     logging.getLogger("intelbus.faststream").setLevel(logging.WARNING)
@@ -81,50 +102,24 @@ def _router(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _publish(args: argparse.Namespace, settings: Settings) -> int:
-    from bus.keys import Keys
-    from bus.transport import client
     from producers.publish_cmd import publish_file
 
-    async def main() -> int:
-        redis = client(_url(settings))
-        try:
-            summary = await publish_file(redis, args.partner, args.file, Keys(settings.prefix))
-        finally:
-            await redis.aclose()
-        return 0 if summary.rejected == 0 else 1
-
-    return asyncio.run(main())
+    summary = _with_redis(settings, lambda redis: publish_file(redis, args.partner, args.file, Keys(settings.prefix)))
+    return 0 if summary.rejected == 0 else 1
 
 
 def _tail(args: argparse.Namespace, settings: Settings) -> int:
-    from bus.keys import Keys
-    from bus.transport import client
     from consumers.feed_cmd import tail
 
-    async def main() -> None:
-        redis = client(_url(settings))
-        try:
-            await tail(redis, args.team, Keys(settings.prefix), args.json, count=args.count)
-        finally:
-            await redis.aclose()
-
-    asyncio.run(main())
+    _with_redis(settings, lambda redis: tail(redis, args.team, Keys(settings.prefix), args.json, count=args.count))
     return 0
 
 
 def _decisions(args: argparse.Namespace, settings: Settings) -> int:
     from bus.audit import replay
-    from bus.keys import Keys
-    from bus.transport import client
 
-    async def main() -> None:
-        redis = client(_url(settings))
-        try:
-            await replay(redis, Keys(settings.prefix), sys.stdout, as_json=args.json, submission=args.submission)
-        finally:
-            await redis.aclose()
-
-    asyncio.run(main())
+    _with_redis(settings, lambda redis: replay(redis, Keys(settings.prefix), sys.stdout, as_json=args.json,
+                                               submission=args.submission))
     return 0
 
 
