@@ -58,19 +58,22 @@ class Batch:
                           f"(decision {ORIGINAL}); nothing is routed again"})
         quarantined = decision.status == QUARANTINED
         views = render_views(raw, decision) if not quarantined else {}
+        sanitised: list[bytes] = []
+        spec = []
+        for delivery in decision.deliveries:
+            ref = 0  # the raw payload: a full view
+            if delivery.omitted:
+                sanitised.append(views[delivery.recipient])
+                ref = len(sanitised)
+            due = delivery.due.isoformat() if delivery.due else ""
+            feed = self._key(self.keys.feed(delivery.recipient, delivery.priority))
+            spec.append(f"{feed},{delivery.priority},{delivery.view},{due},{ref};")
         seen = self._key(self.keys.seen(owner)) if dedupe else 0
         self.args += [
-            f"{self._key(stream)}|{entry_id}|{seen}|{len(decision.deliveries)}", decision.submission_id or "",
-            orjson.dumps(record), duplicate, decision.reason or "" if quarantined else "",
-            raw if quarantined else b"",
+            f"{self._key(stream)}|{entry_id}|{seen}|{len(sanitised)}", decision.submission_id or "",
+            orjson.dumps(record), duplicate, decision.reason or "" if quarantined else "", raw, "".join(spec),
+            *sanitised,
         ]
-        for delivery in decision.deliveries:
-            due = delivery.due.isoformat() if delivery.due else ""
-            self.args += [
-                f"{self._key(self.keys.feed(delivery.recipient, delivery.priority))}|{delivery.priority}|"
-                f"{delivery.view}|{due}",
-                views[delivery.recipient],
-            ]
         self.entries += 1
 
 

@@ -26,6 +26,7 @@ from bus.policy import Reference, Ruleset
 from bus.recovery import recovery_loop
 from bus.router import Router, build_broker, consumer_name, ensure_groups, supervise_groups
 from bus.settings import Settings
+from bus.transport import packing_client
 
 log = logging.getLogger("intelbus.router")
 
@@ -47,8 +48,10 @@ async def run_router(settings: Settings, ruleset: Ruleset, reference: Reference,
         prepare(router)
     broker, subscribers = build_broker(router, url, streams)
     client = await broker.connect()
-    router.committer = Committer(client, router.consumer)
+    committer_client = packing_client(url)  # its own pool: commits never queue behind blocking reads
+    router.committer = Committer(committer_client, router.consumer)
     if not await _start(broker, subscribers, client, streams, stop):
+        await committer_client.aclose()
         return router
     log.info("router %s reading %d ingress streams (ruleset %s)", router.consumer, len(streams), ruleset.digest)
     supervisor = asyncio.create_task(supervise_groups(client, subscribers, streams, stop))
@@ -64,6 +67,7 @@ async def run_router(settings: Settings, ruleset: Ruleset, reference: Reference,
             with suppress(asyncio.CancelledError):
                 await task
         await broker.stop()
+        await committer_client.aclose()
         log.info("router stopped: %s", router.stats)
     return router
 

@@ -6,6 +6,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any, cast
 
+import hiredis
 import redis.asyncio as aioredis
 from redis import exceptions as redis_errors
 
@@ -38,3 +39,21 @@ async def xrange_rows(client: aioredis.Redis, stream: str, reverse: bool = False
     async with translate_errors(f"reading {stream}"):
         rows = await (client.xrevrange(stream, **options) if reverse else client.xrange(stream, **options))
     return cast(StreamRows, rows)
+
+
+class _HiredisPacking:
+    """Pack commands with hiredis's C packer: byte-identical to redis-py's asyncio packer (tested), about
+    six times faster, which matters for the router's commit (thousands of arguments a batch)."""
+
+    def pack_command(self, *args: Any) -> list[bytes]:
+        if isinstance(args[0], str) and " " in args[0]:  # "SCRIPT LOAD" is two words on the wire
+            args = (*args[0].split(), *args[1:])
+        return [hiredis.pack_command(args)]
+
+
+def packing_client(url: str) -> aioredis.Redis:
+    """A client like ``client(url)`` whose connections pack with hiredis (TCP, TLS or unix socket)."""
+    pool = aioredis.ConnectionPool.from_url(url, health_check_interval=10)
+    base = pool.connection_class
+    pool.connection_class = type(f"HiredisPacking{base.__name__}", (_HiredisPacking, base), {})
+    return aioredis.Redis(connection_pool=pool)

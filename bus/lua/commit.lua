@@ -10,11 +10,12 @@
 --
 -- KEYS: [1] decisions stream, [2] quarantine stream, [3..] ingress streams, seen hashes and feed streams,
 --       referred to by index from ARGV.
--- ARGV: group, consumer, entry count, then per entry six values:
---       "ingress_key_index|entry_id|seen_key_index|delivery_count" (seen_key_index 0: no dedupe),
+-- ARGV: group, consumer, entry count, then per entry seven values and its sanitised views:
+--       "ingress_key_index|entry_id|seen_key_index|sanitised_view_count" (seen_key_index 0: no dedupe),
 --       submission_id, decision_json, duplicate_json, quarantine_reason ("" unless quarantined),
---       raw_payload ("" unless quarantined); then per delivery two: "feed_key_index|priority|view|due", payload
--- (small fields travel packed: the client spends its time per argument, not per byte).
+--       raw_payload (as received), deliveries ("feed_key_index,priority,view,due,view_ref;" each: view_ref 0
+--       is the raw payload, a full view; n is the entry's n-th sanitised view), then the sanitised views.
+-- Small fields travel packed and a full view is never sent twice: the client's cost is per argument.
 -- Returns: per entry {status, decision_id}; status is routed | quarantined | duplicate | skipped.
 local group, consumer = ARGV[1], ARGV[2]
 local count = tonumber(ARGV[3])
@@ -22,7 +23,7 @@ local decisions, quarantine = KEYS[1], KEYS[2]
 local results = {}
 local i = 4
 for _ = 1, count do
-  local ingress_index, entry_id, seen_text, count_text = string.match(ARGV[i], '^(%d+)|([^|]+)|(%d+)|(%d+)$')
+  local ingress_index, entry_id, seen_text, views_text = string.match(ARGV[i], '^(%d+)|([^|]+)|(%d+)|(%d+)$')
   local ingress = KEYS[tonumber(ingress_index)]
   local seen_index = tonumber(seen_text)
   local submission_id = ARGV[i + 1]
@@ -30,9 +31,9 @@ for _ = 1, count do
   local duplicate_json = ARGV[i + 3]
   local reason = ARGV[i + 4]
   local raw = ARGV[i + 5]
-  local deliveries = tonumber(count_text)
-  local first = i + 6
-  i = first + deliveries * 2
+  local deliveries = ARGV[i + 6]
+  local views = i + 6  -- ARGV[views + n] is the n-th sanitised view
+  i = i + 7 + tonumber(views_text)
 
   local pending = redis.call('XPENDING', ingress, group, entry_id, entry_id, 1, consumer)
   if #pending == 0 then
@@ -46,9 +47,12 @@ for _ = 1, count do
       results[#results + 1] = {'duplicate', id}
     else
       local id = redis.call('XADD', decisions, '*', 'decision', decision_json)
-      for d = first, first + (deliveries - 1) * 2, 2 do
-        local feed, priority, view, due = string.match(ARGV[d], '^(%d+)|([^|]*)|([^|]*)|([^|]*)$')
-        redis.call('XADD', KEYS[tonumber(feed)], '*', 'payload', ARGV[d + 1], 'submission_id', submission_id,
+      for feed, priority, view, due, ref in string.gmatch(deliveries, '(%d+),([^,;]*),([^,;]*),([^,;]*),(%d+);') do
+        local payload = raw
+        if ref ~= '0' then
+          payload = ARGV[views + tonumber(ref)]
+        end
+        redis.call('XADD', KEYS[tonumber(feed)], '*', 'payload', payload, 'submission_id', submission_id,
           'priority', priority, 'view', view, 'due', due, 'decision_id', id)
       end
       if reason ~= '' then
