@@ -29,6 +29,17 @@ def free_port() -> int:
         return port
 
 
+def stop_process(proc: subprocess.Popen[bytes], timeout: float = 10) -> None:
+    """Orderly SIGTERM (a redis-server flushes its AOF), SIGKILL if it does not exit in ``timeout``."""
+    if proc.poll() is None:
+        proc.terminate()
+        try:
+            proc.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(timeout=timeout)
+
+
 class RedisProc:
     """One private redis-server: ``start()``, ``url``, ``kill9()``, ``restart()``, ``stop()``."""
 
@@ -100,11 +111,5 @@ class RedisProc:
         """Orderly SIGTERM (AOF flushed), SIGKILL if it does not exit within 10 s."""
         if self.proc is None:
             return
-        if self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(timeout=10)
+        stop_process(self.proc)
         self.proc = None

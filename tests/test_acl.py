@@ -29,7 +29,7 @@ from policy_cases import sar
 from redis.backoff import NoBackoff
 from redis.exceptions import AuthenticationError, NoPermissionError
 from redis.retry import Retry
-from redis_procs import free_port
+from redis_procs import free_port, stop_process
 from router_harness import running_router, wait_until
 
 from bus.acl import DEFAULT_USER, acl_users, render_aclfile, render_credentials, users_for
@@ -79,12 +79,7 @@ class AclServer:
                            password=password or known, retry=Retry(NoBackoff(), 0))
 
     def stop(self) -> None:
-        self.proc.terminate()
-        try:
-            self.proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait(timeout=10)
+        stop_process(self.proc)
 
 
 def read_credentials(path: Path) -> dict[str, str]:
