@@ -1,7 +1,8 @@
 """The atomic commit of a batch: a pure plan (what to write) and the Lua script that writes it.
 
-``plan_entry`` turns one ingress entry and its decision into the script's arguments; nothing here does
-I/O but ``Committer.commit``, which runs ``lua/commit.lua`` once per batch (one round trip).
+``Batch.add`` turns one ingress entry and its decision into the script's arguments (pure); nothing here
+does I/O but ``Committer.commit``, which runs ``lua/commit.lua`` once per batch (one round trip). All keys
+of a batch are passed in KEYS, so a single Redis is assumed (Redis Cluster would need hash tags).
 """
 
 from __future__ import annotations
