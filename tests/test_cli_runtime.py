@@ -66,3 +66,13 @@ def test_demo_runs_on_the_embedded_redis_from_an_empty_folder(tmp_path: Path) ->
     assert "embedded redis-server stopped" in out
     again = _cli("demo", env=env, cwd=tmp_path, timeout=120)  # a second run reuses the data, no duplicates
     assert again.returncode == 0 and "10 decisions" in again.stdout
+
+
+def test_router_documents_itself_as_asyncapi() -> None:
+    result = _cli("router", "--asyncapi", env=dict(os.environ), timeout=60)
+    assert result.returncode == 0, result.stderr
+    spec = orjson.loads(result.stdout)
+    assert spec["asyncapi"] == "3.0.0"
+    addresses = {channel["address"] for channel in spec["channels"].values()}
+    assert "intel:ingress:ukfiu" in addresses and "intel:ingress:council-redcar-and-cleveland" in addresses
+    assert len(addresses) == 24  # one per partner in the registry
