@@ -43,14 +43,18 @@ class Batch:
             index = self.key_index[key] = len(self.key_list)
         return index
 
+    def marks(self, stream: str, decision: Decision) -> bool:
+        """Whether the decision sets a dedupe mark: a parsed submission from the stream's own partner."""
+        return decision.status in (ROUTED, QUARANTINED) and decision.submission_id is not None \
+            and decision.partner == self.keys.partner_of(stream) and decision.kind is not None \
+            and not (decision.reason or "").startswith("invalid submission")
+
     def add(self, stream: str, entry_id: str, raw: bytes, decision: Decision) -> None:
         """Add one entry's writes; the record carries the ingress ``stream`` and ``entry_id``."""
         record = decision.to_dict()
         record["stream"], record["entry_id"] = stream, entry_id
         owner = self.keys.partner_of(stream)
-        dedupe = decision.status in (ROUTED, QUARANTINED) and decision.submission_id is not None \
-            and decision.partner == owner and decision.kind is not None \
-            and not (decision.reason or "").startswith("invalid submission")
+        dedupe = self.marks(stream, decision)
         duplicate = b""
         if dedupe:  # built from the record already made: status, reason, nothing delivered or withheld
             duplicate = orjson.dumps(record | {
@@ -90,10 +94,11 @@ class Committer:
         self._consumer = consumer
         self._group = group
 
-    async def commit(self, batch: Batch) -> list[Outcome]:
+    async def commit(self, batch: Batch, mode: str = "router") -> list[Outcome]:
+        """``mode="scout"``: commit urgent entries ahead of the router group (``bus.scout``)."""
         if not batch.entries:
             return []
-        args: list[Any] = [self._group, self._consumer, batch.entries, *batch.args]
+        args: list[Any] = [self._group, self._consumer, mode, batch.entries, *batch.args]
         async with translate_errors("commit"):
             reply = await self._script(keys=batch.key_list, args=args)
         return [Outcome(_text(status), _text(decision_id)) for status, decision_id in reply]

@@ -59,6 +59,7 @@ class RouterStats:
     routed: int = 0
     quarantined: int = 0
     duplicate: int = 0
+    already: int = 0  # decided ahead by the scout: acknowledged, nothing written again
     skipped: int = 0
     failed: int = 0
     batches: int = 0
@@ -90,14 +91,14 @@ class Router:
         now = self.clock()
         for stream, entry_id, fields in entries:
             try:
-                raw, decision = self._decide(stream, entry_id, fields, now)
+                raw, decision = self.decide_entry(stream, entry_id, fields, now)
             except Exception as exc:  # an engine bug must not take the router or the batch down
                 failures.append((stream, entry_id, f"{type(exc).__name__}: {exc}"))
                 continue
             batch.add(stream, entry_id, raw, decision)
         return batch, failures
 
-    def _decide(self, stream: str, entry_id: str, fields: dict[bytes, bytes] | None,
+    def decide_entry(self, stream: str, entry_id: str, fields: dict[bytes, bytes] | None,
                 now: datetime) -> tuple[bytes, Decision]:
         owner = self.keys.partner_of(stream)
         problem = _entry_problem(fields)

@@ -25,6 +25,7 @@ from bus.keys import Keys
 from bus.policy import Reference, Ruleset
 from bus.recovery import recovery_loop
 from bus.router import Router, build_broker, consumer_name, ensure_groups, supervise_groups
+from bus.scout import scout_loop
 from bus.settings import Settings
 from bus.transport import packing_client
 
@@ -57,12 +58,13 @@ async def run_router(settings: Settings, ruleset: Ruleset, reference: Reference,
     supervisor = asyncio.create_task(supervise_groups(client, subscribers, streams, stop))
     interval = max(0.05, settings.claim_idle_ms / 2000)
     recovery = asyncio.create_task(recovery_loop(client, router, streams, stop, interval))
+    scout = asyncio.create_task(scout_loop(committer_client, router, streams, stop, settings.block_ms))
     if ready is not None:
         ready(router)
     try:
         await stop.wait()
     finally:
-        for task in (supervisor, recovery):
+        for task in (supervisor, recovery, scout):
             task.cancel()
             with suppress(asyncio.CancelledError):
                 await task

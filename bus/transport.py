@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
 from typing import Any, cast
 
@@ -57,3 +57,15 @@ def packing_client(url: str) -> aioredis.Redis:
     base = pool.connection_class
     pool.connection_class = type(f"HiredisPacking{base.__name__}", (_HiredisPacking, base), {})
     return aioredis.Redis(connection_pool=pool)
+
+
+def xread_parts(reply: Any) -> list[tuple[str, list[Any]]]:
+    """[(stream, entries)] from an XREADGROUP reply, RESP2-shaped (list of pairs) or RESP3 (dict)."""
+    pairs = (reply.items() if isinstance(reply, Mapping) else reply) if reply else []
+    result: list[tuple[str, list[Any]]] = []
+    for stream, entries in pairs:
+        items = list(entries or [])
+        if len(items) == 1 and isinstance(items[0], list):  # the RESP3 callback wraps the list once more
+            items = list(items[0])
+        result.append((stream.decode() if isinstance(stream, bytes) else str(stream), items))
+    return result

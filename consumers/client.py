@@ -36,7 +36,7 @@ from redis.exceptions import ResponseError
 
 from bus.errors import TransportError
 from bus.keys import TEAM_GROUP, Keys
-from bus.transport import translate_errors
+from bus.transport import translate_errors, xread_parts
 
 log = logging.getLogger(__name__)
 
@@ -129,18 +129,6 @@ def autoclaim_parts(reply: Sequence[Any]) -> tuple[str, list[Entry], list[str]]:
         raise ValueError(f"unexpected XAUTOCLAIM reply with {len(reply)} elements")
     deleted = [text(entry_id) for entry_id in reply[2] or []] if len(reply) == 3 else []
     return text(reply[0]), list(reply[1] or []), deleted
-
-
-def xread_parts(reply: Any) -> list[tuple[str, list[Entry]]]:
-    """[(stream, entries)] from an XREADGROUP reply, RESP2-shaped (list of pairs) or RESP3 (dict)."""
-    pairs = (reply.items() if isinstance(reply, Mapping) else reply) if reply else []
-    result: list[tuple[str, list[Entry]]] = []
-    for stream, entries in pairs:
-        items = list(entries or [])
-        if len(items) == 1 and isinstance(items[0], list):  # the RESP3 callback wraps the list once more
-            items = list(items[0])
-        result.append((text(stream), items))
-    return result
 
 
 def _is_missing_group(exc: ResponseError) -> bool:

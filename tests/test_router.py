@@ -125,7 +125,10 @@ async def test_whole_keyspace_after_a_run(redis_proc: RedisProc) -> None:
     }
     assert keys == expected
     for partner in partners:
-        [group] = await client.xinfo_groups(f"intel:ingress:{partner}")
-        assert group["name"] == b"router" and group["pending"] == 0
-    assert list((await client.hgetall("intel:seen:ukfiu")).keys()) == [sar()["submission_id"].encode()]
+        groups = await client.xinfo_groups(f"intel:ingress:{partner}")
+        assert {g["name"]: g["pending"] for g in groups} == {b"router": 0, b"scout": 0}  # the scout is NOACK
+    [(sid, mark)] = (await client.hgetall("intel:seen:ukfiu")).items()
+    [routed] = [d for d in await decisions(client) if d["status"] == "routed"]
+    assert sid == sar()["submission_id"].encode()
+    assert mark.decode() == f"{routed['decision_id']} intel:ingress:ukfiu {routed['entry_id']}"
     await client.aclose()
