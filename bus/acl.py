@@ -8,7 +8,7 @@ user                     may
 =======================  ===============================================================================
 ``router``               read ingress through its group, run the commit script (XADD/HSET/HGET/XACK/
                          XPENDING inside it), reclaim, create groups; keys ``<prefix>:ingress:*``,
-                         ``:feed:*``, ``:decisions``, ``:quarantine``, ``:seen:*`` only
+                         ``:feed:*``, ``:decisions``, ``:quarantine``, ``:seen:*``, ``:scout`` only
 ``partner-<id>``         XADD to ``<prefix>:ingress:<id>``; nothing else, not even reading it back
 ``team-<id>``            read (group reads, XRANGE), ack, claim and create its group on its two feed
                          streams ``<prefix>:feed:<id>`` and ``<prefix>:feed:<id>:immediate``
@@ -124,7 +124,7 @@ def _host_port(host_hint: str) -> str:
 
 def router_user(keys: Keys, password: str) -> AclUser:
     p = _safe("key prefix", keys.prefix)
-    patterns = (f"{p}:ingress:*", f"{p}:feed:*", keys.decisions, keys.quarantine, f"{p}:seen:*")
+    patterns = (f"{p}:ingress:*", f"{p}:feed:*", keys.decisions, keys.quarantine, f"{p}:seen:*", keys.scout)
     return AclUser("router", "router", None, ROUTER_COMMANDS, patterns, password)
 
 

@@ -3,12 +3,13 @@
 =================================  ======  ===================================================
 key                                type    written by / read by
 =================================  ======  ===================================================
-``intel:ingress:<partner>``        stream  partner (XADD ``payload``) / groups ``router`` and ``scout``
+``intel:ingress:<partner>``        stream  partner (XADD ``payload``) / router group ``router``, scout
 ``intel:feed:<team>``              stream  router / team group ``team`` (routine and high)
 ``intel:feed:<team>:immediate``    stream  router / team group ``team`` (read first)
 ``intel:decisions``                stream  router (field ``decision``) / operators, auditors
 ``intel:quarantine``               stream  router (raw ``payload``, ``reason``…) / operators
 ``intel:seen:<partner>``           hash    router: submission_id -> "decision_id stream entry_id"
+``intel:scout``                    hash    router's scout: ingress stream -> last entry id scanned
 =================================  ======  ===================================================
 """
 
@@ -17,7 +18,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 ROUTER_GROUP = "router"
-SCOUT_GROUP = "scout"  # reads ahead for threat-to-life entries (bus.scout), NOACK
 TEAM_GROUP = "team"
 IMMEDIATE = "immediate"
 
@@ -53,3 +53,7 @@ class Keys:
 
     def seen(self, partner: str) -> str:
         return f"{self.prefix}:seen:{partner}"
+
+    @property
+    def scout(self) -> str:
+        return f"{self.prefix}:scout"

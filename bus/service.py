@@ -25,7 +25,7 @@ from bus.keys import Keys
 from bus.policy import Reference, Ruleset
 from bus.recovery import recovery_loop
 from bus.router import Router, build_broker, consumer_name, ensure_groups, supervise_groups
-from bus.scout import scout_loop
+from bus.scout import Scout
 from bus.settings import Settings
 from bus.transport import packing_client
 
@@ -58,7 +58,7 @@ async def run_router(settings: Settings, ruleset: Ruleset, reference: Reference,
     supervisor = asyncio.create_task(supervise_groups(client, subscribers, streams, stop))
     interval = max(0.05, settings.claim_idle_ms / 2000)
     recovery = asyncio.create_task(recovery_loop(client, router, streams, stop, interval))
-    scout = asyncio.create_task(scout_loop(committer_client, router, streams, stop, settings.block_ms))
+    scout = asyncio.create_task(Scout(committer_client, router, streams).run(stop, settings.block_ms / 1000))
     if ready is not None:
         ready(router)
     try:

@@ -352,7 +352,7 @@ def test_exact_rules() -> None:
     assert team.line() == (
         f"user team-durham.fib {common} +xreadgroup +xack +xautoclaim +xclaim +xpending +xgroup|create +xrange "
         "+xrevrange +xlen +xinfo|stream +xinfo|groups +xinfo|consumers ~x:feed:durham.fib:immediate ~x:feed:durham.fib")
-    assert router.line().endswith("~x:ingress:* ~x:feed:* ~x:decisions ~x:quarantine ~x:seen:*")
+    assert router.line().endswith("~x:ingress:* ~x:feed:* ~x:decisions ~x:quarantine ~x:seen:* ~x:scout")
     assert operator.line().endswith(" ~x:*") and "+xadd" not in operator.line()
     assert default.line() == "user default off resetpass resetkeys resetchannels -@all"
     assert default is DEFAULT_USER

@@ -122,11 +122,12 @@ async def test_whole_keyspace_after_a_run(redis_proc: RedisProc) -> None:
     expected = {f"intel:ingress:{p}": "stream" for p in partners} | {
         "intel:decisions": "stream", "intel:quarantine": "stream", "intel:seen:ukfiu": "hash",
         "intel:feed:cleveland.safeguarding": "stream", "intel:feed:cleveland.polit": "stream",
+        "intel:scout": "hash",
     }
     assert keys == expected
     for partner in partners:
         groups = await client.xinfo_groups(f"intel:ingress:{partner}")
-        assert {g["name"]: g["pending"] for g in groups} == {b"router": 0, b"scout": 0}  # the scout is NOACK
+        assert {g["name"]: g["pending"] for g in groups} == {b"router": 0}
     [(sid, mark)] = (await client.hgetall("intel:seen:ukfiu")).items()
     [routed] = [d for d in await decisions(client) if d["status"] == "routed"]
     assert sid == sar()["submission_id"].encode()
