@@ -58,6 +58,8 @@ def _intel(rng: random.Random, index: int) -> dict[str, Any]:
                themes=rng.sample(["drugs", "county_lines", "money_laundering", "fraud", "violence"], 2),
                source_type=rng.choice(["open_source", "partner_record", "member_of_public"]),
                narrative=_text(rng, rng.randint(60, 160)))
+    if rng.random() < 0.01:  # the occasional threat to life: the scout routes it ahead of the queue
+        sub["threat_to_life"] = True
     return sub
 
 
