@@ -16,7 +16,7 @@ import redis.asyncio as aioredis
 
 from bus.keys import ROUTER_GROUP, Keys
 from bus.policy import DUPLICATE, QUARANTINED, ROUTED, Decision, render_views
-from bus.transport import translate_errors
+from bus.transport import text, translate_errors
 
 COMMIT_LUA = resources.files("bus").joinpath("lua/commit.lua").read_text()
 ORIGINAL = "@@ORIGINAL@@"
@@ -101,8 +101,6 @@ class Committer:
         args: list[Any] = [self._group, self._consumer, mode, batch.entries, *batch.args]
         async with translate_errors("commit"):
             reply = await self._script(keys=batch.key_list, args=args)
-        return [Outcome(_text(status), _text(decision_id)) for status, decision_id in reply]
+        return [Outcome(text(status), text(decision_id)) for status, decision_id in reply]
 
 
-def _text(value: bytes | str) -> str:
-    return value.decode() if isinstance(value, bytes) else value

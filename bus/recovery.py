@@ -21,7 +21,7 @@ from bus.commit import Batch
 from bus.keys import ROUTER_GROUP
 from bus.policy import QUARANTINED, Decision
 from bus.router import Entry, Router
-from bus.transport import translate_errors
+from bus.transport import text, translate_errors
 
 log = logging.getLogger("intelbus.recovery")
 
@@ -32,9 +32,6 @@ def _id_order(entry_id: str) -> tuple[int, int]:
     return int(ms), int(seq or 0)
 
 
-def _text(value: bytes | str | int) -> str:
-    return value.decode() if isinstance(value, bytes) else str(value)
-
 
 async def claim(client: aioredis.Redis, stream: str, consumer: str, idle_ms: int, count: int) -> list[Entry]:
     """One XAUTOCLAIM page. Entries deleted while pending are acknowledged and logged: Redis 7 drops them
@@ -42,7 +39,7 @@ async def claim(client: aioredis.Redis, stream: str, consumer: str, idle_ms: int
     found in this consumer's pending list and acknowledged here."""
     async with translate_errors(f"reclaiming {stream}"):
         reply: Any = await client.xautoclaim(stream, ROUTER_GROUP, consumer, idle_ms, "0-0", count=count)
-        entries = [(stream, _text(entry_id), fields or None) for entry_id, fields in reply[1] if entry_id]
+        entries = [(stream, text(entry_id), fields or None) for entry_id, fields in reply[1] if entry_id]
         if any(entry_id is None for entry_id, _ in reply[1]):
             await _ack_deleted(client, stream, consumer, {entry_id for _, entry_id, _ in entries})
     return entries
@@ -51,7 +48,7 @@ async def claim(client: aioredis.Redis, stream: str, consumer: str, idle_ms: int
 async def _ack_deleted(client: aioredis.Redis, stream: str, consumer: str, live: set[str]) -> None:
     rows = await client.xpending_range(stream, ROUTER_GROUP, "-", "+", 1000, consumername=consumer)
     for row in rows:
-        entry_id = _text(row["message_id"])
+        entry_id = text(row["message_id"])
         if entry_id not in live and not await client.xrange(stream, entry_id, entry_id):
             await client.xack(stream, ROUTER_GROUP, entry_id)
             log.warning("%s %s was deleted while pending; acknowledged, nothing to route", stream, entry_id)
@@ -63,7 +60,7 @@ async def delivery_counts(client: aioredis.Redis, stream: str, entries: Sequence
     ids = sorted((entry_id for _, entry_id, _ in entries), key=_id_order)
     async with translate_errors(f"reading delivery counts of {stream}"):
         rows = await client.xpending_range(stream, ROUTER_GROUP, ids[0], ids[-1], len(ids) * 4)
-    return {_text(row["message_id"]): int(row["times_delivered"]) for row in rows}
+    return {text(row["message_id"]): int(row["times_delivered"]) for row in rows}
 
 
 def poison_batch(router: Router, entries: Sequence[Entry], counts: dict[str, int],

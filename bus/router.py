@@ -29,7 +29,7 @@ from bus.commit import Batch, Committer, Outcome
 from bus.keys import ROUTER_GROUP, Keys
 from bus.policy import QUARANTINED, Decision, Reference, Ruleset, decide_payload
 from bus.settings import Settings
-from bus.transport import translate_errors
+from bus.transport import text, translate_errors
 
 log = logging.getLogger("intelbus.router")
 Entry = tuple[str, str, dict[bytes, bytes] | None]  # stream, entry id, fields
@@ -43,11 +43,8 @@ async def _raw_parser(message: Any) -> RedisBatchStreamMessage:
 async def _raw_decoder(message: RedisBatchStreamMessage) -> list[Entry]:
     raw = message.raw_message
     stream = raw["channel"]
-    return [(stream, _text(entry_id), fields) for entry_id, fields in zip(raw["message_ids"], raw["data"], strict=True)]
+    return [(stream, text(entry_id), fields) for entry_id, fields in zip(raw["message_ids"], raw["data"], strict=True)]
 
-
-def _text(value: bytes | str) -> str:
-    return value.decode() if isinstance(value, bytes) else value
 
 
 def consumer_name(settings: Settings) -> str:

@@ -24,7 +24,7 @@ import redis.asyncio as aioredis
 from bus.commit import Batch
 from bus.policy import ROUTED
 from bus.router import Entry, Router
-from bus.transport import translate_errors
+from bus.transport import text, translate_errors
 
 log = logging.getLogger("intelbus.scout")
 MARKER = "threat_to_life"
@@ -63,12 +63,9 @@ def _entries(reply: Sequence[Any]) -> list[Entry]:
     out: list[Entry] = []
     for stream, entry_id, flat in reply:
         fields = dict(zip(flat[::2], flat[1::2], strict=True))
-        out.append((_text(stream), _text(entry_id), fields))
+        out.append((text(stream), text(entry_id), fields))
     return out
 
-
-def _text(value: bytes | str) -> str:
-    return value.decode() if isinstance(value, bytes) else value
 
 
 class Scout:

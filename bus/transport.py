@@ -13,6 +13,13 @@ from redis import exceptions as redis_errors
 from bus.errors import GroupMissingError, TransportError
 
 
+def text(value: bytes | str | int | None) -> str:
+    """A Redis reply value (id, stream name, count) as text; ``None`` as ""."""
+    if value is None:
+        return ""
+    return value.decode("utf-8", "replace") if isinstance(value, bytes) else str(value)
+
+
 @asynccontextmanager
 async def translate_errors(doing: str) -> AsyncIterator[None]:
     """Translate redis-py errors raised inside into ``TransportError`` (or ``GroupMissingError``)."""
@@ -67,5 +74,5 @@ def xread_parts(reply: Any) -> list[tuple[str, list[Any]]]:
         items = list(entries or [])
         if len(items) == 1 and isinstance(items[0], list):  # the RESP3 callback wraps the list once more
             items = list(items[0])
-        result.append((stream.decode() if isinstance(stream, bytes) else str(stream), items))
+        result.append((text(stream), items))
     return result

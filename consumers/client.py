@@ -36,7 +36,7 @@ from redis.exceptions import ResponseError
 
 from bus.errors import TransportError
 from bus.keys import TEAM_GROUP, Keys
-from bus.transport import translate_errors, xread_parts
+from bus.transport import text, translate_errors, xread_parts
 
 log = logging.getLogger(__name__)
 
@@ -68,12 +68,6 @@ class Delivery:
     def routed_at_ms(self) -> int:
         """When the router wrote the entry (milliseconds since the epoch, from the entry id)."""
         return int(self.entry_id.split("-", 1)[0])
-
-
-def text(value: bytes | str | None) -> str:
-    if value is None:
-        return ""
-    return value.decode("utf-8", "replace") if isinstance(value, bytes) else value
 
 
 def parse_due(value: str) -> datetime | None:

@@ -31,7 +31,8 @@ from faststream.redis.message import RedisBatchStreamMessage as BatchMessage
 
 from bus.keys import TEAM_GROUP, Keys
 from bus.settings import Settings
-from consumers.client import DEFAULT_KEYS, TeamClient, text, to_delivery
+from bus.transport import text
+from consumers.client import DEFAULT_KEYS, TeamClient, to_delivery
 
 log = logging.getLogger("consumers.example_service")
 

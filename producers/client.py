@@ -27,7 +27,7 @@ import redis.asyncio as aredis
 
 from bus.errors import SubmissionRejected, TransportError
 from bus.keys import Keys
-from bus.transport import translate_errors
+from bus.transport import text, translate_errors
 from schemas.common import SubmissionBase
 from schemas.parse import parse_submission
 
@@ -126,7 +126,7 @@ class PartnerClient:
         data = self.prepare(submission)
         async with translate_errors(f"publishing to {self.stream}"):
             entry_id = await self.redis.xadd(self.stream, {PAYLOAD_FIELD: data})
-        return _text(entry_id)
+        return text(entry_id)
 
     async def publish_many(self, items: Iterable[SubmissionLike], chunk: int = 500) -> list[str]:
         """Validate every item, then XADD them in pipelined (non-transactional) chunks of ``chunk``.
@@ -163,8 +163,6 @@ class PartnerClient:
             for data in payloads:
                 pipe.xadd(self.stream, {PAYLOAD_FIELD: data})
             results = await pipe.execute()
-        return [_text(entry_id) for entry_id in results]
+        return [text(entry_id) for entry_id in results]
 
 
-def _text(value: bytes | str) -> str:
-    return value.decode() if isinstance(value, bytes) else value
