@@ -12,7 +12,7 @@ from schemas.kinds import (
     Sar,
     Submission,
 )
-from schemas.parse import MAX_PAYLOAD_BYTES, parse_submission, submission_to_dict
+from schemas.parse import MAX_PAYLOAD_BYTES, parse_submission
 
 __all__ = [
     "KIND_NAMES",
@@ -29,5 +29,4 @@ __all__ = [
     "Sar",
     "Submission",
     "parse_submission",
-    "submission_to_dict",
 ]

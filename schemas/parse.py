@@ -122,7 +122,3 @@ def _one(err: Any) -> str:
     message = str(err["msg"])
     return f"{where}: {message[:1].lower()}{message[1:]}"
 
-
-def submission_to_dict(submission: Submission) -> dict[str, Any]:
-    """The submission as JSON-ready data, omitting fields the partner left out (none are invented)."""
-    return submission.model_dump(mode="json", exclude_unset=True)

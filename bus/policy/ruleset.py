@@ -19,7 +19,16 @@ from bus.errors import RulesetError
 from bus.policy.calendar import check_calendar
 from bus.policy.conditions import KIND_FIELDS, ConditionError, Predicate, compile_condition, kinds_of
 from bus.policy.ruleset_file import Due, HandlingRule, RoutingRule, RulesetFile, Sanitise
-from bus.policy.selectors import HANDLING, ROUTING, Directory, Resolver, SelectorError, compile_selectors, matches_any
+from bus.policy.selectors import (
+    HANDLING,
+    ROUTING,
+    Directory,
+    Resolver,
+    SelectorError,
+    compile_selector,
+    matches_any,
+    union_of,
+)
 from schemas.kinds import KIND_NAMES
 
 DEFAULT_RULESET = Path(__file__).resolve().parent.parent / "data" / "ruleset.yaml"
@@ -297,9 +306,10 @@ def _selectors(texts: list[str] | None, where: Path_, directory: Directory, mode
                allow_empty: bool = False) -> Resolver | None:
     if texts is None or (not texts and not allow_empty):
         return None
+    resolvers = []
     for index, text in enumerate(texts):
         try:
-            compile_selectors([text], directory, mode)
+            resolvers.append(compile_selector(text, directory, mode))
         except SelectorError as exc:
             raise _Invalid((*where, index), str(exc)) from None
-    return compile_selectors(texts, directory, mode)
+    return union_of(resolvers)

@@ -56,8 +56,8 @@ def compile_selector(text: str, directory: Directory, mode: str) -> Resolver:
     return first_non_empty
 
 
-def compile_selectors(texts: Sequence[str], directory: Directory, mode: str) -> Resolver:
-    resolvers = [compile_selector(text, directory, mode) for text in texts]
+def union_of(resolvers: Sequence[Resolver]) -> Resolver:
+    """The teams of all ``resolvers``, in order, once each (none: no team)."""
     if len(resolvers) == 1:
         return resolvers[0]
 
