@@ -14,14 +14,18 @@
         └── GroupMissingError       a consumer group vanished (stream deleted, Redis restarted empty)
 
 Everything raised on purpose by the packages derives from ``BusError``; redis-py errors never escape
-the transport boundary untranslated.
+the transport boundary untranslated. ``BusError`` and ``SubmissionRejected`` are defined in
+``schemas.errors`` (so partner code needs nothing but ``schemas``) and re-exported here.
 """
 
 from __future__ import annotations
 
+from schemas.errors import BusError, SubmissionRejected
 
-class BusError(Exception):
-    """Base of every error intelbus raises on purpose."""
+__all__ = [
+    "BusError", "ConfigError", "EmbeddedRedisError", "GroupMissingError", "ReferenceDataError", "RulesetError",
+    "SubmissionRejected", "TransportError",
+]
 
 
 class ConfigError(BusError):
@@ -34,15 +38,6 @@ class RulesetError(ConfigError):
 
 class ReferenceDataError(ConfigError):
     """Reference data (the OCG register export) that does not load. The message names file and row."""
-
-
-class SubmissionRejected(BusError):
-    """A submission that is not routed. ``reason`` is the sentence a partner sees."""
-
-    def __init__(self, reason: str, submission_id: str | None = None) -> None:
-        super().__init__(reason)
-        self.reason = reason
-        self.submission_id = submission_id
 
 
 class EmbeddedRedisError(BusError):

@@ -2,16 +2,14 @@
 
 from __future__ import annotations
 
-from datetime import date
 from typing import Annotated, Literal
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from schemas.wire_types import IsoDate, SchemaVersion, Timestamp
 
 NARRATIVE_MAX = 20_000
 
-
-# Strict JSON mode accepts exactly YYYY-MM-DD for a date (no time, no timestamps, no other spellings).
-IsoDate = date
 # The RFC 9562 text form of a UUID (hyphenated, any case); checked in Rust, kept as the partner wrote it.
 UUID_PATTERN = r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$"
 SubmissionId = Annotated[str, Field(pattern=UUID_PATTERN)]
@@ -54,10 +52,10 @@ class Nominal(WireModel):
 
 
 class SubmissionBase(WireModel):
-    schema_version: Literal[1]
+    schema_version: SchemaVersion
     submission_id: SubmissionId
     partner: str
-    submitted_at: AwareDatetime
+    submitted_at: Timestamp
     classification: Classification
     area: str
     grading: Grading | None = None

@@ -16,10 +16,9 @@ from typing import Any
 
 from schemas.kinds import KINDS
 from schemas.parse import SUBMISSION
+from schemas.wire_types import DATE_PATTERN, DATETIME_PATTERN
 
 DRAFT = "https://json-schema.org/draft/2020-12/schema"
-DATE_PATTERN = r"^\d{4}-\d{2}-\d{2}$"
-DATETIME_PATTERN = r"^\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}(:\d{2}(\.\d{1,6})?)?([Zz]|[+-]\d{2}:?\d{2})$"
 FORMAT_PATTERNS = {"date": DATE_PATTERN, "date-time": DATETIME_PATTERN}
 
 
@@ -83,7 +82,11 @@ def submission_schema(areas: Iterable[str] = (), teams: Iterable[str] = (),
             props["handling_conditions"]["anyOf"][0]["items"]["enum"] = conditions
     schema["$schema"] = DRAFT
     schema["title"] = "intelbus submission v1"
-    schema["description"] = "One submission per stream entry, field `payload`, at most 256 KiB (SUBMISSIONS.md)."
+    schema["description"] = (
+        "One submission per stream entry, field `payload`, at most 256 KiB (SUBMISSIONS.md). Strict JSON: a key "
+        "repeated in one object (at any depth, also after unescaping) is refused, and so is schema_version 1.0 "
+        "(JSON Schema counts it as the integer 1); a schema can express neither. submission_id is compared "
+        "without regard to letter case.")
     return schema
 
 

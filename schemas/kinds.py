@@ -7,7 +7,8 @@ from typing import Annotated, Literal
 
 from pydantic import Field
 
-from schemas.common import Grading, IsoDate, Narrative, SubmissionBase, WireModel
+from schemas.common import Grading, Narrative, SubmissionBase, WireModel
+from schemas.wire_types import Amount, IsoDate
 
 Theme = Literal[
     "drugs", "county_lines", "firearms", "money_laundering", "fraud", "cse", "modern_slavery",
@@ -39,7 +40,7 @@ class Sar(SubmissionBase):
     glossary_codes: list[GlossaryCode] = Field(default_factory=list)
     reporter_type: Literal["bank", "money_service_business", "accountant", "solicitor", "estate_agent", "other"]
     reporter_name: str
-    amount_gbp: Annotated[float, Field(ge=0)] | None = None  # strict: true and "1" are not numbers
+    amount_gbp: Amount | None = None  # strict: true and "1" are not numbers; finite
 
 
 class MediaHash(WireModel):
@@ -95,9 +96,8 @@ class CyberIncident(SubmissionBase):
 KINDS: tuple[type[SubmissionBase], ...] = (
     IntelligenceReport, Sar, CseReferral, PremisesReport, PrisonIntelligence, GainRequest, CyberIncident,
 )
-KIND_NAMES: tuple[str, ...] = (
-    "intelligence_report", "sar", "cse_referral", "premises_report", "prison_intelligence",
-    "gain_request", "cyber_incident",
+KIND_NAMES: tuple[str, ...] = tuple(
+    model.model_fields["kind"].annotation.__args__[0] for model in KINDS  # type: ignore[union-attr]
 )
 
 Submission = Annotated[

@@ -1,68 +1,80 @@
 """Turn wire bytes into a typed submission, or into one sentence a partner can act on.
 
-``parse_submission`` is the only way bytes become a ``Submission``: size limit, JSON, schema, all with
-strict types (``"1"`` is not ``1``, ``"true"`` is not ``true``).
+``parse_payload`` is the only way bytes become a ``Submission``: size limit, strict JSON (one parse,
+``schemas.strict_json``), then the models in pydantic's strict mode over the parsed objects (``"1"`` is
+not ``1``, ``true`` is not ``1``, ``1.0`` is not ``1``). The parsed JSON object is kept beside the model,
+so sanitised views are built from it without parsing again.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
-import orjson
 from pydantic import TypeAdapter, ValidationError
 
-from bus.errors import SubmissionRejected
+from schemas.errors import SubmissionRejected
 from schemas.kinds import KIND_NAMES, Submission
+from schemas.strict_json import StrictJsonError, load_lenient, load_strict
 
 MAX_PAYLOAD_BYTES = 256 * 1024
 MAX_REPORTED_ERRORS = 3
+MAX_ID_LENGTH = 100
 
 SUBMISSION: TypeAdapter[Submission] = TypeAdapter(Submission)
 
 
-def parse_submission(raw: bytes | str) -> Submission:
+@dataclass(frozen=True, slots=True)
+class Parsed:
+    """A valid submission: the model, and the JSON object it was validated from (the partner's keys)."""
+
+    submission: Submission
+    document: dict[str, Any]
+
+
+def parse_payload(raw: bytes | str) -> Parsed:
     """Validate one payload. Raises ``SubmissionRejected`` with the field and the rule it broke."""
     data = raw.encode() if isinstance(raw, str) else raw
     if len(data) > MAX_PAYLOAD_BYTES:
         raise SubmissionRejected(
             f"payload is {len(data)} bytes; the limit is {MAX_PAYLOAD_BYTES} bytes (256 KiB)",
-            _peek_submission_id(data),
+            peek_submission_id(data),
         )
     try:
-        return SUBMISSION.validate_json(data, strict=True)
-    except ValidationError as exc:
-        raise SubmissionRejected(_explain(exc, data), _peek_submission_id(data)) from None
-
-
-def _peek_submission_id(data: bytes) -> str | None:
-    """Best effort: the submission_id of a payload that failed, so the partner can find it."""
+        document = load_strict(data)
+    except StrictJsonError as exc:
+        raise SubmissionRejected(str(exc), peek_submission_id(data)) from None
+    if not isinstance(document, dict):
+        raise SubmissionRejected("payload must be a JSON object (one submission per stream entry)")
     try:
-        obj = orjson.loads(data)
-    except orjson.JSONDecodeError:
-        return None
-    value = obj.get("submission_id") if isinstance(obj, dict) else None
-    return value if isinstance(value, str) and len(value) <= 100 else None
+        submission = SUBMISSION.validate_python(document, strict=True)
+    except ValidationError as exc:
+        raise SubmissionRejected(_explain(exc), _submission_id(document)) from None
+    return Parsed(submission, document)
 
 
-def _explain(exc: ValidationError, data: bytes) -> str:
+def parse_submission(raw: bytes | str) -> Submission:
+    """``parse_payload`` without the parsed object."""
+    return parse_payload(raw).submission
+
+
+def peek_submission_id(data: bytes) -> str | None:
+    """Best effort: the submission_id of a payload that failed, so the partner can find it."""
+    return _submission_id(load_lenient(data))
+
+
+def _submission_id(document: Any) -> str | None:
+    value = document.get("submission_id") if isinstance(document, dict) else None
+    return value if isinstance(value, str) and len(value) <= MAX_ID_LENGTH else None
+
+
+def _explain(exc: ValidationError) -> str:
     errors = exc.errors(include_url=False)
-    if errors and errors[0]["type"] == "json_invalid":
-        return f"payload is not valid JSON: {errors[0]['ctx'].get('error', 'invalid')}" \
-            if errors[0].get("ctx") else "payload is not valid JSON"
-    if not _is_json_object(data):
-        return "payload must be a JSON object (one submission per stream entry)"
     parts = [_one(err) for err in errors[:MAX_REPORTED_ERRORS]]
     more = len(errors) - MAX_REPORTED_ERRORS
     if more > 0:
         parts.append(f"and {more} more error{'s' if more > 1 else ''}")
     return "; ".join(parts)
-
-
-def _is_json_object(data: bytes) -> bool:
-    try:
-        return isinstance(orjson.loads(data), dict)
-    except orjson.JSONDecodeError:
-        return False
 
 
 def _where(loc: tuple[int | str, ...]) -> str:
@@ -84,17 +96,12 @@ _RULES: dict[str, str] = {
     "bool_type": "must be true or false",
     "int_type": "must be an integer",
     "float_type": "must be a number",
+    "finite_number": "must be a finite number",
     "list_type": "must be a list",
     "string_pattern_mismatch": "does not have the required form",
     "model_type": "must be an object",
     "model_attributes_type": "must be an object",
-    "timezone_aware": "must be an RFC 3339 date-time with an offset",
-    "datetime_type": "must be an RFC 3339 date-time with an offset",
-    "datetime_parsing": "must be an RFC 3339 date-time with an offset",
-    "datetime_from_date_parsing": "must be an RFC 3339 date-time with an offset",
-    "date_parsing": "must be a date written YYYY-MM-DD",
-    "date_from_datetime_parsing": "must be a date written YYYY-MM-DD",
-    "date_type": "must be a date written YYYY-MM-DD",
+    "dict_type": "must be an object",
 }
 
 
@@ -103,22 +110,26 @@ def _one(err: Any) -> str:
     kind = err["type"]
     ctx = err.get("ctx") or {}
     if kind == "extra_forbidden":
-        return f"unknown field '{where}': fields the bus does not know are refused, not ignored"
+        return f"unknown field '{where[:200]}': fields the bus does not know are refused, not ignored"
     if kind == "union_tag_invalid":
         tag = str(ctx.get("discriminator", "")).strip("'")
         field = tag if where == "submission" else f"{where}.{tag}"
-        return f"{field} must be one of {ctx.get('expected_tags')} (got {ctx.get('tag')!r})"
+        return f"{field} must be one of {ctx.get('expected_tags')} (got {str(ctx.get('tag'))[:60]!r})"
     if kind == "union_tag_not_found":
         tag = str(ctx.get("discriminator", "")).strip("'")
         return f"{where + '.' if where != 'submission' else ''}{tag} is required"
     if kind == "string_pattern_mismatch" and where == "submission_id":
         return "submission_id must be a UUID (8-4-4-4-12 hexadecimal digits)"
     if kind == "literal_error":
-        return f"{where} must be one of {ctx.get('expected')} (got {err.get('input')!r})"
+        return f"{where} must be one of {ctx.get('expected')} (got {_short(err.get('input'))})"
     if kind == "value_error":
-        return f"{where + ': ' if where != 'submission' else ''}{ctx.get('error', err['msg'])}"
+        return f"{where + ' ' if where != 'submission' else ''}{ctx.get('error', err['msg'])}"
     if kind in _RULES:
         return f"{where} {_RULES[kind]}"
     message = str(err["msg"])
     return f"{where}: {message[:1].lower()}{message[1:]}"
 
+
+def _short(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."

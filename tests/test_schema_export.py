@@ -85,6 +85,10 @@ VALID = {
     "legacy-grading": intelligence_report(grading={"scheme": "5x5x5", "source": "B", "intelligence": "2",
                                                    "handling": "3"}),
     "zulu-time": sar(submitted_at="2026-12-17T10:15:00Z"), "null-optional": sar(sanitised_narrative=None),
+    "lower-case-t-z": sar(submitted_at="2026-12-17t10:15:00z"), "long-fraction": sar(
+        submitted_at="2026-12-17T10:15:00.123456789+01:00"), "upper-case-uuid": sar(
+        submission_id="5F0C6A9E-2D1B-4C38-9A57-0E7F4B1D2C11"), "year-9998": sar(disclosure_date="9998-12-31"),
+    "float-amount": sar(amount_gbp=48500.25),
 }
 
 INVALID = {
@@ -112,6 +116,13 @@ INVALID = {
     "string-boolean": sar(threat_to_life="true"), "nominal-extra": sar(nominals=[{"full_name": "A", "x": 1}]),
     "nominal-bad-role": sar(nominals=[{"full_name": "A", "role": "offender"}]),
     "no-concerns": premises_report(concerns=[]), "bad-indicator": _cyber(indicators=[{"type": "mac", "value": "x"}]),
+    "version-true": sar(schema_version=True),  # 1.0: JSON Schema's integer includes it (test_strict_json)
+    "time-without-seconds": sar(submitted_at="2027-02-01T09:30Z"),
+    "offset-without-colon": sar(submitted_at="2027-02-01T09:30:00+0000"),
+    "space-for-t": sar(submitted_at="2027-02-01 09:30:00+00:00"),
+    "year-9999-date": sar(disclosure_date="9999-12-31"), "year-9999-time": sar(submitted_at="9999-01-01T00:00:00Z"),
+    "year-0-date": sar(disclosure_date="0000-01-01"),
+    "dob-9999": sar(nominals=[{"full_name": "A", "dob": "9999-01-01"}]),
 }
 
 

@@ -15,7 +15,7 @@ import holidays
 END_OF_DAY = time(23, 59, 59)
 
 
-@lru_cache(maxsize=64)
+@lru_cache(maxsize=None)  # noqa: UP033 -- at most 9,998 years per calendar: a partner cycling years costs ~1 ms each once
 def _bank_holidays(country: str, subdivision: str | None, year: int) -> frozenset[date]:
     calendar = holidays.country_holidays(country, subdiv=subdivision, years=year)
     return frozenset(calendar.keys())

@@ -2,7 +2,8 @@
 
 JSON shape (also documented in README.md, "Streams")::
 
-    {"submission_id", "partner", "kind", "status": "routed"|"quarantined"|"duplicate", "reason",
+    {"submission_id", "partner", ["claimed_partner",] "kind", "status": "routed"|"quarantined"|"duplicate",
+     "reason",
      "deliveries": [{"recipient", "view": "full"|"sanitised", "priority", "due", "rules", "omitted"}],
      "withheld": [{"recipient", "reason", "rule"}], "possible_matches": [...], "ocg_links": [...],
      "ruleset": "sha256:…", "reference": "sha256:…", "decided_at"}
@@ -12,19 +13,29 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from enum import StrEnum
+from typing import Any, Literal
 
 from bus.policy.reference import OcgLink, PossibleMatch
 
-ROUTED, QUARANTINED, DUPLICATE = "routed", "quarantined", "duplicate"
-PRIORITIES = ("routine", "high", "immediate")
+
+class Status(StrEnum):
+    ROUTED = "routed"
+    QUARANTINED = "quarantined"
+    DUPLICATE = "duplicate"
+
+
+ROUTED, QUARANTINED, DUPLICATE = Status.ROUTED, Status.QUARANTINED, Status.DUPLICATE
+Priority = Literal["routine", "high", "immediate"]
+PRIORITIES: tuple[Priority, ...] = ("routine", "high", "immediate")
+IMMEDIATE: Priority = "immediate"
 
 
 @dataclass(frozen=True, slots=True)
 class Delivery:
     recipient: str
-    view: str
-    priority: str
+    view: Literal["full", "sanitised"]
+    priority: Priority
     due: datetime | None
     rules: tuple[str, ...]
     omitted: tuple[str, ...] = ()
@@ -51,9 +62,9 @@ class Withheld:
 @dataclass(frozen=True, slots=True)
 class Decision:
     submission_id: str | None
-    partner: str | None
+    partner: str | None  # the owner of the ingress stream it came on (or, offline, the one it claims)
     kind: str | None
-    status: str
+    status: Status
     reason: str | None
     ruleset: str
     reference: str
@@ -62,11 +73,16 @@ class Decision:
     withheld: tuple[Withheld, ...] = ()
     possible_matches: tuple[PossibleMatch, ...] = ()
     ocg_links: tuple[OcgLink, ...] = ()
+    claimed_partner: str | None = None  # the partner the submission names, when not the stream's owner
+
+    @property
+    def immediate(self) -> bool:
+        return bool(self.deliveries) and self.deliveries[0].priority == IMMEDIATE
 
     def to_dict(self) -> dict[str, Any]:
         record: dict[str, Any] = {
             "submission_id": self.submission_id, "partner": self.partner, "kind": self.kind,
-            "status": self.status, "reason": self.reason,
+            "status": self.status.value, "reason": self.reason,
             "deliveries": [d.to_dict() for d in self.deliveries],
             "withheld": [w.to_dict() for w in self.withheld],
             "possible_matches": [m.to_dict() for m in self.possible_matches],
@@ -74,4 +90,6 @@ class Decision:
             "ruleset": self.ruleset, "reference": self.reference,
             "decided_at": self.decided_at.isoformat(),
         }
+        if self.claimed_partner is not None:
+            record["claimed_partner"] = self.claimed_partner
         return record

@@ -1,7 +1,9 @@
 """The decision: a pure function of (submission, ruleset, reference data, now).
 
 ``decide`` never reads a clock, a file or Redis; ``now`` only stamps the record. ``decide_payload`` is
-the same for raw bytes: what cannot be parsed becomes a quarantined decision, never an exception.
+the same for raw bytes: what cannot be parsed becomes a quarantined decision, never an exception. When
+the ingress stream's owner is known, the record's ``partner`` is that owner; a submission naming another
+partner keeps the name it claimed in ``claimed_partner`` (and is quarantined as spoofing).
 """
 
 from __future__ import annotations
@@ -9,9 +11,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-import orjson
-
-from bus.errors import SubmissionRejected
 from bus.policy.admission import Quarantine, admit
 from bus.policy.decision import PRIORITIES, QUARANTINED, ROUTED, Decision, Delivery, Withheld
 from bus.policy.handling import Outcome, handle
@@ -19,14 +18,17 @@ from bus.policy.reference import OcgLink, PossibleMatch, Reference, match_nomina
 from bus.policy.routing import Selection, route
 from bus.policy.ruleset import Ruleset
 from bus.policy.selectors import Scope
-from schemas import Submission, parse_submission
+from schemas import Parsed, Submission, SubmissionRejected, parse_payload
+from schemas.strict_json import load_lenient
 
 
 def decide(sub: Submission, ruleset: Ruleset, reference: Reference, now: datetime,
            ingress_owner: str | None = None) -> Decision:
-    record = _Record(str(sub.submission_id), sub.partner, sub.kind, ruleset.digest, reference.digest, now)
+    owner = ingress_owner if ingress_owner is not None else sub.partner
+    record = _Record(str(sub.submission_id), owner, sub.kind, ruleset.digest, reference.digest, now,
+                     sub.partner if sub.partner != owner else None)
     try:
-        force = admit(sub, ruleset, ingress_owner if ingress_owner is not None else sub.partner)
+        force = admit(sub, ruleset, owner)
     except Quarantine as stop:
         return record.quarantined(stop.reason)
     links, possible = match_nominals(
@@ -50,6 +52,7 @@ def decide(sub: Submission, ruleset: Ruleset, reference: Reference, now: datetim
         submission_id=record.submission_id, partner=record.partner, kind=record.kind, status=ROUTED,
         reason=None, ruleset=record.ruleset, reference=record.reference, decided_at=now,
         deliveries=deliveries, withheld=withheld, possible_matches=tuple(possible), ocg_links=tuple(links),
+        claimed_partner=record.claimed_partner,
     )
 
 
@@ -64,6 +67,7 @@ class _Record:
     ruleset: str
     reference: str
     now: datetime
+    claimed_partner: str | None = None
 
     def quarantined(self, reason: str, withheld: tuple[Withheld, ...] = (),
                     possible: list[PossibleMatch] | None = None, links: list[OcgLink] | None = None) -> Decision:
@@ -71,6 +75,7 @@ class _Record:
             submission_id=self.submission_id, partner=self.partner, kind=self.kind, status=QUARANTINED,
             reason=reason, ruleset=self.ruleset, reference=self.reference, decided_at=self.now,
             withheld=withheld, possible_matches=tuple(possible or ()), ocg_links=tuple(links or ()),
+            claimed_partner=self.claimed_partner,
         )
 
 
@@ -87,24 +92,27 @@ def _deliveries(selection: Selection, outcome: Outcome) -> tuple[Delivery, ...]:
 
 
 def decide_payload(raw: bytes, ruleset: Ruleset, reference: Reference, now: datetime,
-                   ingress_owner: str | None = None) -> tuple[Decision, Submission | None]:
+                   ingress_owner: str | None = None) -> tuple[Decision, Parsed | None]:
     """Parse and decide one payload; a payload that does not parse gets a quarantined decision."""
     try:
-        sub = parse_submission(raw)
+        parsed = parse_payload(raw)
     except SubmissionRejected as rejected:
         partner, kind = _peek(raw)
-        record = _Record(rejected.submission_id, ingress_owner or partner, kind, ruleset.digest,
-                         reference.digest, now)
+        owner = ingress_owner or partner
+        record = _Record(rejected.submission_id, owner, kind, ruleset.digest, reference.digest, now,
+                         partner if partner is not None and partner != owner else None)
         return record.quarantined(f"invalid submission: {rejected.reason}"), None
-    return decide(sub, ruleset, reference, now, ingress_owner), sub
+    return decide(parsed.submission, ruleset, reference, now, ingress_owner), parsed
 
 
 def _peek(raw: bytes) -> tuple[str | None, str | None]:
-    try:
-        obj = orjson.loads(raw)
-    except orjson.JSONDecodeError:
+    """The partner and kind a refused payload names, if it can be read at all (short strings only)."""
+    document = load_lenient(raw)
+    if not isinstance(document, dict):
         return None, None
-    if not isinstance(obj, dict):
-        return None, None
-    partner, kind = obj.get("partner"), obj.get("kind")
-    return (partner if isinstance(partner, str) else None), (kind if isinstance(kind, str) else None)
+    partner, kind = document.get("partner"), document.get("kind")
+    return _short(partner), _short(kind)
+
+
+def _short(value: object) -> str | None:
+    return value if isinstance(value, str) and len(value) <= 100 else None
