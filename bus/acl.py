@@ -6,9 +6,11 @@ appears when Redis grows a command) on explicit key patterns:
 =======================  ===============================================================================
 user                     may
 =======================  ===============================================================================
-``router``               read ingress through its group, run the commit script (XADD/HSET/HGET/XACK/
-                         XPENDING inside it), reclaim, create groups; keys ``<prefix>:ingress:*``,
-                         ``:feed:*``, ``:decisions``, ``:quarantine``, ``:seen:*``, ``:scout`` only
+``router``               call the bus's own Redis functions (FCALL; on 6.2 EVALSHA and SCRIPT LOAD),
+                         the commands those run, and create its groups and record failures; keys
+                         ``<prefix>:ingress:*``, ``:feed:*``, ``:decisions``, ``:quarantine``, ``:audit``,
+                         ``:seen:*``, ``:scout``, ``:scouted``, ``:failures`` only
+``admin``                (Redis 7) load the function library (FUNCTION LOAD/LIST/DELETE), nothing else
 ``partner-<id>``         XADD to ``<prefix>:ingress:<id>``; nothing else, not even reading it back
 ``team-<id>``            read (group reads, XRANGE), ack, claim and create its group on its two feed
                          streams ``<prefix>:feed:<id>`` and ``<prefix>:feed:<id>:immediate``
@@ -23,10 +25,17 @@ load (no ``%R~``/``%W~`` key permissions, no selectors). Passwords are ``secrets
 the ACL file holds only their sha256 (``#<hex>``), the credentials file the passwords themselves.
 
 What ACLs cannot narrow (Redis checks a command and its keys, not its options): a partner's XADD may
-carry ``MAXLEN``/``MINID`` and so trim its *own* ingress stream (the router acknowledges entries deleted
-while pending); a team may create other groups, or read with ``NOACK``, on its *own* feeds; the
-operator's SCAN lists key names outside the prefix too; the router may XADD to any stream under the
-prefix, ingress included, because its commit script's writes are checked against the router's own rights.
+carry ``MAXLEN``/``MINID`` and so trim its *own* ingress stream (the router detects it: unread entries
+that vanish, and pending ones deleted, are written to the audit stream); a team may create other groups,
+or read with ``NOACK``, on its *own* feeds; the operator's SCAN lists key names outside the prefix too;
+the router may run directly the commands its functions run (XADD to any stream under the prefix,
+XGROUP SETID on ingress), because a function's commands are checked against its caller's rights.
+
+On Redis 7 the router runs no code but the library an administrator loaded: it has ``FCALL`` and no
+``EVAL``, ``EVALSHA``, ``SCRIPT`` or ``FUNCTION``, so it can neither run a script of its own nor
+block Redis with one. Redis 6.2 (the embedded fallback, which has no functions) needs ``EVALSHA`` and
+``SCRIPT LOAD`` for the router: there a router user could load and run any script. Generate the file
+for the Redis that will load it (``redis_version``): 6.2 refuses a file naming ``FCALL``.
 """
 
 from __future__ import annotations
@@ -42,19 +51,19 @@ from bus.errors import ConfigError
 from bus.keys import Keys
 from bus.policy.ruleset import Ruleset
 
-Role = Literal["router", "partner", "team", "operator", "default"]
+Role = Literal["router", "admin", "partner", "team", "operator", "default"]
 
 SAFE_NAME = re.compile(r"^[A-Za-z0-9_.-]+$")
 """Ids and prefixes that are safe both as an ACL key pattern (no glob characters) and as a user name."""
 
+RedisVersion = Literal["7", "6.2"]
 CONNECTION = ("+ping", "+hello", "+client|setname")
-ROUTER_COMMANDS = (
-    *CONNECTION,
-    "+xreadgroup", "+xack", "+xautoclaim", "+xpending", "+xrange", "+xgroup|create",
-    "+xinfo|stream", "+xinfo|groups", "+xinfo|consumers",
-    "+evalsha", "+script|load", "+script|exists",  # redis-py's Script: EVALSHA, SCRIPT LOAD on NOSCRIPT
-    "+xadd", "+hget", "+hset",  # run by commit.lua: a script's commands are checked against its caller
+ROUTER_RUNS = (  # what lua/*.lua run: a function's commands are checked against its caller's rights
+    "+xreadgroup", "+xack", "+xclaim", "+xpending", "+xrange", "+xlen", "+xadd", "+xgroup|create",
+    "+xgroup|setid", "+xinfo|stream", "+xinfo|groups", "+hget", "+hset", "+hdel", "+time",
 )
+ROUTER_CALLS = {"7": ("+fcall",), "6.2": ("+evalsha", "+script|load")}
+ADMIN_COMMANDS = (*CONNECTION, "+fcall", "+function|load", "+function|list", "+function|delete")
 PARTNER_COMMANDS = (*CONNECTION, "+xadd")
 TEAM_COMMANDS = (
     *CONNECTION,
@@ -122,10 +131,17 @@ def _host_port(host_hint: str) -> str:
     return host if ":" in host else f"{host}:6379"
 
 
-def router_user(keys: Keys, password: str) -> AclUser:
+def router_user(keys: Keys, password: str, redis_version: RedisVersion = "7") -> AclUser:
     p = _safe("key prefix", keys.prefix)
-    patterns = (f"{p}:ingress:*", f"{p}:feed:*", keys.decisions, keys.quarantine, f"{p}:seen:*", keys.scout)
-    return AclUser("router", "router", None, ROUTER_COMMANDS, patterns, password)
+    patterns = (f"{p}:ingress:*", f"{p}:feed:*", keys.decisions, keys.quarantine, keys.audit, f"{p}:seen:*",
+                keys.scout, keys.scouted, keys.failures)
+    commands = (*CONNECTION, *ROUTER_CALLS[redis_version], *ROUTER_RUNS)
+    return AclUser("router", "router", None, commands, patterns, password)
+
+
+def admin_user(password: str) -> AclUser:
+    """Loads the function library at deploy time (``intelbus functions load``); touches no key."""
+    return AclUser("admin", "admin", None, ADMIN_COMMANDS, (), password)
 
 
 def partner_user(partner: str, keys: Keys, password: str) -> AclUser:
@@ -147,9 +163,11 @@ DEFAULT_USER = AclUser("default", "default", None, (), (), None)
 
 
 def users_for(partners: Iterable[str], teams: Iterable[str], keys: Keys,
-              password: Callable[[], str] = new_password) -> list[AclUser]:
-    """router, one user per partner, one per team, operator, and ``default`` switched off."""
-    users = [router_user(keys, password())]
+              password: Callable[[], str] = new_password, redis_version: RedisVersion = "7") -> list[AclUser]:
+    """router, admin (Redis 7), one user per partner, one per team, operator, and ``default`` off."""
+    users = [router_user(keys, password(), redis_version)]
+    if redis_version == "7":
+        users.append(admin_user(password()))
     users += [partner_user(partner, keys, password()) for partner in sorted(partners)]
     users += [team_user(team, keys, password()) for team in sorted(teams)]
     users += [operator_user(keys, password()), DEFAULT_USER]
@@ -157,9 +175,10 @@ def users_for(partners: Iterable[str], teams: Iterable[str], keys: Keys,
     return users
 
 
-def acl_users(ruleset: Ruleset, keys: Keys, password: Callable[[], str] = new_password) -> list[AclUser]:
+def acl_users(ruleset: Ruleset, keys: Keys, password: Callable[[], str] = new_password,
+              redis_version: RedisVersion = "7") -> list[AclUser]:
     """The users of the registry in ``ruleset``; fresh passwords from ``password`` (one call per user)."""
-    return users_for(ruleset.partners, ruleset.team_ids, keys, password)
+    return users_for(ruleset.partners, ruleset.team_ids, keys, password, redis_version)
 
 
 def _check_unique(users: Sequence[AclUser]) -> None:
@@ -183,6 +202,7 @@ def render_aclfile(users: Iterable[AclUser]) -> str:
 def _describe(user: AclUser) -> str:
     what = {
         "router": "the router",
+        "admin": "administrator: loads the Redis function library (intelbus functions load), nothing else",
         "partner": f"partner {user.subject}: XADD to its ingress stream only",
         "team": f"team {user.subject}: read and acknowledge its feed only",
         "operator": "operators: read everything, write nothing",

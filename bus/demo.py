@@ -18,9 +18,8 @@ import redis.asyncio as aioredis
 
 from bus.keys import Keys
 from bus.policy import Reference, Ruleset
-from bus.router import Router
 from bus.samples import demo_story
-from bus.service import run_router
+from bus.service import Router, run_router
 from bus.settings import Settings
 from bus.transport import xrange_rows
 from producers import PartnerClient
@@ -34,13 +33,19 @@ async def run_demo(settings: Settings, ruleset: Ruleset, reference: Reference, u
     try:
         start = await _last_id(client, keys.decisions)
         stop, ready = asyncio.Event(), asyncio.Event()
-        router_task = asyncio.create_task(run_router(settings, ruleset, reference, url, stop,
-                                                     ready=lambda _router: ready.set()))
+        running: list[Router] = []
+
+        def on_ready(router: Router) -> None:
+            running.append(router)
+            ready.set()
+
+        router_task = asyncio.create_task(run_router(settings, ruleset, reference, url, stop, ready=on_ready))
         await asyncio.wait_for(ready.wait(), WAIT_SECONDS)
         out.write(f"router started: ruleset {ruleset.digest[:19]}…, reference {reference.digest[:19]}…\n")
         started = time.perf_counter()
-        written = await _publish(client, keys, out)
-        decisions = await _wait_for_decisions(client, keys, start, written)
+        await _publish(client, keys, out)
+        await asyncio.wait_for(running[0].until_idle(), WAIT_SECONDS)  # every entry decided
+        decisions = await _decisions_since(client, keys, start)
         out.write(f"{len(decisions)} decisions, published and routed in {time.perf_counter() - started:.2f} s\n")
         stop.set()
         router: Router = await router_task
@@ -76,14 +81,9 @@ async def _publish(client: aioredis.Redis, keys: Keys, out: TextIO) -> int:
     return len(story) + 3
 
 
-async def _wait_for_decisions(client: aioredis.Redis, keys: Keys, start: str, expected: int) -> list[dict[str, Any]]:
-    deadline = time.monotonic() + WAIT_SECONDS
-    while True:
-        entries = await xrange_rows(client, keys.decisions, min=f"({start}")
-        if len(entries) >= expected or time.monotonic() > deadline:
-            return [orjson.loads(fields[b"decision"]) | {"decision_id": entry_id.decode()}
-                    for entry_id, fields in entries]
-        await asyncio.sleep(0.05)
+async def _decisions_since(client: aioredis.Redis, keys: Keys, start: str) -> list[dict[str, Any]]:
+    entries = await xrange_rows(client, keys.decisions, min=f"({start}")
+    return [orjson.loads(fields[b"decision"]) | {"decision_id": entry_id.decode()} for entry_id, fields in entries]
 
 
 Rows = dict[str, list[dict[str, str]]]

@@ -37,7 +37,7 @@ import redis
 from redis.backoff import NoBackoff
 from redis.retry import Retry
 
-from bus.errors import EmbeddedRedisError
+from bus.errors import EmbeddedRedisError, LibraryMissingError
 from bus.settings import Settings
 
 SOCKET_PATH_MAX = 103  # sun_path holds 107 characters on Linux, 103 on macOS
@@ -183,7 +183,26 @@ class EmbeddedRedis:
                 self._cleanup()
                 self._start()
             self._wait_ready()
+        self._load_functions()
         return self.url
+
+    def _load_functions(self) -> None:
+        """The deploy step of ``bus.library``, done at start-up here: load this release's Function library
+        (Redis 7; on 6.2 the router loads the same code as scripts)."""
+        from bus.library import PROBE, library_code
+        from bus.transport import classify
+
+        client = _client(self.socket, READY_TIMEOUT)
+        try:
+            client.fcall(PROBE, 0)
+        except redis.ResponseError as exc:
+            if classify(str(exc)) is LibraryMissingError:
+                client.function_load(library_code())
+        except (redis.RedisError, OSError) as exc:
+            raise EmbeddedRedisError(f"embedded redis-server (data {self.folder}): cannot load the intelbus "
+                                     f"function library: {exc}") from exc
+        finally:
+            client.close()
 
     def _recorded_socket(self) -> Path | None:
         try:
@@ -286,11 +305,6 @@ class EmbeddedRedis:
         except OSError:
             return f"\n(no log at {self.logfile})"
         return f"\nlast lines of {self.logfile}:\n" + "\n".join(tail)
-
-
-def stop(settings: Settings) -> None:
-    """Stop the embedded server of ``settings.data_dir`` (nothing if none runs)."""
-    EmbeddedRedis.stop(settings)
 
 
 def resolve_redis_url(settings: Settings) -> str:

@@ -10,8 +10,13 @@
     │                               the reason a partner can act on and the submission_id if readable
     ├── EmbeddedRedisError          the private redis-server could not be found, started or stopped
     └── TransportError              Redis refused or lost a connection (translated at one boundary,
-        │                           ``bus.transport``); callers retry these with backoff
-        └── GroupMissingError       a consumer group vanished (stream deleted, Redis restarted empty)
+        │                           ``bus.transport``, by the error's code); callers retry with backoff
+        ├── UnreachableError        no connection, or it broke or timed out (nothing was refused)
+        ├── GroupMissingError       a consumer group vanished (stream deleted, Redis restarted empty)
+        ├── GroupExistsError        creating a group that exists (the normal case: callers ignore it)
+        ├── PermissionDeniedError   the Redis user may not run that command or touch that key (NOPERM)
+        ├── UnknownCommandError     this Redis has no such command (FCALL on Redis 6.2)
+        └── LibraryMissingError     the intelbus Function library of this release is not loaded
 
 Everything raised on purpose by the packages derives from ``BusError``; redis-py errors never escape
 the transport boundary untranslated. ``BusError`` and ``SubmissionRejected`` are defined in
@@ -23,8 +28,9 @@ from __future__ import annotations
 from schemas.errors import BusError, SubmissionRejected
 
 __all__ = [
-    "BusError", "ConfigError", "EmbeddedRedisError", "GroupMissingError", "ReferenceDataError", "RulesetError",
-    "SubmissionRejected", "TransportError",
+    "BusError", "ConfigError", "EmbeddedRedisError", "GroupExistsError", "GroupMissingError", "LibraryMissingError",
+    "PermissionDeniedError", "ReferenceDataError", "RulesetError", "SubmissionRejected", "TransportError",
+    "UnknownCommandError", "UnreachableError",
 ]
 
 
@@ -50,3 +56,23 @@ class TransportError(BusError):
 
 class GroupMissingError(TransportError):
     """A consumer group (or its stream) no longer exists."""
+
+
+class GroupExistsError(TransportError):
+    """XGROUP CREATE of a group that already exists (BUSYGROUP)."""
+
+
+class PermissionDeniedError(TransportError):
+    """The Redis user is not allowed the command or the key (NOPERM)."""
+
+
+class UnknownCommandError(TransportError):
+    """The server does not know the command (e.g. FCALL before Redis 7)."""
+
+
+class LibraryMissingError(TransportError):
+    """FCALL of a function this Redis does not have: the intelbus library of this release is not loaded."""
+
+
+class UnreachableError(TransportError):
+    """Redis could not be reached, or the connection broke or timed out: retry the whole operation."""

@@ -7,9 +7,12 @@ key                                type    written by / read by
 ``intel:feed:<team>``              stream  router / team group ``team`` (routine and high)
 ``intel:feed:<team>:immediate``    stream  router / team group ``team`` (read first)
 ``intel:decisions``                stream  router (field ``decision``) / operators, auditors
-``intel:quarantine``               stream  router (raw ``payload``, ``reason``…) / operators
-``intel:seen:<partner>``           hash    router: submission_id -> "decision_id stream entry_id"
+``intel:quarantine``               stream  router (``reason``, the entry's fields…) / operators
+``intel:audit``                    stream  router (field ``event``: trimming, deletions) / auditors
+``intel:seen:<partner>``           hash    router: normalised submission_id -> "decision_id stream entry_id"
 ``intel:scout``                    hash    router's scout: ingress stream -> last entry id scanned
+``intel:scouted``                  hash    scout: "stream entry_id" -> decision id, until the group acks it
+``intel:failures``                 hash    router: "stream entry_id" -> last processing error, until decided
 =================================  ======  ===================================================
 """
 
@@ -30,7 +33,7 @@ class Keys:
         return f"{self.prefix}:ingress:{partner}"
 
     def partner_of(self, ingress_key: str) -> str:
-        head = f"{self.prefix}:ingress:"
+        head = self.ingress_prefix
         if not ingress_key.startswith(head):
             raise ValueError(f"{ingress_key!r} is not an ingress stream")
         return ingress_key[len(head):]
@@ -57,3 +60,19 @@ class Keys:
     @property
     def scout(self) -> str:
         return f"{self.prefix}:scout"
+
+    @property
+    def scouted(self) -> str:
+        return f"{self.prefix}:scouted"
+
+    @property
+    def failures(self) -> str:
+        return f"{self.prefix}:failures"
+
+    @property
+    def audit(self) -> str:
+        return f"{self.prefix}:audit"
+
+    @property
+    def ingress_prefix(self) -> str:
+        return f"{self.prefix}:ingress:"

@@ -1,11 +1,10 @@
-"""The router: FastStream batch subscribers over every partner's ingress stream, deciding with the pure
-engine and committing each batch atomically (``bus.commit``).
+"""The router's main loop: read a bounded batch (``lua/read.lua``), decide it (``bus.batch``), commit it
+(``bus.commit``); the next batch is read and decided while the last one commits.
 
-One subscriber per partner stream (FastStream reads one stream per subscriber): partners interleave on
-the event loop, so one partner's backlog cannot starve another, and one batch's Redis commit overlaps
-another batch's decisions. FastStream does not XACK (``AckPolicy.MANUAL``): the commit script does,
-together with everything else. Groups are created at ``0`` before subscribers start, so entries
-written before the router ever ran are routed (FastStream alone would start at ``$``).
+Reads go through the server-side operation, not a framework subscriber, because only there can a read
+be bounded by bytes (a partner's 5 MB entries stay in Redis) and see an entry's fields as Redis holds
+them (a repeated ``payload`` is two fields, not one). When a read finds nothing new the loop waits
+``block_ms`` and looks again; a group found missing is recreated at 0 by the read itself.
 """
 
 from __future__ import annotations
@@ -14,182 +13,139 @@ import asyncio
 import logging
 import os
 import socket
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from contextlib import suppress
-from dataclasses import dataclass, field
-from datetime import UTC, datetime
-from typing import Any
 
 import redis.asyncio as aioredis
-from faststream import AckPolicy
-from faststream.redis import RedisBroker, StreamSub
-from faststream.redis.message import RedisBatchStreamMessage
 
-from bus.commit import Batch, Committer, Outcome
-from bus.keys import ROUTER_GROUP, Keys
-from bus.policy import QUARANTINED, Decision, Reference, Ruleset, decide_payload
+from bus.batch import Engine, plan_entries
+from bus.commit import Committer, Outcome
+from bus.errors import GroupExistsError, TransportError
+from bus.keys import ROUTER_GROUP
+from bus.library import Library, Operation
+from bus.plan import Plan
+from bus.progress import Progress
 from bus.settings import Settings
-from bus.transport import text, translate_errors
+from bus.transport import translate_errors
+from bus.wire import READ_OUT_LIMIT, ReadReply, StreamNote, read_reply
 
 log = logging.getLogger("intelbus.router")
-Entry = tuple[str, str, dict[bytes, bytes] | None]  # stream, entry id, fields
-
-
-async def _raw_parser(message: Any) -> RedisBatchStreamMessage:
-    """Skip FastStream's envelope parsing: partners write plain fields, and payloads may not be UTF-8."""
-    return RedisBatchStreamMessage(raw_message=message, body=b"", consumer=None, group=None)  # type: ignore[arg-type]
-
-
-async def _raw_decoder(message: RedisBatchStreamMessage) -> list[Entry]:
-    raw = message.raw_message
-    stream = raw["channel"]
-    return [(stream, text(entry_id), fields) for entry_id, fields in zip(raw["message_ids"], raw["data"], strict=True)]
-
 
 
 def consumer_name(settings: Settings) -> str:
     return settings.consumer_name or f"router-{socket.gethostname()}-{os.getpid()}"
 
 
-@dataclass
-class RouterStats:
-    routed: int = 0
-    quarantined: int = 0
-    duplicate: int = 0
-    already: int = 0  # decided ahead by the scout: acknowledged, nothing written again
-    skipped: int = 0
-    failed: int = 0
-    batches: int = 0
-
-    def count(self, outcomes: Sequence[Outcome]) -> None:
-        self.batches += 1
-        for outcome in outcomes:
-            setattr(self, outcome.status, getattr(self, outcome.status) + 1)
-
-
-@dataclass
-class Router:
-    """Decides and commits batches; I/O only through ``Committer`` (one script call per batch)."""
-
-    settings: Settings
-    ruleset: Ruleset
-    reference: Reference
-    keys: Keys
-    consumer: str
-    clock: Callable[[], datetime] = lambda: datetime.now(UTC)
-    stats: RouterStats = field(default_factory=RouterStats)
-    committer: Committer | None = None
-    errors: dict[str, str] = field(default_factory=dict)  # "<stream> <entry id>" -> last processing error
-    decider: Callable[..., tuple[Decision, Any]] = decide_payload  # the pure engine; tests inject faults
-
-    def plan(self, entries: Sequence[Entry]) -> tuple[Batch, list[tuple[str, str, str]]]:
-        """Pure: decide each entry; entries that fail to process are left out (they stay pending)."""
-        batch, failures = Batch(self.keys), []
-        now = self.clock()
-        for stream, entry_id, fields in entries:
-            try:
-                raw, decision = self.decide_entry(stream, entry_id, fields, now)
-            except Exception as exc:  # an engine bug must not take the router or the batch down
-                failures.append((stream, entry_id, f"{type(exc).__name__}: {exc}"))
-                continue
-            batch.add(stream, entry_id, raw, decision)
-        return batch, failures
-
-    def decide_entry(self, stream: str, entry_id: str, fields: dict[bytes, bytes] | None,
-                now: datetime) -> tuple[bytes, Decision]:
-        owner = self.keys.partner_of(stream)
-        problem = _entry_problem(fields)
-        if problem is not None:
-            raw = (fields or {}).get(b"payload", b"")
-            return raw, Decision(submission_id=None, partner=owner, kind=None, status=QUARANTINED, reason=problem,
-                                 ruleset=self.ruleset.digest, reference=self.reference.digest, decided_at=now)
-        assert fields is not None
-        raw = fields[b"payload"]
-        decision, _ = self.decider(raw, self.ruleset, self.reference, now, ingress_owner=owner)
-        return raw, decision
-
-    async def handle(self, entries: list[Entry]) -> list[Outcome]:
-        batch, failures = self.plan(entries)
-        for stream, entry_id, error in failures:
-            self.stats.failed += 1
-            self.errors[f"{stream} {entry_id}"] = error
-            log.error("could not process %s %s (left pending, will be retried): %s", stream, entry_id, error)
-        assert self.committer is not None
-        outcomes = await self.committer.commit(batch)
-        self.stats.count(outcomes)
-        if self.errors:  # forget the errors of entries that have now been committed
-            failed = {f"{stream} {entry_id}" for stream, entry_id, _ in failures}
-            for stream, entry_id, _ in entries:
-                key = f"{stream} {entry_id}"
-                if key not in failed:
-                    self.errors.pop(key, None)
-        return outcomes
-
-
-def _entry_problem(fields: dict[bytes, bytes] | None) -> str | None:
-    if not fields:
-        return "entry has no fields: a submission is one field, payload, holding the JSON"
-    if b"payload" not in fields:
-        names = ", ".join(sorted(k.decode(errors="replace") for k in fields))
-        return f"entry has no payload field (it has: {names}); a submission is one field, payload"
-    if len(fields) > 1:
-        extra = ", ".join(sorted(k.decode(errors="replace") for k in fields if k != b"payload"))
-        return f"entry has fields besides payload ({extra}); they would be lost, so it is not routed"
-    return None
-
-
 async def ensure_groups(client: aioredis.Redis, streams: Sequence[str], group: str = ROUTER_GROUP) -> list[str]:
     """Create missing groups at 0 (MKSTREAM); return the streams whose group had to be created."""
     created = []
-    async with translate_errors("creating consumer groups"):
-        for stream in streams:
-            try:
+    for stream in streams:
+        try:
+            async with translate_errors(f"creating group {group} on {stream}"):
                 await client.xgroup_create(stream, group, id="0", mkstream=True)
-                created.append(stream)
-            except Exception as exc:  # BUSYGROUP: it exists, which is the normal case
-                if "BUSYGROUP" not in str(exc):
-                    raise
+            created.append(stream)
+        except GroupExistsError:  # the normal case
+            pass
     return created
 
 
-def build_broker(router: Router, url: str, streams: Sequence[str]) -> tuple[RedisBroker, list[Any]]:
-    """The FastStream broker with one batch subscriber per ingress stream, all sharing one handler."""
-    broker = RedisBroker(url, logger=logging.getLogger("intelbus.faststream"), log_level=logging.DEBUG)
-    subscribers = []
-    for stream in streams:
-        subscriber = broker.subscriber(
-            stream=StreamSub(stream, group=ROUTER_GROUP, consumer=router.consumer, batch=True,
-                             max_records=router.settings.batch_size, polling_interval=router.settings.block_ms),
-            ack_policy=AckPolicy.MANUAL, parser=_raw_parser, decoder=_raw_decoder,
-            title=f"router:{stream}", description="Partner submissions; field payload (SUBMISSIONS.md).",
-        )
-        subscriber(router.handle)
-        subscribers.append(subscriber)
-    return broker, subscribers
+class BatchLoop:
+    """Reads, decides and commits the router group's entries until stopped."""
+
+    def __init__(self, library: Library, committer: Committer, engine: Engine, settings: Settings,
+                 streams: Sequence[str], consumer: str, progress: Progress) -> None:
+        self._library = library
+        self._committer = committer
+        self._engine = engine
+        self._settings = settings
+        self._keys = [engine.keys.audit, *streams]
+        self._consumer = consumer
+        self._progress = progress
+        self._stats = progress.stats
+        self._offset = 0
+        self._reported: set[tuple[str, str, tuple[str, ...]]] = set()
+
+    async def read(self) -> ReadReply:
+        self._offset += 1
+        args = [ROUTER_GROUP, self._consumer, self._settings.batch_size, self._settings.read_bytes,
+                READ_OUT_LIMIT, self._offset, self._engine.keys.ingress_prefix]
+        async with translate_errors("reading ingress"):
+            reply = await self._library.call(Operation.READ, self._keys, args)
+        parsed = read_reply(reply, self._keys)
+        for note in parsed.notes:
+            self._report(note)
+        return parsed
+
+    async def run(self, stop: asyncio.Event) -> None:
+        in_flight: asyncio.Task[None] | None = None
+        delay = self._settings.block_ms / 1000
+        while not stop.is_set():
+            read_number = self._progress.begin()
+            try:
+                batch = await self.read()
+                plans, failures = plan_entries(self._engine, batch.entries, self._engine.writes)
+                if in_flight is not None:
+                    await in_flight
+                    in_flight = None
+                await self._committer.record_failures(failures)
+                self._stats.failed += len(failures)
+                if plans:
+                    in_flight = asyncio.create_task(self._commit(plans))
+                    continue
+                if batch.pending == 0 and not batch.entries:
+                    await self._progress.idle(read_number)
+                delay = self._settings.block_ms / 1000
+            except TransportError as exc:  # Redis away or refusing: nothing is lost, the entries stay pending
+                log.warning("routing paused (retrying in %.1f s): %s", delay, exc)
+                await _settle(in_flight)
+                in_flight = None
+                delay = min(delay * 2, 5.0)
+            except Exception:  # a bug must not stop routing: the batch stays pending and is reclaimed
+                log.exception("routing a batch failed (its entries stay pending and will be retried)")
+                await _settle(in_flight)
+                in_flight = None
+            with suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), timeout=delay)
+        if in_flight is not None:  # SIGTERM: finish the batch in hand
+            with suppress(TransportError):
+                await in_flight
+
+    async def _commit(self, plans: list[Plan]) -> None:
+        for plan in plans:
+            outcomes, failures = await self._committer.commit(plan)
+            await self._committer.record_failures(failures)
+            self._stats.failed += len(failures)
+            await self._progress.record(outcomes)
+            _log_outcomes(outcomes)
+
+    def _report(self, note: StreamNote) -> None:
+        partner = self._engine.keys.partner_of(note.stream)
+        if note.kind == "created":
+            log.critical("consumer group %s on %s was missing (stream deleted, or Redis restarted without its "
+                         "data); recreated it at 0: entries written since are routed, entries that were pending "
+                         "may have been lost or may be routed again (duplicates are caught by submission_id)",
+                         ROUTER_GROUP, note.stream)
+        elif note.kind == "trimmed":
+            count, after, first = note.detail
+            self._stats.trimmed += int(count)
+            log.critical("partner %s trimmed %s unread entries from %s (after %s, before %s) before the router "
+                         "read them: they can never be decided (written to the audit stream)",
+                         partner, count, note.stream, after, first or "the end")
+        elif (key := (note.stream, note.kind, note.detail)) not in self._reported:
+            self._reported.add(key)  # a stream failing on every read is logged once, not on every read
+            log.error("reading %s failed (the other streams are read): %s", note.stream, " ".join(note.detail))
 
 
-async def supervise_groups(client: aioredis.Redis, subscribers: Sequence[Any], streams: Sequence[str],
-                           stop: asyncio.Event, interval: float = 1.0) -> None:
-    """FastStream stops a subscriber whose group vanished: recreate the group at 0 and restart it.
-    Redis being away is not fatal here: the check is retried every ``interval``."""
-    while not stop.is_set():
-        try:
-            await _restart_lost(client, subscribers, streams)
-        except Exception as exc:
-            log.warning("group check failed (retrying in %.1f s): %s", interval, exc)
-        with suppress(TimeoutError):
-            await asyncio.wait_for(stop.wait(), timeout=interval)
+async def _settle(task: asyncio.Task[None] | None) -> None:
+    """Let a failed batch's commit finish (its own error is already reported, or is the same outage)."""
+    if task is not None:
+        with suppress(Exception):
+            await task
 
 
-async def _restart_lost(client: aioredis.Redis, subscribers: Sequence[Any], streams: Sequence[str]) -> None:
-    for subscriber, stream in zip(subscribers, streams, strict=True):
-        if subscriber.running:
-            continue
-        created = await ensure_groups(client, [stream])
-        log.critical(
-            "consumer group %s on %s was missing (stream deleted, or Redis restarted without its data); "
-            "%s it at 0: entries written since are routed, entries that were pending may have been lost "
-            "or may be routed again (duplicates are caught by submission_id)",
-            ROUTER_GROUP, stream, "recreated" if created else "found",
-        )
-        await subscriber.start()
+def _log_outcomes(outcomes: Sequence[Outcome]) -> None:
+    if log.isEnabledFor(logging.DEBUG):
+        for outcome in outcomes:
+            log.debug("%s %s %s -> %s", outcome.entry.stream, outcome.entry.entry_id, outcome.status,
+                      outcome.decision_id)
+

@@ -32,8 +32,10 @@ class Settings(BaseSettings):
     prefix: str = Field(default="intel", pattern=r"^[A-Za-z0-9_.-]+$", description="Key prefix.")
     ruleset: Path | None = Field(default=None, description="Ruleset file; default: the shipped one.")
     reference: Path | None = Field(default=None, description="OCG register folder; default: sample.")
-    batch_size: int = Field(default=200, ge=1, le=10_000, description="Entries read per stream per round.")
-    block_ms: int = Field(default=200, ge=1, description="How long one read waits for new entries.")
+    batch_size: int = Field(default=200, ge=1, le=10_000, description="Most entries one read takes (all streams).")
+    read_bytes: int = Field(default=1024 * 1024, ge=64 * 1024, le=64 * 1024 * 1024,
+                            description="Most bytes of entries one read or scan copies (plus one entry).")
+    block_ms: int = Field(default=50, ge=1, description="How long the router and scout wait when nothing is new.")
     claim_idle_ms: int = Field(default=30_000, ge=100, description="Idle time before pending is reclaimed.")
     max_deliveries: int = Field(default=5, ge=1, description="Deliveries before an entry is poison.")
     consumer_name: str | None = Field(default=None, description="Consumer name; default host-pid.")

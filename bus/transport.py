@@ -10,7 +10,33 @@ import hiredis
 import redis.asyncio as aioredis
 from redis import exceptions as redis_errors
 
-from bus.errors import GroupMissingError, TransportError
+from bus.errors import (
+    GroupExistsError,
+    GroupMissingError,
+    LibraryMissingError,
+    PermissionDeniedError,
+    TransportError,
+    UnknownCommandError,
+    UnreachableError,
+)
+
+# Redis replies "<CODE> message"; redis-py drops the generic code ERR, so for those the message's start says.
+_BY_CODE: tuple[tuple[str, type[TransportError]], ...] = (
+    ("NOGROUP", GroupMissingError),
+    ("UNBLOCKED", GroupMissingError),  # a blocked read whose stream was deleted
+    ("BUSYGROUP", GroupExistsError),
+    ("NOPERM", PermissionDeniedError),
+    ("unknown command", UnknownCommandError),
+    ("Function not found", LibraryMissingError),
+)
+
+
+def classify(message: str) -> type[TransportError]:
+    """The ``TransportError`` subclass a Redis error reply's text (as redis-py gives it) stands for."""
+    for code, error in _BY_CODE:
+        if message.startswith(code):
+            return error
+    return TransportError
 
 
 def text(value: bytes | str | int | None) -> str:
@@ -22,15 +48,17 @@ def text(value: bytes | str | int | None) -> str:
 
 @asynccontextmanager
 async def translate_errors(doing: str) -> AsyncIterator[None]:
-    """Translate redis-py errors raised inside into ``TransportError`` (or ``GroupMissingError``)."""
+    """Translate redis-py errors raised inside into the ``TransportError`` subclass their code names."""
     try:
         yield
     except (redis_errors.ConnectionError, redis_errors.TimeoutError, OSError) as exc:
-        raise TransportError(f"{doing}: Redis unreachable ({type(exc).__name__}: {exc})") from exc
+        raise UnreachableError(f"{doing}: Redis unreachable ({type(exc).__name__}: {exc})") from exc
     except redis_errors.RedisError as exc:
-        if "NOGROUP" in str(exc):
-            raise GroupMissingError(f"{doing}: {exc}") from exc
-        raise TransportError(f"{doing}: Redis refused the command ({type(exc).__name__}: {exc})") from exc
+        message = str(exc)
+        if isinstance(exc, redis_errors.NoPermissionError) and not message.startswith("NOPERM"):
+            message = f"NOPERM {message}"  # redis-py strips the code of this one
+        error = classify(message)
+        raise error(f"{doing}: Redis refused the command ({type(exc).__name__}: {exc})") from exc
 
 
 def client(url: str, **options: object) -> aioredis.Redis:

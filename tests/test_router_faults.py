@@ -82,14 +82,12 @@ def test_sigterm_finishes_the_batch_and_exits_promptly(redis_proc: RedisProc) ->
     router = start_router_process(redis_proc.url, "router-t")
     wait_for_groups(redis_proc.url, "intel:ingress:ukfiu")
     _wait_decisions(client, 200, 30)
-    started = time.monotonic()
     router.send_signal(signal.SIGTERM)
     assert router.wait(20) == 0
-    assert time.monotonic() - started < 15
-    # Nothing fetched is stranded: every ingress entry read is committed, or pending again for a new router.
+    # The batch in hand was finished: nothing the router read is left pending, and it stopped mid-run.
     stranded = sum(client.xpending(k, "router")["pending"] for k in client.scan_iter("intel:ingress:*"))
     decided = client.xlen("intel:decisions")
-    assert decided + stranded <= 2000
+    assert stranded == 0 and 0 < decided < 2000, (stranded, decided)
     after = start_router_process(redis_proc.url, "router-u")
     try:
         assert _wait_decisions(client, 2000, 60) == 2000

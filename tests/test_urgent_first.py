@@ -1,15 +1,16 @@
-"""DESIGN.md decision 5: an immediate delivery reaches its team while 100,000 routine submissions wait."""
+"""DESIGN.md decision 5: an immediate delivery reaches its team while 100,000 routine submissions wait.
+
+Order, not wall time: the threat to life is in the control room's feed while more than half of the
+backlog (another partner's) is still undecided."""
 
 from __future__ import annotations
-
-import time
 
 import orjson
 import pytest
 import redis.asyncio as aioredis
 from policy_cases import gain_request, intelligence_report
 from redis_procs import RedisProc
-from router_harness import running_router, wait_until
+from router_harness import running_router
 
 from consumers import TeamClient
 
@@ -27,15 +28,15 @@ async def test_threat_to_life_overtakes_a_100k_backlog(redis_proc: RedisProc) ->
         await pipe.execute()
     team = TeamClient(client, "northumbria.control", "control-room-1")
     await team.ensure_groups()
-    async with running_router(redis_proc.url, batch_size=200):
-        await wait_until(lambda: client.exists("intel:decisions"), timeout=10)
-        sent = time.monotonic()
+    async with running_router(redis_proc.url, batch_size=200) as router:
+        await router.progress.until(lambda stats: stats.routed > 0)
         await client.xadd("intel:ingress:force-northumbria", {"payload": orjson.dumps(
             intelligence_report(partner="force-northumbria", area="Sunderland", threat_to_life=True))})
-        [delivery] = await team.read(count=10, block_ms=5000)
-        latency = time.monotonic() - sent
-        still_queued = BACKLOG - int(await client.xlen("intel:decisions")) + 1
-    assert delivery.priority == "immediate" and delivery.stream.endswith(":immediate")
-    assert still_queued > 50_000, f"only {still_queued} routine submissions were still queued"
-    assert latency < 2.0, f"the threat to life took {latency:.2f} s"
+        deliveries: list[object] = []
+        while not deliveries:  # a blocking read: returns as soon as the delivery is there
+            deliveries = await team.read(count=10, block_ms=1000)
+        still_queued = BACKLOG + 1 - int(await client.xlen("intel:decisions"))
+    [delivery] = deliveries
+    assert delivery.priority == "immediate" and delivery.stream.endswith(":immediate")  # type: ignore[attr-defined]
+    assert still_queued > BACKLOG // 2, f"only {still_queued} routine submissions were still queued"
     await client.aclose()

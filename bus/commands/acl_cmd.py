@@ -12,7 +12,7 @@ import contextlib
 import os
 from pathlib import Path
 
-from bus.acl import acl_users, render_aclfile, render_credentials
+from bus.acl import RedisVersion, acl_users, render_aclfile, render_credentials
 from bus.errors import ConfigError
 from bus.keys import Keys
 from bus.policy.ruleset import Ruleset
@@ -43,7 +43,7 @@ def _write(path: Path, text: str, mode: int) -> None:
 
 
 def generate(ruleset: Ruleset, keys: Keys, out_dir: Path, *, force: bool = False,
-             host_hint: str = DEFAULT_HOST) -> tuple[Path, Path]:
+             host_hint: str = DEFAULT_HOST, redis_version: RedisVersion = "7") -> tuple[Path, Path]:
     """Write ``users.acl`` and ``credentials.env`` into ``out_dir`` (created if missing) with fresh
     passwords; returns their paths. Raises ``ConfigError`` if either exists and ``force`` is false."""
     acl_path, credentials_path = out_dir / ACL_FILE, out_dir / CREDENTIALS_FILE
@@ -51,7 +51,7 @@ def generate(ruleset: Ruleset, keys: Keys, out_dir: Path, *, force: bool = False
     if existing and not force:
         raise ConfigError(f"refusing to overwrite {', '.join(existing)} (give --force to replace them; "
                           "every password changes)")
-    users = acl_users(ruleset, keys)
+    users = acl_users(ruleset, keys, redis_version=redis_version)
     try:
         out_dir.mkdir(parents=True, exist_ok=True)
         _write(credentials_path, render_credentials(users, host_hint), CREDENTIALS_MODE)
@@ -70,6 +70,9 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
     gen.add_argument("--ruleset", type=Path, help="ruleset whose partners and teams get users (default: shipped)")
     gen.add_argument("--host", default=DEFAULT_HOST, help=f"host[:port] in the credential URLs ({DEFAULT_HOST})")
     gen.add_argument("--force", action="store_true", help="replace existing files (new passwords for everyone)")
+    gen.add_argument("--redis-version", choices=["7", "6.2"], default="7",
+                     help="the Redis that loads the file: 7 (FCALL only for the router, an admin user to load "
+                          "the functions) or 6.2 (no functions: the router needs EVALSHA and SCRIPT LOAD)")
     gen.set_defaults(handler=_generate)
 
 
@@ -78,8 +81,11 @@ def _generate(args: argparse.Namespace, settings: Settings) -> int:
 
     ruleset = load_ruleset(args.ruleset or settings.ruleset)
     acl_path, credentials_path = generate(ruleset, Keys(settings.prefix), args.dir, force=args.force,
-                                          host_hint=args.host)
-    users = len(ruleset.partners) + len(ruleset.team_ids) + 2
-    print(f"wrote {acl_path} ({users} users and default off; start Redis with --aclfile {acl_path})")
+                                          host_hint=args.host, redis_version=args.redis_version)
+    users = len(ruleset.partners) + len(ruleset.team_ids) + (3 if args.redis_version == "7" else 2)
+    print(f"wrote {acl_path} ({users} users and default off, for Redis {args.redis_version}; start Redis with "
+          f"--aclfile {acl_path})")
     print(f"wrote {credentials_path} (mode 0600: secret; hand each party only its own line)")
+    if args.redis_version == "7":
+        print("then, once per release: REDIS_URL=$INTELBUS_USER_ADMIN intelbus functions load")
     return 0

@@ -50,6 +50,12 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
     demo = commands.add_parser("demo", help="the bus end to end on the embedded Redis")
     demo.set_defaults(handler=_demo)
 
+    functions = commands.add_parser("functions", help="the bus's Redis function library (Redis 7)")
+    functions_commands = functions.add_subparsers(dest="functions_command", required=True, metavar="ACTION")
+    load = functions_commands.add_parser("load", help="load this release's library (an administrator's step, "
+                                                      "once per release; the router user may only call it)")
+    load.set_defaults(handler=_functions_load)
+
     redis_cmd = commands.add_parser("redis", help="the embedded redis-server of this working directory")
     redis_cmd.add_argument("action", choices=["start", "stop", "url"])
     redis_cmd.set_defaults(handler=_redis)
@@ -81,12 +87,13 @@ def _logging() -> None:
 
 
 def _router(args: argparse.Namespace, settings: Settings) -> int:
+    from bus.asyncapi import asyncapi_app
     from bus.commands.loading import load_policy
-    from bus.service import asyncapi_app, install_signal_handlers, run_router
+    from bus.service import install_signal_handlers, run_router
 
     ruleset, reference = load_policy(args.ruleset or settings.ruleset, args.reference or settings.reference)
     if args.asyncapi:
-        app = asyncapi_app(settings, ruleset, reference, settings.redis_url or "redis://localhost:6379")
+        app = asyncapi_app(settings, ruleset, settings.redis_url or "redis://localhost:6379")
         print(app.schema.to_specification().to_json())
         return 0
     _logging()
@@ -140,6 +147,21 @@ def _demo(args: argparse.Namespace, settings: Settings) -> int:
         if embedded:
             EmbeddedRedis.stop(settings)
             print(f"embedded redis-server stopped; its data stays in {settings.data_dir}/redis")
+
+
+def _functions_load(args: argparse.Namespace, settings: Settings) -> int:
+    from bus.errors import ConfigError, UnknownCommandError
+    from bus.library import load_functions
+
+    async def load(redis: aioredis.Redis) -> str:
+        try:
+            return await load_functions(redis)
+        except UnknownCommandError:
+            raise ConfigError("this Redis has no functions (Redis 6.2): the router runs the same code as "
+                              "scripts there, and needs nothing loaded") from None
+
+    print(_with_redis(settings, load))
+    return 0
 
 
 def _redis(args: argparse.Namespace, settings: Settings) -> int:

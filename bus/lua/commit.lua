@@ -1,84 +1,120 @@
--- Commit a batch of routed ingress entries atomically (DESIGN.md decision 3).
+-- Commit decided ingress entries atomically (DESIGN.md decision 3): for each entry, all or nothing.
 --
--- For each entry, all or nothing, inside this one script:
---   * mode "router": skip it unless it is still pending in the router group AND owned by this consumer (a
---     router that was too slow, whose entry another router reclaimed, cannot commit it a second time);
---     mode "scout": the scout commits urgent entries ahead of the router group (no pending check, no XACK);
---   * if this very ingress entry was already decided (by the scout, or the router): nothing but the XACK;
---   * if its submission_id was already decided for this partner from another entry: one `duplicate`
---     decision, nothing else;
---   * otherwise: the decision entry, one feed entry per delivery (carrying the decision id), the
---     quarantine entry when quarantined, and the dedupe mark;
---   * XACK the ingress entry.
+-- mode "router" (the router group's entries): an entry no longer pending to this consumer is skipped
+-- (another router reclaimed it). An entry the scout already decided is only acknowledged ('already');
+-- so is one whose dedupe mark names this very entry (a recreated group re-read it). An entry whose
+-- dedupe key was already decided from another entry gets one 'duplicate' decision and nothing else.
+-- Otherwise: the decision, one feed entry per delivery (each carrying the decision id), the quarantine
+-- entry when quarantined, the dedupe mark; then XACK, and the entry's failure record is dropped.
+-- mode "scout" (threat-to-life entries decided ahead of the group): written only if neither the scout
+-- nor anyone else decided it yet; recorded in the scouted hash; not acknowledged (the group does that);
+-- then the scout's positions advance (never backwards), so a position never passes an uncommitted entry.
 --
--- KEYS: [1] decisions stream, [2] quarantine stream, [3..] ingress streams, seen hashes and feed streams,
---       referred to by index from ARGV.
--- ARGV: group, consumer, mode (router | scout), entry count, then per entry seven values and its sanitised views:
---       "ingress_key_index|entry_id|seen_key_index|sanitised_view_count" (seen_key_index 0: no dedupe),
---       submission_id, decision_json, duplicate_json, quarantine_reason ("" unless quarantined),
---       raw_payload (as received), deliveries ("feed_key_index,priority,view,due,view_ref;" each: view_ref 0
---       is the raw payload, a full view; n is the entry's n-th sanitised view), then the sanitised views.
--- Small fields travel packed and a full view is never sent twice: the client's cost is per argument.
--- The dedupe mark (hash field submission_id) is "decision_id ingress_stream entry_id".
--- Returns: per entry {status, decision_id}; status is routed | quarantined | duplicate | already | skipped.
+-- KEYS: [1] decisions, [2] quarantine, [3] scouted hash, [4] failures hash, [5] scout positions hash,
+--       [6..] ingress streams, seen hashes and feed streams, referred to by index from ARGV.
+-- ARGV: [1] group, [2] consumer, [3] mode, [4] entry count, [5] position count; then per entry
+--       (bus/plan.py ENTRY_FIELDS, in this order):
+--         head        "ingress_index|entry_id|seen_index|view_count|kept|copied_field_count|clear_failure"
+--                     (seen_index 0: no dedupe mark; kept: copy | ingress; clear_failure: 0 | 1)
+--         submission_id   as the partner wrote it ("" when unreadable)
+--         dedupe_key      the normalised submission_id ("" when no mark is set)
+--         decision        the decision record (JSON)
+--         duplicate       the record a duplicate gets (JSON object; original_decision_id is added here)
+--         reason          quarantine reason ("" unless quarantined)
+--         raw             the payload as received (for full views; "" when none)
+--         deliveries      "feed_index,priority,view,due,view_ref;" per delivery (view_ref 0: raw)
+--         view_1 .. view_n                 the sanitised views
+--         name_1, value_1 .. name_c, value_c   the entry's fields, in order, when kept is "copy"
+--       then per position: stream key index, entry id.
+-- Returns per entry {status, decision_id}: routed | quarantined | duplicate | already | skipped.
+local decisions, quarantine, scouted, failures, positions = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5]
 local group, consumer, mode = ARGV[1], ARGV[2], ARGV[3]
-local count = tonumber(ARGV[4])
-local decisions, quarantine = KEYS[1], KEYS[2]
+local count, position_count = tonumber(ARGV[4]), tonumber(ARGV[5])
 local results = {}
-local i = 5
-for _ = 1, count do
-  local ingress_index, entry_id, seen_text, views_text = string.match(ARGV[i], '^(%d+)|([^|]+)|(%d+)|(%d+)$')
-  local ingress = KEYS[tonumber(ingress_index)]
-  local seen_index = tonumber(seen_text)
-  local submission_id = ARGV[i + 1]
-  local decision_json = ARGV[i + 2]
-  local duplicate_json = ARGV[i + 3]
-  local reason = ARGV[i + 4]
-  local raw = ARGV[i + 5]
-  local deliveries = ARGV[i + 6]
-  local views = i + 6  -- ARGV[views + n] is the n-th sanitised view
-  i = i + 7 + tonumber(views_text)
+local i = 6
 
-  local live = mode == 'scout' or #redis.call('XPENDING', ingress, group, entry_id, entry_id, 1, consumer) > 0
-  if not live then
-    results[#results + 1] = {'skipped', ''}
-  else
-    local seen = seen_index > 0 and KEYS[seen_index] or nil
-    local mark = seen and redis.call('HGET', seen, submission_id) or false
-    local original, where = false, ''
-    if mark then
-      original, where = string.match(mark, '^(%S+) ?(.*)$')
-    end
-    if original and where == ingress .. ' ' .. entry_id then
-      results[#results + 1] = {'already', original}
-    elseif original and mode == 'scout' then
-      results[#results + 1] = {'skipped', ''}  -- a retry: the router group decides it (as a duplicate)
-    elseif original then
-      local dup = string.gsub(duplicate_json, '@@ORIGINAL@@', original, 1)
-      local id = redis.call('XADD', decisions, '*', 'decision', dup)
-      results[#results + 1] = {'duplicate', id}
-    else
-      local id = redis.call('XADD', decisions, '*', 'decision', decision_json)
-      for feed, priority, view, due, ref in string.gmatch(deliveries, '(%d+),([^,;]*),([^,;]*),([^,;]*),(%d+);') do
-        local payload = raw
-        if ref ~= '0' then
-          payload = ARGV[views + tonumber(ref)]
-        end
-        redis.call('XADD', KEYS[tonumber(feed)], '*', 'payload', payload, 'submission_id', submission_id,
-          'priority', priority, 'view', view, 'due', due, 'decision_id', id)
-      end
-      if reason ~= '' then
-        redis.call('XADD', quarantine, '*', 'payload', raw, 'reason', reason, 'stream', ingress,
-          'entry_id', entry_id, 'submission_id', submission_id, 'decision_id', id)
-      end
-      if seen then
-        redis.call('HSET', seen, submission_id, id .. ' ' .. ingress .. ' ' .. entry_id)
-      end
-      results[#results + 1] = {reason ~= '' and 'quarantined' or 'routed', id}
-    end
-    if mode == 'router' then
-      redis.call('XACK', ingress, group, entry_id)
-    end
+local function write(e, ingress, entry_id, seen)
+  local id = redis.call('XADD', decisions, '*', 'decision', e.decision)
+  for feed, priority, view, due, ref in string.gmatch(e.deliveries, '(%d+),([^,;]*),([^,;]*),([^,;]*),(%d+);') do
+    local payload = e.raw
+    if ref ~= '0' then payload = ARGV[e.views + tonumber(ref)] end
+    redis.call('XADD', KEYS[tonumber(feed)], '*', 'payload', payload, 'submission_id', e.submission_id,
+      'priority', priority, 'view', view, 'due', due, 'decision_id', id)
   end
+  if e.reason ~= '' then
+    local q = {'reason', e.reason, 'stream', ingress, 'entry_id', entry_id, 'submission_id', e.submission_id,
+      'decision_id', id, 'kept', e.kept, 'fields', tostring(e.copied)}
+    for f = 1, e.copied do
+      q[#q + 1] = 'field:' .. f
+      q[#q + 1] = ARGV[e.fields + 2 * f - 1]
+      q[#q + 1] = 'value:' .. f
+      q[#q + 1] = ARGV[e.fields + 2 * f]
+    end
+    redis.call('XADD', quarantine, '*', unpack(q))
+  end
+  if seen then
+    redis.call('HSET', seen, e.dedupe_key, id .. ' ' .. ingress .. ' ' .. entry_id)
+  end
+  return {e.reason ~= '' and 'quarantined' or 'routed', id}
+end
+
+local function known(e, ingress, entry_id, seen)
+  -- {status, decision_id} when this entry or its submission was decided before; nil otherwise
+  local here = ingress .. ' ' .. entry_id
+  local scouted_id = redis.call('HGET', scouted, here)
+  if scouted_id then return {'already', scouted_id} end
+  local mark = seen and redis.call('HGET', seen, e.dedupe_key)
+  if not mark then return nil end
+  local original, where = string.match(mark, '^(%S+) ?(.*)$')
+  if where == here then return {'already', original} end
+  return {'duplicate', original}
+end
+
+local function commit_router(e, ingress, entry_id, seen)
+  if #redis.call('XPENDING', ingress, group, entry_id, entry_id, 1, consumer) == 0 then
+    return {'skipped', ''}
+  end
+  local result = known(e, ingress, entry_id, seen)
+  if result and result[1] == 'duplicate' then
+    local record = string.sub(e.duplicate, 1, -2) .. ',"original_decision_id":"' .. result[2] .. '"}'
+    result = {'duplicate', redis.call('XADD', decisions, '*', 'decision', record)}
+  elseif result then
+    redis.call('HDEL', scouted, ingress .. ' ' .. entry_id)
+  else
+    result = write(e, ingress, entry_id, seen)
+  end
+  if e.clear_failure == '1' then redis.call('HDEL', failures, ingress .. ' ' .. entry_id) end
+  redis.call('XACK', ingress, group, entry_id)
+  return result
+end
+
+local function commit_scout(e, ingress, entry_id, seen)
+  if known(e, ingress, entry_id, seen) then return {'skipped', ''} end
+  local result = write(e, ingress, entry_id, seen)
+  redis.call('HSET', scouted, ingress .. ' ' .. entry_id, result[2])
+  return result
+end
+
+for _ = 1, count do
+  local ingress_index, entry_id, seen_index, view_count, kept, copied, clear =
+    string.match(ARGV[i], '^(%d+)|([^|]+)|(%d+)|(%d+)|(%a+)|(%d+)|([01])$')
+  local e = {submission_id = ARGV[i + 1], dedupe_key = ARGV[i + 2], decision = ARGV[i + 3],
+    duplicate = ARGV[i + 4], reason = ARGV[i + 5], raw = ARGV[i + 6], deliveries = ARGV[i + 7],
+    views = i + 7, kept = kept, copied = tonumber(copied), clear_failure = clear}
+  e.fields = i + 7 + tonumber(view_count)
+  i = e.fields + 2 * e.copied + 1
+  local ingress = KEYS[tonumber(ingress_index)]
+  local seen = tonumber(seen_index) > 0 and KEYS[tonumber(seen_index)] or nil
+  if mode == 'scout' then
+    results[#results + 1] = commit_scout(e, ingress, entry_id, seen)
+  else
+    results[#results + 1] = commit_router(e, ingress, entry_id, seen)
+  end
+end
+for _ = 1, position_count do
+  local stream, id = KEYS[tonumber(ARGV[i])], ARGV[i + 1]
+  local current = redis.call('HGET', positions, stream)
+  if not current or id_less(current, id) then redis.call('HSET', positions, stream, id) end
+  i = i + 2
 end
 return results

@@ -1,0 +1,112 @@
+"""Deciding a batch of ingress entries, each on its own (DESIGN.md decision 8): pure, no I/O.
+
+Everything an entry goes through (its fields, parse, decision, views, packing) happens inside that
+entry's boundary: an entry that raises is set aside as a ``Failure`` with its error and left pending,
+and the others are planned as if it were not there. Plans are cut by size, so no commit call carries
+more than ``COMMIT_BYTES`` of arguments (a few milliseconds of Redis time) whatever partners write.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from bus.keys import Keys
+from bus.plan import Plan, Writes
+from bus.policy import QUARANTINED, ROUTED, Decision, Reference, Ruleset, decide_payload
+from bus.wire import Entry
+from schemas import Parsed, peek_submission_id
+
+COMMIT_BYTES = 2 * 1024 * 1024
+MAX_ERROR_TEXT = 1000
+Decider = Callable[..., tuple[Decision, Parsed | None]]
+
+
+def dedupe_key(submission_id: str) -> str:
+    """UUIDs compare without regard to letter case (SUBMISSIONS.md): the dedupe mark's key."""
+    return submission_id.lower()
+
+
+@dataclass(frozen=True, slots=True)
+class Failure:
+    entry: Entry
+    error: str
+
+
+@dataclass(frozen=True, slots=True)
+class Engine:
+    """The pure decision core as the router uses it: one entry in, its writes out."""
+
+    ruleset: Ruleset
+    reference: Reference
+    keys: Keys
+    clock: Callable[[], datetime] = field(default=lambda: datetime.now(UTC))
+    decider: Decider = decide_payload  # tests inject faults here
+
+    def quarantine(self, entry: Entry, reason: str, now: datetime) -> Decision:
+        payload = entry.first_payload
+        submission_id = peek_submission_id(payload) if payload is not None else None
+        return Decision(submission_id=submission_id, partner=self.keys.partner_of(entry.stream), kind=None,
+                        status=QUARANTINED, reason=reason, ruleset=self.ruleset.digest,
+                        reference=self.reference.digest, decided_at=now)
+
+    def writes(self, entry: Entry, now: datetime) -> Writes:
+        problem = entry.problem()
+        if problem is not None:
+            return Writes(entry, self.quarantine(entry, problem, now), clear_failure=bool(entry.last_error))
+        raw = entry.payload
+        assert raw is not None
+        owner = self.keys.partner_of(entry.stream)
+        decision, parsed = self.decider(raw, self.ruleset, self.reference, now, ingress_owner=owner)
+        key = None
+        if parsed is not None and parsed.submission.partner == owner:
+            key = dedupe_key(parsed.submission.submission_id)
+        return Writes(entry, decision, raw, parsed.document if parsed else None, key, bool(entry.last_error))
+
+    def poison(self, entry: Entry, limit: int, now: datetime) -> Writes:
+        """Quarantine an entry delivered more than ``limit`` times: routed to nobody, kept whole."""
+        last = entry.last_error or ("none was recorded: each router that read it stopped before deciding it "
+                                    "(killed, or crashed by it)")
+        reason = (f"poison: processing failed {entry.deliveries - 1} times (limit {limit}); last error: {last}")
+        return Writes(entry, self.quarantine(entry, reason, now), clear_failure=True)
+
+
+def error_text(exc: BaseException) -> str:
+    return f"{type(exc).__name__}: {exc}"[:MAX_ERROR_TEXT]
+
+
+def plan_entries(engine: Engine, entries: Iterable[Entry], make: Callable[[Entry, datetime], Writes],
+                 accept: Callable[[Writes], bool] = lambda writes: True) -> tuple[list[Plan], list[Failure]]:
+    """Plans (each under ``COMMIT_BYTES``) for the entries that ``make`` turns into writes ``accept``-ed;
+    failures for the entries whose processing raised."""
+    now = engine.clock()
+    plans, failures = [Plan(engine.keys)], []
+    for entry in entries:
+        try:
+            writes = make(entry, now)
+            if not accept(writes):
+                continue
+            if plans[-1].entries and plans[-1].size >= COMMIT_BYTES:
+                plans.append(Plan(engine.keys))
+            plans[-1].add(writes)
+        except Exception as exc:  # whatever the entry holds, it cannot take its neighbours down
+            failures.append(Failure(entry, error_text(exc)))
+    return [plan for plan in plans if plan.entries], failures
+
+
+def urgent(writes: Writes) -> bool:
+    """What the scout commits ahead of the group: routed, immediate, with a dedupe mark (so that the
+    group's later reading is recognised). Anything else waits for the router group."""
+    decision = writes.decision
+    return decision.status == ROUTED and decision.immediate and writes.dedupe_key is not None
+
+
+def split_poison(entries: Sequence[Entry], limit: int) -> tuple[list[Entry], list[Entry]]:
+    """(entries to retry, entries delivered more than ``limit`` times)."""
+    return [e for e in entries if e.deliveries <= limit], [e for e in entries if e.deliveries > limit]
+
+
+def summary(values: Sequence[Any]) -> str:
+    return ", ".join(str(v) for v in values[:5]) + (f" and {len(values) - 5} more" if len(values) > 5 else "")
