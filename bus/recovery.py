@@ -19,7 +19,7 @@ from datetime import datetime
 
 from bus.batch import Engine, Failure, plan_entries, split_poison
 from bus.commit import Committer
-from bus.errors import TransportError
+from bus.errors import GroupMissingError, TransportError
 from bus.keys import ROUTER_GROUP
 from bus.library import Library, Operation
 from bus.plan import Plan, Writes
@@ -61,7 +61,10 @@ class Recovery:
         """One pass over every stream; returns how many entries were reclaimed."""
         handled = 0
         for stream in self._streams:
-            entries = await self.claim(stream)
+            try:
+                entries = await self.claim(stream)
+            except GroupMissingError:  # the batch loop's next read recreates it; the other streams go on
+                continue
             if not entries:
                 continue
             retry, poison = split_poison(entries, self._settings.max_deliveries)

@@ -36,13 +36,16 @@ def consumer_name(settings: Settings) -> str:
     return settings.consumer_name or f"router-{socket.gethostname()}-{os.getpid()}"
 
 
-async def ensure_groups(client: aioredis.Redis, streams: Sequence[str], group: str = ROUTER_GROUP) -> list[str]:
-    """Create missing groups at 0 (MKSTREAM); return the streams whose group had to be created."""
+async def ensure_groups(client: aioredis.Redis, streams: Sequence[str], group: str = ROUTER_GROUP,
+                        counted: bool = True) -> list[str]:
+    """Create missing groups at 0 (MKSTREAM); return the streams whose group had to be created. ``counted``
+    (Redis 7): with a read counter from the start (ENTRIESREAD 0), without which trims of entries the
+    group never read would not show in its lag."""
     created = []
     for stream in streams:
         try:
             async with translate_errors(f"creating group {group} on {stream}"):
-                await client.xgroup_create(stream, group, id="0", mkstream=True)
+                await client.xgroup_create(stream, group, id="0", mkstream=True, entries_read=0 if counted else None)
             created.append(stream)
         except GroupExistsError:  # the normal case
             pass

@@ -101,7 +101,7 @@ async def _prepare(client: object, library: Library, streams: list[str], stop: a
     while not stop.is_set():
         try:
             await library.prepare()
-            created = await ensure_groups(client, streams)  # type: ignore[arg-type]
+            created = await ensure_groups(client, streams, counted=library.uses_functions)  # type: ignore[arg-type]
             if created:
                 log.info("created router groups at 0 on %d ingress streams", len(created))
             return True

@@ -16,7 +16,7 @@
 -- Returns a list of records, k being the stream's index in KEYS:
 --   {'entry', k, id, field_count, size, name1, value1, ...}  (no names or values when size > limit)
 --   {'stream', k, pending}                  the group's pending count before this call, per stream visited
---   {'created', k}                          the group was missing: created at 0 (MKSTREAM)
+--   {'created', k}                          the group was missing: created at 0 (MKSTREAM, ENTRIESREAD 0)
 --   {'trimmed', k, count, after_id, first_id}   unread entries vanished; audited
 --   {'error', k, message}                   this stream failed this call
 local audit = KEYS[1]
@@ -45,8 +45,9 @@ end
 local function prepare(k)
   local stream = KEYS[k]
   local info = group_info(stream, group)
-  if not info then
-    redis.call('XGROUP', 'CREATE', stream, group, '0', 'MKSTREAM')
+  if not info then  -- a read counter from the start (Redis 7), or trims of never-read entries go unseen
+    local made = redis.pcall('XGROUP', 'CREATE', stream, group, '0', 'MKSTREAM', 'ENTRIESREAD', '0')
+    if type(made) == 'table' and made.err then redis.call('XGROUP', 'CREATE', stream, group, '0', 'MKSTREAM') end
     out[#out + 1] = {'created', k}
     info = group_info(stream, group)
   end
