@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
 from typing import Any, cast
@@ -31,8 +32,12 @@ _BY_CODE: tuple[tuple[str, type[TransportError]], ...] = (
 )
 
 
+_SCRIPT_PREFIX = re.compile(r"^Error running script \(call to [^)]*\): @\w+:\d+: ")  # Redis 6.2 wraps script errors
+
+
 def classify(message: str) -> type[TransportError]:
     """The ``TransportError`` subclass a Redis error reply's text (as redis-py gives it) stands for."""
+    message = _SCRIPT_PREFIX.sub("", message)
     for code, error in _BY_CODE:
         if message.startswith(code):
             return error

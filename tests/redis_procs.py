@@ -22,6 +22,13 @@ from bus.embedded import find_redis_server
 READY_TIMEOUT = 10.0
 
 
+def server_version(binary: Path) -> tuple[int, ...]:
+    """``redis-server --version`` as numbers, e.g. (7, 0, 15)."""
+    out = subprocess.run([str(binary), "--version"], capture_output=True, text=True, check=True).stdout
+    text = out.split("v=", 1)[1].split()[0]
+    return tuple(int(part) for part in text.split("."))
+
+
 def free_port() -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
         sock.bind(("127.0.0.1", 0))

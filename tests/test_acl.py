@@ -29,7 +29,7 @@ from policy_cases import sar
 from redis.backoff import NoBackoff
 from redis.exceptions import AuthenticationError, NoPermissionError
 from redis.retry import Retry
-from redis_procs import free_port, stop_process
+from redis_procs import free_port, server_version, stop_process
 from router_harness import drained, running_router
 
 from bus.acl import DEFAULT_USER, acl_users, render_aclfile, render_credentials, users_for
@@ -55,8 +55,8 @@ def _binary(version: str) -> Path:
             path.chmod(path.stat().st_mode | 0o111)
         return path
     found = shutil.which("redis-server")
-    if found is None:
-        pytest.skip("no system redis-server (Redis 7)")
+    if found is None or server_version(Path(found)) < (7,):
+        pytest.skip("no Redis 7 redis-server on PATH")
     return Path(found)
 
 
@@ -100,7 +100,7 @@ def _wait_ready(server: AclServer, version: str, folder: Path) -> None:
                     raise RuntimeError((folder / "redis.log").read_text(errors="replace")[-2000:]) from None
                 time.sleep(0.05)
         hello = client.execute_command("HELLO", "2")  # a flat list: server, redis, version, 7.0.15, ...
-        assert hello[hello.index(b"version") + 1].decode().startswith(version)
+        assert hello[hello.index(b"version") + 1].decode().split(".")[0] == version.split(".")[0]
 
 
 def start_server(version: str, folder: Path) -> AclServer:
