@@ -179,7 +179,7 @@ async def real_router(url: str, count: int, ruleset: Ruleset, reference: Referen
     router = await task
     await probe.aclose()
     stats = router.stats
-    if stats.routed + stats.quarantined != count or stats.failed:
+    if stats.routed + stats.scouted + stats.quarantined != count or stats.failed:  # scouted: threats to life
         raise RuntimeError(f"router did not route everything: {stats}")
     return elapsed, cpu
 

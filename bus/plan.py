@@ -60,6 +60,7 @@ class Plan:
         return index
 
     def add(self, writes: Writes) -> None:
+        """Add one entry's arguments; everything that can fail happens before the plan is touched."""
         entry, decision = writes.entry, writes.decision
         record = decision.to_dict()
         record["stream"], record["entry_id"] = entry.stream, entry.entry_id
@@ -87,15 +88,15 @@ class Plan:
         seen = self._key(self.keys.seen(owner)) if writes.dedupe_key is not None else 0
         head = (f"{self._key(entry.stream)}|{entry.entry_id}|{seen}|{len(sanitised)}|{kept}|{len(copied) // 2}|"
                 f"{int(writes.clear_failure)}")
-        args: list[bytes | str | int] = [
-            head, decision.submission_id or "", writes.dedupe_key or "", orjson.dumps(record), duplicate,
-            decision.reason or "" if quarantined else "", writes.raw if decision.deliveries else b"",
-            "".join(spec), *sanitised, *copied,
+        encoded = orjson.dumps(record)
+        raw = writes.raw if decision.deliveries else b""
+        self.args += [
+            head, decision.submission_id or "", writes.dedupe_key or "", encoded, duplicate,
+            decision.reason or "" if quarantined else "", raw, "".join(spec), *sanitised, *copied,
         ]
-        self.args += args
         self.entries.append(entry)
         self.writes.append(writes)
-        self.size += sum(len(arg) for arg in args if not isinstance(arg, int))
+        self.size += len(encoded) + len(duplicate) + len(raw) + sum(map(len, sanitised)) + sum(map(len, copied))
 
     def call_args(self, group: str, consumer: str, mode: Mode) -> tuple[list[str], list[Any]]:
         positions = [part for stream, entry_id in self.positions for part in (self._key(stream), entry_id)]

@@ -15,6 +15,7 @@ import os
 import socket
 from collections.abc import Sequence
 from contextlib import suppress
+from typing import Any
 
 import redis.asyncio as aioredis
 
@@ -70,22 +71,29 @@ class BatchLoop:
 
     async def read(self) -> ReadReply:
         self._offset += 1
+        number = self._progress.begin()
         args = [ROUTER_GROUP, self._consumer, self._settings.batch_size, self._settings.read_bytes,
                 READ_OUT_LIMIT, self._offset, self._engine.keys.ingress_prefix]
         async with translate_errors("reading ingress"):
             reply = await self._library.call(Operation.READ, self._keys, args)
-        parsed = read_reply(reply, self._keys)
+        parsed = read_reply(reply, self._keys, number)
         for note in parsed.notes:
             self._report(note)
         return parsed
 
     async def run(self, stop: asyncio.Event) -> None:
+        """Until ``stop``: the next read runs in Redis while this batch is decided, and this batch's commit
+        while the next is decided. On ``stop`` whatever was read is still decided and committed."""
         in_flight: asyncio.Task[None] | None = None
+        ahead: asyncio.Task[ReadReply] | None = None
         delay = self._settings.block_ms / 1000
-        while not stop.is_set():
-            read_number = self._progress.begin()
+        while not stop.is_set() or ahead is not None:
             try:
-                batch = await self.read()
+                batch = await (ahead or self.read())
+                ahead = None
+                if batch.entries and not stop.is_set():
+                    ahead = asyncio.create_task(self.read())
+                    await asyncio.sleep(0)  # its request is on the wire before the decisions start
                 plans, failures = plan_entries(self._engine, batch.entries, self._engine.writes)
                 if in_flight is not None:
                     await in_flight
@@ -96,17 +104,17 @@ class BatchLoop:
                     in_flight = asyncio.create_task(self._commit(plans))
                     continue
                 if batch.pending == 0 and not batch.entries:
-                    await self._progress.idle(read_number)
+                    await self._progress.idle(batch.number)
                 delay = self._settings.block_ms / 1000
             except TransportError as exc:  # Redis away or refusing: nothing is lost, the entries stay pending
                 log.warning("routing paused (retrying in %.1f s): %s", delay, exc)
-                await _settle(in_flight)
-                in_flight = None
                 delay = min(delay * 2, 5.0)
+                await _settle(in_flight, ahead)
+                in_flight = ahead = None
             except Exception:  # a bug must not stop routing: the batch stays pending and is reclaimed
                 log.exception("routing a batch failed (its entries stay pending and will be retried)")
-                await _settle(in_flight)
-                in_flight = None
+                await _settle(in_flight, ahead)
+                in_flight = ahead = None
             with suppress(TimeoutError):
                 await asyncio.wait_for(stop.wait(), timeout=delay)
         if in_flight is not None:  # SIGTERM: finish the batch in hand
@@ -139,11 +147,13 @@ class BatchLoop:
             log.error("reading %s failed (the other streams are read): %s", note.stream, " ".join(note.detail))
 
 
-async def _settle(task: asyncio.Task[None] | None) -> None:
-    """Let a failed batch's commit finish (its own error is already reported, or is the same outage)."""
-    if task is not None:
-        with suppress(Exception):
-            await task
+async def _settle(*tasks: asyncio.Task[Any] | None) -> None:
+    """Let a failed batch's other work finish (its own error is already reported, or is the same outage);
+    a read abandoned this way leaves its entries pending, for recovery."""
+    for task in tasks:
+        if task is not None:
+            with suppress(Exception):
+                await task
 
 
 def _log_outcomes(outcomes: Sequence[Outcome]) -> None:

@@ -96,11 +96,12 @@ class ReadReply:
     entries: list[Entry]
     notes: list[StreamNote]
     pending: int  # router-group entries pending before the read, over every stream visited
+    number: int = 0  # which read this was (bus.progress)
 
 
-def read_reply(reply: Sequence[Any], keys: Sequence[str]) -> ReadReply:
+def read_reply(reply: Sequence[Any], keys: Sequence[str], number: int = 0) -> ReadReply:
     """Parse ``read.lua``'s records; ``keys`` are the KEYS it was called with."""
-    out = ReadReply([], [], 0)
+    out = ReadReply([], [], 0, number)
     for record in reply:
         kind, stream = record[0].decode(), keys[int(record[1]) - 1]
         if kind == "entry":
