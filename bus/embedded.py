@@ -6,7 +6,9 @@ the working directory) holds ``redis.conf``, the append-only file (``appendonly.
 ``state.json`` (where the socket is). The server listens only on the unix socket
 ``<data_dir>/redis/redis.sock`` (mode 700, no TCP); when that absolute path is too long for a unix
 socket, the socket goes to a short per-data-dir folder in the temp dir, recorded in ``state.json``.
-No RDB snapshots are taken: the AOF is the only copy of the data.
+No RDB snapshots are taken: the AOF is the only copy of the data. No single value may exceed 1 MB
+(``proto-max-bulk-len``, Redis's floor): a partner's oversized payload is refused at the door instead
+of being copied, at about 4 ms a megabyte, by every operation that later reads it.
 
 Durability follows ``settings.appendfsync``: ``always`` (default) fsyncs every write before it is
 acknowledged, so nothing acknowledged is lost on a crash (kill -9, power loss); ``everysec`` can lose
@@ -55,6 +57,7 @@ unixsocketperm 700
 appendonly yes
 appendfsync {appendfsync}
 save ""
+proto-max-bulk-len 1mb
 """
 
 

@@ -142,7 +142,7 @@ def test_vendored_schema_is_a_valid_json_schema() -> None:
 def test_compose_file_parses_and_uses_the_compose_specification_format() -> None:
     compose = _load_compose()
     assert "version" not in compose, "the Compose Specification format has no top-level `version:`"
-    assert set(compose["services"]) == {"redis", "router", "team-example"}
+    assert set(compose["services"]) == {"redis", "functions", "router", "team-example"}
 
 
 def test_compose_file_validates_against_the_compose_schema() -> None:
@@ -156,7 +156,7 @@ def _misspelt_key(doc: dict[str, Any]) -> None:
 
 
 def _bad_depends_on_condition(doc: dict[str, Any]) -> None:
-    doc["services"]["router"]["depends_on"]["redis"]["condition"] = "service_ready"
+    doc["services"]["router"]["depends_on"]["functions"]["condition"] = "service_ready"
 
 
 def _unknown_top_level_key(doc: dict[str, Any]) -> None:
@@ -209,7 +209,7 @@ def test_dockerfile_uses_python_311_slim_installs_the_project_and_drops_root() -
 def test_every_project_image_service_runs_a_command_that_exists() -> None:
     compose = _load_compose()
     services = _project_image_services(compose)
-    assert set(services) == {"router", "team-example"}
+    assert set(services) == {"functions", "router", "team-example"}
     image_entrypoint = _dockerfile_entrypoint()
     for name, svc in services.items():
         entrypoint = _as_argv(svc["entrypoint"]) if "entrypoint" in svc else image_entrypoint
@@ -273,7 +273,11 @@ def test_router_and_team_services_are_wired_as_specified() -> None:
 
     assert _as_argv(router["command"]) == ["router"]
     assert router["environment"]["REDIS_URL"] == "redis://redis:6379/0"
-    assert router["depends_on"] == {"redis": {"condition": "service_healthy"}}
+    assert router["depends_on"] == {"functions": {"condition": "service_completed_successfully"}}
+    functions = services["functions"]  # the deploy step: the library loaded once, before any router
+    assert _as_argv(functions["command"]) == ["functions", "load"]
+    assert functions["depends_on"] == {"redis": {"condition": "service_healthy"}}
+    assert functions["restart"] == "no"
     assert router["restart"] == "unless-stopped"
     assert router["stop_grace_period"] == "30s"
 

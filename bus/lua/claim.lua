@@ -41,7 +41,7 @@ for index, row in ipairs(rows) do
       for i = 1, #fields do record[#record + 1] = fields[i] end
     end
     out[#out + 1] = record
-    bytes = bytes + size
+    bytes = bytes + entry_cost(fields, size)
   end
   if count > 1 then break end
 end

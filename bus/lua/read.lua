@@ -68,7 +68,7 @@ local function read(k, quota)
       for i = 1, #fields do record[#record + 1] = fields[i] end
     end
     out[#out + 1] = record
-    got, entries, bytes = got + 1, entries + 1, bytes + size
+    got, entries, bytes = got + 1, entries + 1, bytes + entry_cost(fields, size)
   end
   return got
 end

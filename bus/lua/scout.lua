@@ -58,7 +58,7 @@ local function scan(k, quota)
       if not st.before_first then st.before_first = st.last end
       out[#out + 1] = {'candidate', k, id, fields[2]}
     end
-    st.last, got, scanned, bytes = id, got + 1, scanned + 1, bytes + size
+    st.last, got, scanned, bytes = id, got + 1, scanned + 1, bytes + entry_cost(fields, size)
   end
   st.got = st.got + got
   return got
