@@ -50,8 +50,10 @@ async def run_demo(settings: Settings, ruleset: Ruleset, reference: Reference, u
         stop.set()
         router: Router = await router_task
         _show(decisions, await _feeds(client, keys, decisions), await _quarantine(client, keys), out)
-        out.write(f"\nrouter: {router.stats.routed} routed, {router.stats.quarantined} quarantined, "
-                  f"{router.stats.duplicate} duplicate. Every decision is on {keys.decisions}; "
+        stats = router.stats
+        out.write(f"\nrouter: {stats.routed + stats.scouted} routed ({stats.scouted} threat to life by the scout, "
+                  f"ahead of the queue), {stats.quarantined} quarantined, "
+                  f"{stats.duplicate} duplicate. Every decision is on {keys.decisions}; "
                   f"replay it with: intelbus decisions --json\n")
         return 0
     finally:
