@@ -25,7 +25,6 @@ import os
 import random
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -42,10 +41,10 @@ import redis.asyncio as aioredis
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bus.embedded import find_redis_server  # noqa: E402
 from bus.errors import TransportError  # noqa: E402
 from bus.keys import ROUTER_GROUP, Keys  # noqa: E402
 from bus.samples import realistic_mix  # noqa: E402
+from bus.servers import RedisProc  # noqa: E402
 from producers.client import PartnerClient  # noqa: E402
 
 KEYS = Keys()
@@ -54,64 +53,6 @@ PRIMARY = ("routed", "quarantined")
 
 def say(message: str) -> None:
     print(message, flush=True)
-
-
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
-class RedisServer:
-    """A private, non-daemonized redis-server with AOF (appendfsync always): crash it, restart it."""
-
-    def __init__(self, data_dir: Path) -> None:
-        self.dir = data_dir
-        self.port = free_port()
-        self.binary = find_redis_server()
-        self.proc: subprocess.Popen[bytes] | None = None
-
-    @property
-    def url(self) -> str:
-        return f"redis://127.0.0.1:{self.port}/0"
-
-    def client(self) -> redis.Redis:
-        return redis.Redis(host="127.0.0.1", port=self.port, socket_timeout=30.0)
-
-    def start(self, timeout: float = 120.0) -> None:
-        self.dir.mkdir(parents=True, exist_ok=True)
-        args = [str(self.binary), "--port", str(self.port), "--bind", "127.0.0.1", "--dir", str(self.dir),
-                "--appendonly", "yes", "--appendfsync", "always", "--save", "", "--daemonize", "no",
-                "--logfile", str(self.dir / "redis.log")]
-        self.proc = subprocess.Popen(args, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL)
-        probe = redis.Redis(host="127.0.0.1", port=self.port, socket_timeout=1.0, socket_connect_timeout=1.0)
-        deadline = time.monotonic() + timeout
-        try:
-            while True:
-                with contextlib.suppress(redis.RedisError):
-                    if probe.ping():  # LOADING (AOF replay) raises BusyLoadingError until done
-                        return
-                if self.proc.poll() is not None or time.monotonic() > deadline:
-                    raise RuntimeError(f"redis-server on port {self.port} did not start; see {self.dir}/redis.log")
-                time.sleep(0.05)
-        finally:
-            probe.close()
-
-    def kill9(self) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGKILL)
-            self.proc.wait(timeout=10)
-
-    def stop(self) -> None:
-        if self.proc is None or self.proc.poll() is not None:
-            return
-        self.proc.terminate()
-        try:
-            self.proc.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait(timeout=10)
 
 
 @dataclass
@@ -223,7 +164,7 @@ class Fleet:
 
 @dataclass
 class Chaos:
-    server: RedisServer
+    server: RedisProc
     fleet: Fleet
     rng: random.Random
     crashes: int = 0
@@ -255,7 +196,7 @@ class Chaos:
         down = self.rng.uniform(0.5, 2.0)
         await asyncio.sleep(down)
         started = time.monotonic()
-        await asyncio.to_thread(self.server.start)
+        await asyncio.to_thread(self.server.start, 120.0)
         self.redis_up = True
         loaded = time.monotonic() - started
         return f"SIGKILLed redis-server; down {down:.1f} s, restarted (ready {loaded:.1f} s after start, AOF reloaded)"
@@ -316,7 +257,7 @@ def decoded(value: bytes | str) -> str:
     return value.decode() if isinstance(value, bytes) else value
 
 
-async def progress(server: RedisServer, publisher: Publisher, chaos: Chaos, t0: float, stop: asyncio.Event,
+async def progress(server: RedisProc, publisher: Publisher, chaos: Chaos, t0: float, stop: asyncio.Event,
                    every: float = 3.0) -> None:
     client = aioredis.Redis.from_url(server.url, socket_connect_timeout=1.0, socket_timeout=2.0)
     try:
@@ -371,10 +312,10 @@ def read_stream(client: redis.Redis, key: str, page: int = 2000) -> Iterator[tup
         start = "(" + decoded(rows[-1][0])
 
 
-async def wait_settled(server: RedisServer, chaos: Chaos, ids: set[str], timeout: float, t0: float) -> bool:
+async def wait_settled(server: RedisProc, chaos: Chaos, ids: set[str], timeout: float, t0: float) -> bool:
     """Until every id has a routed/quarantined decision and nothing is pending or unread; or quiet for 15 s
     with nothing left to route (then something was lost); or the timeout."""
-    client = server.client()
+    client = server.client(30.0)
     decided: set[str] = set()
     last = "-"
     deadline = time.monotonic() + timeout
@@ -543,13 +484,13 @@ async def run(args: argparse.Namespace, work: Path) -> bool:
     say(f"chaos: {args.count} submissions ({len(ids)} unique ids) over ~{args.publish_seconds:.0f} s, "
         f"{args.routers} routers, {args.router_kills} router kills, {args.redis_crashes} redis crashes; "
         f"work dir {work}")
-    server = RedisServer(work / "redis")
+    server = RedisProc(work / "redis")
     fleet = Fleet("", work, args.claim_idle_ms, args.routers)
     chaos = Chaos(server, fleet, random.Random(args.seed + 1))
     publisher = Publisher("", payloads, args.chunk, args.publish_seconds)
     t0 = time.monotonic()
     try:
-        server.start()
+        server.start(120.0)
         fleet.url = publisher.url = server.url
         say(f"redis-server {server.binary} on port {server.port} (AOF, appendfsync always)")
         fleet.start_all()
@@ -565,7 +506,7 @@ async def run(args: argparse.Namespace, work: Path) -> bool:
             stop.set()
             await asyncio.gather(*background, return_exceptions=True)
         fleet.stop_all()
-        client = server.client()
+        client = server.client(30.0)
         try:
             report = verify(client, ids)
         finally:

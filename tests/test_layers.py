@@ -1,0 +1,41 @@
+"""The layering a partner or team depends on: ``schemas`` stands alone, the clients export their errors."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import consumers
+import producers
+import schemas
+from bus import errors
+
+
+def test_schemas_imports_nothing_of_the_bus() -> None:
+    code = "import schemas, sys; print(sorted(m for m in sys.modules if m.split('.')[0] in ('bus', 'producers', " \
+           "'consumers')))"
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert result.stdout.strip() == "[]"
+
+
+def test_the_clients_export_the_errors_their_users_catch() -> None:
+    assert producers.SubmissionRejected is schemas.SubmissionRejected is errors.SubmissionRejected
+    assert producers.TransportError is consumers.TransportError is errors.TransportError
+    assert consumers.GroupMissingError is errors.GroupMissingError
+    for error in (producers.SubmissionRejected, producers.TransportError, consumers.GroupMissingError):
+        assert issubclass(error, errors.BusError) and errors.BusError is schemas.BusError
+
+
+def test_every_transport_error_is_classified_by_the_code_redis_replies() -> None:
+    from bus.transport import classify
+
+    cases = {
+        "NOGROUP No such key 'x' or consumer group 'router'": errors.GroupMissingError,
+        "BUSYGROUP Consumer Group name already exists": errors.GroupExistsError,
+        "NOPERM this user has no permissions to run the 'eval' command": errors.PermissionDeniedError,
+        "unknown command `FCALL`, with args beginning with: `x`, `0`, ": errors.UnknownCommandError,
+        "Function not found": errors.LibraryMissingError,
+        "Error running script (call to f_1479c3): @user_script:90: NOGROUP No such key": errors.GroupMissingError,
+        "WRONGTYPE Operation against a key holding the wrong kind of value": errors.TransportError,
+    }
+    assert {message: classify(message) for message in cases} == cases
