@@ -15,7 +15,7 @@ import os
 import socket
 from collections.abc import Sequence
 from contextlib import suppress
-from typing import Any
+from dataclasses import dataclass
 
 import redis.asyncio as aioredis
 
@@ -84,42 +84,47 @@ class BatchLoop:
     async def run(self, stop: asyncio.Event) -> None:
         """Until ``stop``: the next read runs in Redis while this batch is decided, and this batch's commit
         while the next is decided. On ``stop`` whatever was read is still decided and committed."""
-        in_flight: asyncio.Task[None] | None = None
-        ahead: asyncio.Task[ReadReply] | None = None
-        delay = self._settings.block_ms / 1000
-        while not stop.is_set() or ahead is not None:
+        work = _InHand()
+        idle = self._settings.block_ms / 1000
+        delay = idle
+        while not stop.is_set() or work.ahead is not None:
             try:
-                batch = await (ahead or self.read())
-                ahead = None
-                if batch.entries and not stop.is_set():
-                    ahead = asyncio.create_task(self.read())
-                    await asyncio.sleep(0)  # its request is on the wire before the decisions start
-                plans, failures = plan_entries(self._engine, batch.entries, self._engine.writes)
-                if in_flight is not None:
-                    await in_flight
-                    in_flight = None
-                await self._committer.record_failures(failures)
-                self._stats.failed += len(failures)
-                if plans:
-                    in_flight = asyncio.create_task(self._commit(plans))
+                busy = await self._cycle(work, stop)
+                delay = idle
+                if busy:
                     continue
-                if batch.pending == 0 and not batch.entries:
-                    await self._progress.idle(batch.number)
-                delay = self._settings.block_ms / 1000
             except TransportError as exc:  # Redis away or refusing: nothing is lost, the entries stay pending
                 log.warning("routing paused (retrying in %.1f s): %s", delay, exc)
                 delay = min(delay * 2, 5.0)
-                await _settle(in_flight, ahead)
-                in_flight = ahead = None
+                await work.settle()
             except Exception:  # a bug must not stop routing: the batch stays pending and is reclaimed
                 log.exception("routing a batch failed (its entries stay pending and will be retried)")
-                await _settle(in_flight, ahead)
-                in_flight = ahead = None
+                await work.settle()
             with suppress(TimeoutError):
                 await asyncio.wait_for(stop.wait(), timeout=delay)
-        if in_flight is not None:  # SIGTERM: finish the batch in hand
+        if work.commit is not None:  # SIGTERM: finish the batch in hand
             with suppress(TransportError):
-                await in_flight
+                await work.commit
+
+    async def _cycle(self, work: _InHand, stop: asyncio.Event) -> bool:
+        """Take one batch from read to commit in flight; True while there is more to do at once."""
+        batch = await (work.ahead or self.read())
+        work.ahead = None
+        if batch.entries and not stop.is_set():
+            work.ahead = asyncio.create_task(self.read())
+            await asyncio.sleep(0)  # its request is on the wire before the decisions start
+        plans, failures = plan_entries(self._engine, batch.entries, self._engine.writes)
+        if work.commit is not None:
+            await work.commit
+            work.commit = None
+        await self._committer.record_failures(failures)
+        self._stats.failed += len(failures)
+        if plans:
+            work.commit = asyncio.create_task(self._commit(plans))
+            return True
+        if batch.pending == 0 and not batch.entries:
+            await self._progress.idle(batch.number)
+        return False
 
     async def _commit(self, plans: list[Plan]) -> None:
         for plan in plans:
@@ -147,13 +152,21 @@ class BatchLoop:
             log.error("reading %s failed (the other streams are read): %s", note.stream, " ".join(note.detail))
 
 
-async def _settle(*tasks: asyncio.Task[Any] | None) -> None:
-    """Let a failed batch's other work finish (its own error is already reported, or is the same outage);
-    a read abandoned this way leaves its entries pending, for recovery."""
-    for task in tasks:
-        if task is not None:
-            with suppress(Exception):
-                await task
+@dataclass
+class _InHand:
+    """What the batch loop has in flight: the last batch's commit, the next batch's read."""
+
+    commit: asyncio.Task[None] | None = None
+    ahead: asyncio.Task[ReadReply] | None = None
+
+    async def settle(self) -> None:
+        """After a failure, let the other work finish (its own error is already reported, or is the same
+        outage); a read abandoned this way leaves its entries pending, for recovery."""
+        for task in (self.commit, self.ahead):
+            if task is not None:
+                with suppress(Exception):
+                    await task
+        self.commit = self.ahead = None
 
 
 def _log_outcomes(outcomes: Sequence[Outcome]) -> None:

@@ -24,26 +24,24 @@ class Selection:
 
 def route(sub: Any, facts: Facts, scope: Scope, ruleset: Ruleset) -> Selection:
     selection = Selection()
-    teams = selection.teams
     for rule in ruleset.routing[sub.kind]:
-        if not rule.when(sub, facts):
-            continue
-        added = rule.add(scope) if rule.add else ()
-        why = (rule.rule, rule.says)
-        for team in added:
-            if team in teams:
-                teams[team].append(why)
-            else:
-                teams[team] = [why]
-        if rule.priority > selection.priority:
-            selection.priority = rule.priority
-        if rule.due is not None:
-            due = _due(rule, sub, ruleset)
-            if selection.due is None or due < selection.due:
-                selection.due = due
-        if rule.withhold_others:
-            selection.exclusive.append((rule, added))
+        if rule.when(sub, facts):
+            _apply(selection, rule, rule.add(scope) if rule.add else (), sub, ruleset)
     return selection
+
+
+def _apply(selection: Selection, rule: CompiledRouting, added: tuple[str, ...], sub: Any, ruleset: Ruleset) -> None:
+    """One applicable rule: its teams (with why), and the priority and due it gives."""
+    why = (rule.rule, rule.says)
+    for team in added:
+        selection.teams.setdefault(team, []).append(why)
+    selection.priority = max(selection.priority, rule.priority)
+    if rule.due is not None:
+        due = _due(rule, sub, ruleset)
+        if selection.due is None or due < selection.due:
+            selection.due = due
+    if rule.withhold_others:
+        selection.exclusive.append((rule, added))
 
 
 def _due(rule: CompiledRouting, sub: Any, ruleset: Ruleset) -> datetime:
