@@ -22,7 +22,7 @@ from typing import Any
 
 import redis.asyncio as aioredis
 
-from bus.errors import ConfigError, LibraryMissingError, TransportError, UnknownCommandError
+from bus.errors import ConfigError, LibraryMissingError, PermissionDeniedError, TransportError, UnknownCommandError
 from bus.transport import translate_errors
 
 log = logging.getLogger("intelbus.library")
@@ -90,6 +90,10 @@ class Library:
             return
         except UnknownCommandError:  # Redis 6.2: scripts
             self._functions = False
+        except PermissionDeniedError:
+            raise ConfigError("this Redis has functions but the router's Redis user may not FCALL: its ACL was "
+                              "generated for Redis 6.2; generate it for this Redis (intelbus acl generate "
+                              "--redis-version 7)") from None
         except LibraryMissingError:
             await self._load_or_explain()
             self._functions = True

