@@ -11,11 +11,10 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any
 
 from bus.keys import Keys
 from bus.plan import Plan, Writes
-from bus.policy import QUARANTINED, ROUTED, Decision, Reference, Ruleset, decide_payload
+from bus.policy import ROUTED, Decision, Reference, Ruleset, decide_payload, quarantined
 from bus.wire import Entry
 from schemas import Parsed, peek_submission_id
 
@@ -47,10 +46,8 @@ class Engine:
 
     def quarantine(self, entry: Entry, reason: str, now: datetime) -> Decision:
         payload = entry.first_payload
-        submission_id = peek_submission_id(payload) if payload is not None else None
-        return Decision(submission_id=submission_id, partner=self.keys.partner_of(entry.stream), kind=None,
-                        status=QUARANTINED, reason=reason, ruleset=self.ruleset.digest,
-                        reference=self.reference.digest, decided_at=now)
+        return quarantined(reason, self.ruleset, self.reference, now, partner=self.keys.partner_of(entry.stream),
+                           submission_id=peek_submission_id(payload) if payload is not None else None)
 
     def writes(self, entry: Entry, now: datetime) -> Writes:
         problem = entry.problem()
@@ -106,7 +103,3 @@ def urgent(writes: Writes) -> bool:
 def split_poison(entries: Sequence[Entry], limit: int) -> tuple[list[Entry], list[Entry]]:
     """(entries to retry, entries delivered more than ``limit`` times)."""
     return [e for e in entries if e.deliveries <= limit], [e for e in entries if e.deliveries > limit]
-
-
-def summary(values: Sequence[Any]) -> str:
-    return ", ".join(str(v) for v in values[:5]) + (f" and {len(values) - 5} more" if len(values) > 5 else "")

@@ -12,10 +12,13 @@ class BusError(Exception):
 
 
 class SubmissionRejected(BusError):
-    """A submission that is not routed. ``reason`` is the sentence a partner sees; ``submission_id`` is
-    the one the payload carried, when it could be read (as written, not normalised)."""
+    """A submission that is not routed. ``reason`` is the sentence a partner sees; ``submission_id``,
+    ``partner`` and ``kind`` are what the payload carried, when they could be read (as written)."""
 
-    def __init__(self, reason: str, submission_id: str | None = None) -> None:
+    def __init__(self, reason: str, submission_id: str | None = None, *, partner: str | None = None,
+                 kind: str | None = None) -> None:
         super().__init__(reason)
         self.reason = reason
         self.submission_id = submission_id
+        self.partner = partner
+        self.kind = kind

@@ -36,21 +36,25 @@ def parse_payload(raw: bytes | str) -> Parsed:
     """Validate one payload. Raises ``SubmissionRejected`` with the field and the rule it broke."""
     data = raw.encode() if isinstance(raw, str) else raw
     if len(data) > MAX_PAYLOAD_BYTES:
-        raise SubmissionRejected(
-            f"payload is {len(data)} bytes; the limit is {MAX_PAYLOAD_BYTES} bytes (256 KiB)",
-            peek_submission_id(data),
-        )
+        raise _rejected(f"payload is {len(data)} bytes; the limit is {MAX_PAYLOAD_BYTES} bytes (256 KiB)",
+                        load_lenient(data))
     try:
         document = load_strict(data)
     except StrictJsonError as exc:
-        raise SubmissionRejected(str(exc), peek_submission_id(data)) from None
+        raise _rejected(str(exc), load_lenient(data)) from None
     if not isinstance(document, dict):
         raise SubmissionRejected("payload must be a JSON object (one submission per stream entry)")
     try:
         submission = SUBMISSION.validate_python(document, strict=True)
     except ValidationError as exc:
-        raise SubmissionRejected(_explain(exc), _submission_id(document)) from None
+        raise _rejected(_explain(exc), document) from None
     return Parsed(submission, document)
+
+
+def _rejected(reason: str, document: Any) -> SubmissionRejected:
+    """The error, with what the payload claims (read once, best effort) so the partner can find it."""
+    return SubmissionRejected(reason, _claim(document, "submission_id"), partner=_claim(document, "partner"),
+                              kind=_claim(document, "kind"))
 
 
 def parse_submission(raw: bytes | str) -> Submission:
@@ -60,11 +64,11 @@ def parse_submission(raw: bytes | str) -> Submission:
 
 def peek_submission_id(data: bytes) -> str | None:
     """Best effort: the submission_id of a payload that failed, so the partner can find it."""
-    return _submission_id(load_lenient(data))
+    return _claim(load_lenient(data), "submission_id")
 
 
-def _submission_id(document: Any) -> str | None:
-    value = document.get("submission_id") if isinstance(document, dict) else None
+def _claim(document: Any, field: str) -> str | None:
+    value = document.get(field) if isinstance(document, dict) else None
     return value if isinstance(value, str) and len(value) <= MAX_ID_LENGTH else None
 
 

@@ -19,7 +19,6 @@ from bus.policy.routing import Selection, route
 from bus.policy.ruleset import Ruleset
 from bus.policy.selectors import Scope
 from schemas import Parsed, Submission, SubmissionRejected, parse_payload
-from schemas.strict_json import load_lenient
 
 
 def decide(sub: Submission, ruleset: Ruleset, reference: Reference, now: datetime,
@@ -97,22 +96,15 @@ def decide_payload(raw: bytes, ruleset: Ruleset, reference: Reference, now: date
     try:
         parsed = parse_payload(raw)
     except SubmissionRejected as rejected:
-        partner, kind = _peek(raw)
-        owner = ingress_owner or partner
-        record = _Record(rejected.submission_id, owner, kind, ruleset.digest, reference.digest, now,
-                         partner if partner is not None and partner != owner else None)
+        owner = ingress_owner or rejected.partner
+        claimed = rejected.partner if rejected.partner is not None and rejected.partner != owner else None
+        record = _Record(rejected.submission_id, owner, rejected.kind, ruleset.digest, reference.digest, now,
+                         claimed)
         return record.quarantined(f"invalid submission: {rejected.reason}"), None
     return decide(parsed.submission, ruleset, reference, now, ingress_owner), parsed
 
 
-def _peek(raw: bytes) -> tuple[str | None, str | None]:
-    """The partner and kind a refused payload names, if it can be read at all (short strings only)."""
-    document = load_lenient(raw)
-    if not isinstance(document, dict):
-        return None, None
-    partner, kind = document.get("partner"), document.get("kind")
-    return _short(partner), _short(kind)
-
-
-def _short(value: object) -> str | None:
-    return value if isinstance(value, str) and len(value) <= 100 else None
+def quarantined(reason: str, ruleset: Ruleset, reference: Reference, now: datetime, *,
+                submission_id: str | None = None, partner: str | None = None) -> Decision:
+    """A decision routing to nobody for a reason found before any policy applies (the entry itself)."""
+    return _Record(submission_id, partner, None, ruleset.digest, reference.digest, now).quarantined(reason)
