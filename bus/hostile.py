@@ -120,7 +120,6 @@ def publish(client: redis.Redis, keys: Keys, writes: list[Write], chunk: int = 2
 class Report:
     entries: int = 0
     decisions: int = 0
-    vanished: int = 0
     audited_vanished: int = 0
     statuses: Counter[str] = field(default_factory=Counter)
     problems: list[str] = field(default_factory=list)

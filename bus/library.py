@@ -23,7 +23,7 @@ from typing import Any
 import redis.asyncio as aioredis
 
 from bus.errors import ConfigError, LibraryMissingError, PermissionDeniedError, TransportError, UnknownCommandError
-from bus.transport import translate_errors
+from bus.transport import text, translate_errors
 
 log = logging.getLogger("intelbus.library")
 
@@ -100,17 +100,17 @@ class Library:
             return
         for op in Operation:
             async with translate_errors(f"loading the {op} script"):
-                self._shas[op] = _text(await self._client.script_load(script_code(op)))
+                self._shas[op] = text(await self._client.script_load(script_code(op)))
 
     async def _load_or_explain(self) -> None:
         try:
-            outcome = await load_functions(self._client)
+            await _load(self._client)
         except TransportError as exc:
             raise ConfigError(
                 f"the Redis Function library {LIBRARY} is not loaded and this Redis user may not load it "
                 f"({exc}); load it once as an administrator: REDIS_URL=<admin url> intelbus functions load"
             ) from None
-        log.info("Redis Function library %s: %s", LIBRARY, outcome)
+        log.info("Redis Function library %s loaded", LIBRARY)
 
     async def call(self, op: Operation, keys: list[str], args: list[Any]) -> Any:
         """Run one operation (the caller translates errors: it knows what it was doing)."""
@@ -129,14 +129,16 @@ async def load_functions(client: aioredis.Redis) -> str:
         return f"{LIBRARY} was already loaded"
     except LibraryMissingError:
         pass
+    await _load(client)
+    return f"{LIBRARY} loaded"
+
+
+async def _load(client: aioredis.Redis) -> None:
+    """FUNCTION LOAD the library; refused because another process loaded it meanwhile is fine."""
+    doing = f"loading the Redis Function library {LIBRARY}"
     try:
         async with translate_errors(doing):
             await client.function_load(library_code())
     except TransportError:
-        async with translate_errors(doing):  # loaded meanwhile by another process: fine
+        async with translate_errors(doing):  # it is there now (loaded by another), or this raises
             await client.fcall(PROBE, 0)
-    return f"{LIBRARY} loaded"
-
-
-def _text(value: bytes | str) -> str:
-    return value.decode() if isinstance(value, bytes) else value

@@ -21,7 +21,6 @@ Mode = Literal["router", "scout"]
 Kept = Literal["copy", "ingress"]
 ENTRY_FIELDS = ("head", "submission_id", "dedupe_key", "decision", "duplicate", "reason", "raw", "deliveries")
 """The fixed arguments of one entry in commit.lua's ARGV, in order; its views and copied fields follow."""
-FIXED_KEYS = 5  # decisions, quarantine, scouted, failures, scout positions
 
 
 @dataclass(frozen=True, slots=True)
@@ -64,6 +63,7 @@ class Plan:
         entry, decision = writes.entry, writes.decision
         record = decision.to_dict()
         record["stream"], record["entry_id"] = entry.stream, entry.entry_id
+        encoded = orjson.dumps(record)
         owner = self.keys.partner_of(entry.stream)
         duplicate = b""
         if writes.dedupe_key is not None:
@@ -88,7 +88,6 @@ class Plan:
         seen = self._key(self.keys.seen(owner)) if writes.dedupe_key is not None else 0
         head = (f"{self._key(entry.stream)}|{entry.entry_id}|{seen}|{len(sanitised)}|{kept}|{len(copied) // 2}|"
                 f"{int(writes.clear_failure)}")
-        encoded = orjson.dumps(record)
         raw = writes.raw if decision.deliveries else b""
         self.args += [
             head, decision.submission_id or "", writes.dedupe_key or "", encoded, duplicate,

@@ -12,7 +12,7 @@ import asyncio
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
-from bus.commit import Committed, Outcome
+from bus.commit import Outcome
 
 
 @dataclass
@@ -43,13 +43,9 @@ class Progress:
         self._idle = 0  # the latest read that found everything decided
         self._changed = asyncio.Condition()
 
-    async def record(self, outcomes: Iterable[Outcome], *, scouted: bool = False) -> None:
+    async def record(self, outcomes: Iterable[Outcome]) -> None:
         """Count one commit's outcomes and wake whoever waits on the counts."""
-        outcomes = list(outcomes)
-        if scouted:
-            self.stats.scouted += sum(outcome.status == Committed.ROUTED for outcome in outcomes)
-        else:
-            self.stats.count(outcomes)
+        self.stats.count(outcomes)
         await self.notify()
 
     async def notify(self) -> None:

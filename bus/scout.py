@@ -78,8 +78,9 @@ class Scout:
         plans[-1].positions = positions
         for plan in plans:
             outcomes, _ = await self._committer.commit(plan, mode="scout")
-            await self._progress.record(outcomes, scouted=True)
             routed = sum(outcome.status == Committed.ROUTED for outcome in outcomes)
+            self._progress.stats.scouted += routed
+            await self._progress.notify()
             if routed:
                 log.info("scout routed %d threat-to-life submissions ahead of the queue", routed)
         return scanned

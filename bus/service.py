@@ -14,6 +14,8 @@ from collections.abc import Callable
 from contextlib import suppress
 from dataclasses import dataclass, field
 
+import redis.asyncio as aioredis
+
 from bus.batch import Decider, Engine
 from bus.commit import Committer
 from bus.errors import TransportError
@@ -94,14 +96,14 @@ async def run_router(settings: Settings, ruleset: Ruleset, reference: Reference,
     return router
 
 
-async def _prepare(client: object, library: Library, streams: list[str], stop: asyncio.Event) -> bool:
+async def _prepare(client: aioredis.Redis, library: Library, streams: list[str], stop: asyncio.Event) -> bool:
     """Load or check the library and create the groups, waiting with backoff while Redis is unreachable
     (a router started before its Redis must not exit). False if stopped before Redis came."""
     delay = 0.2
     while not stop.is_set():
         try:
             await library.prepare()
-            created = await ensure_groups(client, streams, counted=library.uses_functions)  # type: ignore[arg-type]
+            created = await ensure_groups(client, streams, counted=library.uses_functions)
             if created:
                 log.info("created router groups at 0 on %d ingress streams", len(created))
             return True

@@ -12,6 +12,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from bus.transport import text
 from schemas import MAX_PAYLOAD_BYTES
 
 PAYLOAD = b"payload"
@@ -109,7 +110,7 @@ def read_reply(reply: Sequence[Any], keys: Sequence[str], number: int = 0) -> Re
         elif kind == "stream":
             out.pending += int(record[2])
         else:
-            out.notes.append(StreamNote(stream, kind, tuple(_text(value) for value in record[2:])))
+            out.notes.append(StreamNote(stream, kind, tuple(text(value) for value in record[2:])))
     return out
 
 
@@ -123,10 +124,6 @@ def claim_reply(reply: Sequence[Any], stream: str) -> tuple[list[Entry], list[tu
         else:
             deleted.append((record[1].decode(), int(record[2])))
     return entries, deleted
-
-
-def _text(value: bytes | int) -> str:
-    return value.decode("utf-8", "replace") if isinstance(value, bytes) else str(value)
 
 
 def quarantined_fields(fields: dict[bytes, bytes]) -> tuple[tuple[bytes, bytes], ...] | None:

@@ -393,20 +393,13 @@ def _cli_functions_load(url: str) -> str:
     return result.stdout
 
 
-async def test_a_router_that_may_not_load_the_library_says_what_to_run(tmp_path: Path) -> None:
-    server = start_server("7.0", tmp_path / "redis")
+@pytest.mark.parametrize(("acl_for", "says"), [("7", "intelbus functions load"), ("6.2", "--redis-version 7")],
+                         ids=["library-not-loaded", "acl-for-6.2"])
+async def test_a_router_that_cannot_run_the_library_says_what_to_do(tmp_path: Path, acl_for: RedisVersion,
+                                                                     says: str) -> None:
+    server = start_server("7.0", tmp_path / "redis", acl_for=acl_for)
     try:
-        with pytest.raises(ConfigError, match="intelbus functions load"):
-            async with running_router(server.url("router")):
-                pass
-    finally:
-        server.stop()
-
-
-async def test_a_6_2_acl_on_redis_7_is_named_as_the_problem(tmp_path: Path) -> None:
-    server = start_server("7.0", tmp_path / "redis", acl_for="6.2")
-    try:
-        with pytest.raises(ConfigError, match="--redis-version 7"):
+        with pytest.raises(ConfigError, match=says):
             async with running_router(server.url("router")):
                 pass
     finally:

@@ -39,3 +39,14 @@ def test_every_transport_error_is_classified_by_the_code_redis_replies() -> None
         "WRONGTYPE Operation against a key holding the wrong kind of value": errors.TransportError,
     }
     assert {message: classify(message) for message in cases} == cases
+
+
+def test_the_commit_arguments_are_the_ones_commit_lua_documents() -> None:
+    """``bus.plan`` packs and ``commit.lua`` reads one entry's fixed arguments in the same order."""
+    from bus.library import BODIES, Operation
+    from bus.plan import ENTRY_FIELDS
+
+    header = BODIES[Operation.COMMIT].split("local decisions", 1)[0].split("view_1 ..", 1)[0]
+    words = [line.split() for line in header.splitlines() if line.startswith("--         ")]
+    documented = [word[1] for word in words if len(word) > 1 and word[1].isidentifier()]
+    assert documented == list(ENTRY_FIELDS)
