@@ -50,6 +50,8 @@ CASES = [
     ("year-9999-disclosure", orjson.dumps(sar(defence_type="daml", disclosure_date="9999-12-31")),
      ("disclosure_date", "9998")),
     ("year-9999-submitted", orjson.dumps(sar(submitted_at="9999-12-31T23:00:00+00:00")), ("submitted_at",)),
+    ("lone-surrogate", _raw(sar(), **{"Customer transferred": "Customer \\udc00 transferred"}),  # views re-encode
+     ("not valid JSON", "surrogate")),
     ("compact-date", orjson.dumps(sar(disclosure_date="20261217")), ("disclosure_date", "YYYY-MM-DD")),
     ("week-date", orjson.dumps(sar(disclosure_date="2026-W51-4")), ("disclosure_date",)),
 ]
