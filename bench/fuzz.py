@@ -29,9 +29,9 @@ import orjson
 import redis
 
 from bus.batch import Engine
-from bus.commands.loading import load_policy
 from bus.hostile import Write, check_bus, hostile_entries, publish
 from bus.keys import ROUTER_GROUP, Keys
+from bus.policy import load_policy
 from bus.samples import realistic_mix
 from bus.servers import RedisProc
 from bus.service import ingress_streams

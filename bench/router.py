@@ -43,9 +43,8 @@ import redis.asyncio as aioredis
 from faststream.redis import RedisBroker, StreamSub
 from faststream.redis.annotations import RedisStreamMessage
 
-from bus.commands.loading import load_policy
 from bus.keys import ROUTER_GROUP, Keys
-from bus.policy import QUARANTINED, Reference, Ruleset, decide_payload, render_views
+from bus.policy import QUARANTINED, Reference, Ruleset, decide_payload, load_policy, render_views
 from bus.samples import realistic_mix
 from bus.servers import RedisProc
 from bus.service import ingress_streams, run_router

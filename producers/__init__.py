@@ -2,8 +2,8 @@
 
 ``PartnerClient`` (publish one or many; retrying is safe because the bus deduplicates by
 ``submission_id``; it raises ``SubmissionRejected`` before sending anything invalid and
-``TransportError`` when Redis is away or refuses, both ``BusError``, exported here), ``retry_transport``
-(backoff on ``TransportError``) and ``publish_file`` (the ``intelbus publish`` command's body).
+``TransportError`` when Redis is away or refuses, both ``BusError``, exported here) and
+``retry_transport`` (backoff on ``TransportError``). The ``intelbus publish`` command is ``bus.cli.publish``.
 """
 
 from bus.errors import TransportError
@@ -13,7 +13,6 @@ from producers.client import (
     encode_submission,
     retry_transport,
 )
-from producers.publish_cmd import PublishSummary, publish_file
 from schemas import BusError, SubmissionRejected
 from schemas.parse import MAX_PAYLOAD_BYTES
 
@@ -21,11 +20,9 @@ __all__ = [
     "MAX_PAYLOAD_BYTES",
     "BusError",
     "PartnerClient",
-    "PublishSummary",
     "SubmissionLike",
     "SubmissionRejected",
     "TransportError",
     "encode_submission",
-    "publish_file",
     "retry_transport",
 ]

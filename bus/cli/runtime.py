@@ -88,7 +88,7 @@ def _logging() -> None:
 
 def _router(args: argparse.Namespace, settings: Settings) -> int:
     from bus.asyncapi import asyncapi_app
-    from bus.commands.loading import load_policy
+    from bus.policy import load_policy
     from bus.service import install_signal_handlers, run_router
 
     ruleset, reference = load_policy(args.ruleset or settings.ruleset, args.reference or settings.reference)
@@ -109,14 +109,14 @@ def _router(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _publish(args: argparse.Namespace, settings: Settings) -> int:
-    from producers.publish_cmd import publish_file
+    from bus.cli.publish import publish_file
 
     summary = _with_redis(settings, lambda redis: publish_file(redis, args.partner, args.file, Keys(settings.prefix)))
     return 0 if summary.rejected == 0 else 1
 
 
 def _tail(args: argparse.Namespace, settings: Settings) -> int:
-    from consumers.feed_cmd import tail
+    from bus.cli.feed import tail
 
     _with_redis(settings, lambda redis: tail(redis, args.team, Keys(settings.prefix), args.json, count=args.count))
     return 0
@@ -131,9 +131,9 @@ def _decisions(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _demo(args: argparse.Namespace, settings: Settings) -> int:
-    from bus.commands.loading import load_policy
     from bus.demo import run_demo
     from bus.embedded import EmbeddedRedis
+    from bus.policy import load_policy
 
     ruleset, reference = load_policy(settings.ruleset, settings.reference)
     embedded = settings.redis_url is None

@@ -1,6 +1,7 @@
 """The ``intelbus`` command line: parse arguments, build the one Settings object, dispatch.
 
-Each command lives in ``bus.commands.<name>``; errors from the ``BusError`` tree are printed as one
+Each group of commands lives in a module of this package (``acl``, ``runtime``, ``publish``, ``feed``,
+``dryrun``); errors from the ``BusError`` tree are printed as one
 line and exit 2, never as a traceback.
 """
 
@@ -64,16 +65,16 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _add_runtime_commands(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    """Commands that talk to Redis (added by bus.commands.runtime)."""
-    from bus.commands import acl_cmd, runtime
+    """Commands that talk to Redis (added by bus.cli.runtime and bus.cli.acl)."""
+    from bus.cli import acl, runtime
 
     runtime.register(commands)
-    acl_cmd.register(commands)
+    acl.register(commands)
 
 
 def _route(args: argparse.Namespace, settings: Settings) -> int:
-    from bus.commands.dryrun import dry_run
-    from bus.commands.loading import load_policy
+    from bus.cli.dryrun import dry_run
+    from bus.policy import load_policy
 
     ruleset, reference = load_policy(args.ruleset or settings.ruleset, args.reference or settings.reference)
     now = args.now or datetime.now(UTC)
@@ -100,7 +101,7 @@ def _schema_export(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _ruleset_check(args: argparse.Namespace, settings: Settings) -> int:
-    from bus.commands.loading import load_policy
+    from bus.policy import load_policy
 
     ruleset, reference = load_policy(args.file or settings.ruleset, args.reference or settings.reference)
     rules = len(ruleset.says)
@@ -123,6 +124,3 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         return 130
 
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -1,0 +1,7 @@
+"""``python -m bus.cli``: the same as the ``intelbus`` command."""
+
+import sys
+
+from bus.cli import main
+
+sys.exit(main())

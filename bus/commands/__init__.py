@@ -1,1 +1,0 @@
-"""One module per command of the ``intelbus`` CLI; ``bus.cli`` only parses and dispatches."""
