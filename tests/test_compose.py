@@ -55,9 +55,10 @@ def _validator_class(schema: dict[str, Any]) -> type[Validator]:
     """
     uri = schema["$schema"]
     normalised = re.sub(r"^https://", "http://", uri)
-    cls = jsonschema.validators.validator_for({"$schema": normalised}, default=None)
+    # jsonschema returns ``default`` for an unknown $schema; its stubs allow only a class there, not None
+    cls = jsonschema.validators.validator_for({"$schema": normalised}, default=None)  # type: ignore[arg-type]
     assert cls is not None, f"jsonschema has no validator for $schema {uri!r}"
-    return cls  # type: ignore[no-any-return]
+    return cls
 
 
 def _validator() -> Validator:

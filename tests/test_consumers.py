@@ -16,19 +16,22 @@ import uuid
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import orjson
 import pytest
 import redis.asyncio as aredis
+from redis.typing import EncodableT, FieldT
 from redis_procs import RedisProc
+from redis_replies import decoded
 
 from bus.cli.feed import tail
-from bus.embedded import find_redis_server
 from bus.errors import TransportError
 from bus.keys import TEAM_GROUP, Keys
+from bus.redis_binary import find_redis_cli
+from bus.transport import xread_parts
 from consumers import Delivery, TeamClient
-from consumers.client import autoclaim_parts, split_entries, xread_parts
+from consumers.client import autoclaim_parts, split_entries
 
 ROOT = Path(__file__).resolve().parent.parent
 TEAM = "tees_valley_ocg"
@@ -44,8 +47,8 @@ def feed_fields(priority: str = "routine", due: str = "", view: str = "full", **
 async def put(r: aredis.Redis, keys: Keys, priority: str = "routine", **kw: Any) -> tuple[str, str]:
     """XADD one feed entry for TEAM; returns (entry id, submission id)."""
     fields = feed_fields(priority, **kw)
-    entry_id = await r.xadd(keys.feed(TEAM, priority), fields)
-    return entry_id.decode(), fields["submission_id"]
+    entry_id = await r.xadd(keys.feed(TEAM, priority), cast("dict[FieldT, EncodableT]", fields))  # an invariant Dict
+    return decoded(entry_id), fields["submission_id"]
 
 
 async def pending(r: aredis.Redis, stream: str) -> int:
@@ -64,7 +67,7 @@ async def test_delivery_has_every_documented_field(r: aredis.Redis, keys: Keys, 
     await client.ensure_groups()
     due = "2026-12-17T11:15:00+00:00"
     entry_id, submission_id = await put(r, keys, "high", due=due, view="sanitised")
-    cli = find_redis_server().parent / "redis-cli"
+    cli = find_redis_cli()
     cli_payload = '{"submission_id":"cli","kind":"premises_report","partner":"cleveland_police"}'
     subprocess.run([str(cli), "-u", redis_url_session, "XADD", keys.feed(TEAM), "*", "payload", cli_payload,
                     "submission_id", "cli", "priority", "routine", "view", "full", "due", "",
@@ -227,7 +230,7 @@ async def check_deleted_pending_entry_is_acked(url: str, keys: Keys) -> None:
         await eventually(claimed)
         assert [(d.entry_id, d.submission_id) for d in got] == [(kept, kept_id)]
         info = await r.xpending_range(keys.feed(TEAM), TEAM_GROUP, "-", "+", 10)
-        assert [p["message_id"].decode() for p in info] == [kept]  # the deleted one left the PEL
+        assert [decoded(p["message_id"]) for p in info] == [kept]  # the deleted one left the PEL
     finally:
         await r.aclose()
 

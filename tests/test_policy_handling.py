@@ -103,7 +103,7 @@ H2_CASES = [
 
 
 @pytest.mark.parametrize(("payload", "deliveries", "held"), H2_CASES)
-def test_h2(payload: dict, deliveries: dict[str, str], held: dict[str, str]) -> None:
+def test_h2(payload: dict[str, Any], deliveries: dict[str, str], held: dict[str, str]) -> None:
     _check(payload, deliveries, held)
 
 
@@ -139,7 +139,7 @@ H3_CASES = [
 
 
 @pytest.mark.parametrize(("payload", "deliveries", "held"), H3_CASES)
-def test_h3(payload: dict, deliveries: dict[str, str], held: dict[str, str]) -> None:
+def test_h3(payload: dict[str, Any], deliveries: dict[str, str], held: dict[str, str]) -> None:
     _check(payload, deliveries, held)
 
 
@@ -154,13 +154,13 @@ NOT_LOW = [("3x5x2-2D-letters-swapped", grading("P", "2", "D")), ("3x5x2-1A", gr
 
 
 @pytest.mark.parametrize("grade", [g for _, g in LOW], ids=[i for i, _ in LOW])
-def test_h4_low_grade_goes_to_fib_only(grade: dict) -> None:
+def test_h4_low_grade_goes_to_fib_only(grade: dict[str, Any]) -> None:
     _check(intelligence_report(themes=["drugs", "cyber"], grading=grade), {"durham.fib": F},
            {"durham.ocg": "H4", "nersou.cyber": "H4"})
 
 
 @pytest.mark.parametrize("grade", [g for _, g in NOT_LOW], ids=[i for i, _ in NOT_LOW])
-def test_h4_not_low_grade(grade: dict) -> None:
+def test_h4_not_low_grade(grade: dict[str, Any]) -> None:
     _check(intelligence_report(themes=["drugs", "cyber"], grading=grade),
            {"durham.fib": F, "durham.ocg": F, "nersou.cyber": F}, {})
 
@@ -195,7 +195,7 @@ H4_CASES = [
 
 
 @pytest.mark.parametrize(("payload", "deliveries", "held"), H4_CASES)
-def test_h4(payload: dict, deliveries: dict[str, str], held: dict[str, str]) -> None:
+def test_h4(payload: dict[str, Any], deliveries: dict[str, str], held: dict[str, str]) -> None:
     _check(payload, deliveries, held)
 
 
@@ -233,7 +233,7 @@ H5_CASES = [
 
 
 @pytest.mark.parametrize(("payload", "deliveries", "held"), H5_CASES)
-def test_h5(payload: dict, deliveries: dict[str, str], held: dict[str, str]) -> None:
+def test_h5(payload: dict[str, Any], deliveries: dict[str, str], held: dict[str, str]) -> None:
     got = _check(payload, deliveries, held)
     for team, view in deliveries.items():
         if payload["kind"] == "sar" and view == S:
@@ -282,7 +282,7 @@ H6_CASES = [
 
 
 @pytest.mark.parametrize(("payload", "deliveries", "held"), H6_CASES)
-def test_h6(payload: dict, deliveries: dict[str, str], held: dict[str, str]) -> None:
+def test_h6(payload: dict[str, Any], deliveries: dict[str, str], held: dict[str, str]) -> None:
     got = _check(payload, deliveries, held)
     for team, view in deliveries.items():
         if view == S:
@@ -349,7 +349,7 @@ H7_CASES = [
 
 
 @pytest.mark.parametrize(("payload", "deliveries", "held"), H7_CASES)
-def test_h7(payload: dict, deliveries: dict[str, str], held: dict[str, str]) -> None:
+def test_h7(payload: dict[str, Any], deliveries: dict[str, str], held: dict[str, str]) -> None:
     got = _check(payload, deliveries, held)
     assert {d["priority"] for d in got.values()} == {"immediate"}
     controls = [t for t in deliveries if t.endswith(".control") and "R9" in got[t]["rules"]]
@@ -378,7 +378,7 @@ def test_h7_covert_without_sanitised_narrative_gives_no_narrative_at_all() -> No
     gain_request(threat_to_life=True, **conditions("police_only")),
     sar(threat_to_life=True, **conditions("named_recipients_only", named=["nersou.rart"])),
 ], ids=["report", "gain", "sar"])
-def test_h7_handling_conditions_travel_with_control(payload: dict) -> None:
+def test_h7_handling_conditions_travel_with_control(payload: dict[str, Any]) -> None:
     _, decision, raw = run(payload)
     payloads = render_views(raw, decision)
     control = next(t for t in payloads if t.endswith(".control"))
@@ -398,7 +398,7 @@ H7_NOT = [
 
 
 @pytest.mark.parametrize(("payload", "fragments"), [c[1:] for c in H7_NOT], ids=[c[0] for c in H7_NOT])
-def test_h7_does_not_protect_the_outside_region_stand_in(payload: dict, fragments: tuple[str, ...]) -> None:
+def test_h7_does_not_protect_the_outside_region_stand_in(payload: dict[str, Any], fragments: tuple[str, ...]) -> None:
     record = decide_record(payload)
     assert_quarantined(record, "no delivery", *fragments)
     assert "nersou.riu" in {w["recipient"] for w in record["withheld"]}
@@ -434,7 +434,7 @@ EMPTY = [
 
 
 @pytest.mark.parametrize(("payload", "fragments"), [c[1:] for c in EMPTY], ids=[c[0] for c in EMPTY])
-def test_no_delivery_left_is_quarantined_with_reason(payload: dict, fragments: tuple[str, ...]) -> None:
+def test_no_delivery_left_is_quarantined_with_reason(payload: dict[str, Any], fragments: tuple[str, ...]) -> None:
     record, decision, raw = run(payload)
     assert_quarantined(record, "no delivery", *fragments)
     assert render_views(raw, decision) == {}
@@ -463,5 +463,5 @@ COMBINED = [
 
 
 @pytest.mark.parametrize(("payload", "deliveries", "held"), COMBINED)
-def test_combined_handling(payload: dict, deliveries: dict[str, str], held: dict[str, str]) -> None:
+def test_combined_handling(payload: dict[str, Any], deliveries: dict[str, str], held: dict[str, str]) -> None:
     _check(payload, deliveries, held)

@@ -9,6 +9,7 @@ OCG-T-REGION (regional, lead cleveland.ocg): Zoë Région-Smith 1985-01-02, +44 
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import pytest
 from policy_cases import (
@@ -74,7 +75,7 @@ R8_CASES = [
 
 @pytest.mark.parametrize(("person", "teams", "links", "possible"), [c[1:] for c in R8_CASES],
                          ids=[c[0] for c in R8_CASES])
-def test_r8_strong_and_possible_matches(reference: Reference, person: dict, teams: set[str], links: set[str],
+def test_r8_strong_and_possible_matches(reference: Reference, person: dict[str, Any], teams: set[str], links: set[str],
                                         possible: set[str]) -> None:
     record = decide_record(intelligence_report(nominals=[person]), reference)
     got = assert_routed(record, teams)
@@ -129,7 +130,7 @@ R8_KINDS = [
 
 
 @pytest.mark.parametrize(("payload", "teams"), [c[1:] for c in R8_KINDS], ids=[c[0] for c in R8_KINDS])
-def test_r8_applies_to_any_kind(reference: Reference, payload: dict, teams: set[str]) -> None:
+def test_r8_applies_to_any_kind(reference: Reference, payload: dict[str, Any], teams: set[str]) -> None:
     assert_routed(decide_record(payload, reference), teams)
 
 

@@ -5,6 +5,7 @@ Expected recipient sets are exact and written by hand from POLICY.md."""
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
 import pytest
 from policy_cases import (
@@ -102,7 +103,7 @@ R2_CASES = [
 
 @pytest.mark.parametrize(("overrides", "teams", "held", "priority"), [c[1:] for c in R2_CASES],
                          ids=[c[0] for c in R2_CASES])
-def test_r2_sar(overrides: dict, teams: set[str], held: dict[str, str], priority: str) -> None:
+def test_r2_sar(overrides: dict[str, Any], teams: set[str], held: dict[str, str], priority: str) -> None:
     record = decide_record(sar(**overrides))
     got = assert_routed(record, _resolve(teams, "cleveland"),
                         {(f"cleveland.{t[2:]}" if t.startswith("F.") else t): r for t, r in held.items()})
@@ -135,7 +136,7 @@ R3_CASES = [
 
 @pytest.mark.parametrize(("overrides", "teams", "priority"), [c[1:] for c in R3_CASES],
                          ids=[c[0] for c in R3_CASES])
-def test_r3_cse_referral(overrides: dict, teams: set[str], priority: str) -> None:
+def test_r3_cse_referral(overrides: dict[str, Any], teams: set[str], priority: str) -> None:
     sub = cse_referral(**overrides)
     for key in ("child_identified", "commercial_indicator"):
         if sub[key] is None:
@@ -188,7 +189,7 @@ R4_CASES = [
 
 
 @pytest.mark.parametrize(("overrides", "teams"), [c[1:] for c in R4_CASES], ids=[c[0] for c in R4_CASES])
-def test_r4_premises_report(overrides: dict, teams: set[str]) -> None:
+def test_r4_premises_report(overrides: dict[str, Any], teams: set[str]) -> None:
     got = assert_routed(decide_record(premises_report(**overrides)), _resolve(teams, "durham"))
     assert all("R4" in d["rules"] for d in got.values())
 
@@ -238,7 +239,8 @@ R9_CASES = [
 
 
 @pytest.mark.parametrize(("payload", "teams"), [c[1:] for c in R9_CASES], ids=[c[0] for c in R9_CASES])
-def test_r9_threat_to_life_adds_control_and_every_delivery_is_immediate(payload: dict, teams: set[str]) -> None:
+def test_r9_threat_to_life_adds_control_and_every_delivery_is_immediate(payload: dict[str, Any],
+                                                                        teams: set[str]) -> None:
     got = assert_routed(decide_record(payload), teams)
     assert {d["priority"] for d in got.values()} == {"immediate"}
     control = next(t for t in teams if t.endswith(".control"))
@@ -248,7 +250,7 @@ def test_r9_threat_to_life_adds_control_and_every_delivery_is_immediate(payload:
 @pytest.mark.parametrize("payload", [intelligence_report(), sar(), cse_referral(kirat_band="very_high"),
                                      gain_request(), intelligence_report(threat_to_life=False)],
                          ids=["report", "sar", "cse-very-high", "gain", "explicit-false"])
-def test_r9_no_threat_to_life_no_control(payload: dict) -> None:
+def test_r9_no_threat_to_life_no_control(payload: dict[str, Any]) -> None:
     got = delivered(decide_record(payload))
     assert not any(t.endswith(".control") for t in got)
     assert "immediate" not in {d["priority"] for d in got.values()}
@@ -294,7 +296,7 @@ PRIORITY_CASES = [
 
 @pytest.mark.parametrize(("payload", "teams", "priority"), [c[1:] for c in PRIORITY_CASES],
                          ids=[c[0] for c in PRIORITY_CASES])
-def test_priority_is_the_highest_of_applied_rules_even_if_withheld(payload: dict, teams: set[str],
+def test_priority_is_the_highest_of_applied_rules_even_if_withheld(payload: dict[str, Any], teams: set[str],
                                                                     priority: str) -> None:
     record = decide_record(payload)
     got = delivered(record)
@@ -352,7 +354,7 @@ OUTSIDE_CASES = [
 
 
 @pytest.mark.parametrize(("payload", "teams"), [c[1:] for c in OUTSIDE_CASES], ids=[c[0] for c in OUTSIDE_CASES])
-def test_outside_region_f_teams_go_to_riu_once(payload: dict, teams: set[str]) -> None:
+def test_outside_region_f_teams_go_to_riu_once(payload: dict[str, Any], teams: set[str]) -> None:
     got = assert_routed(decide_record(payload), teams)
     if payload.get("threat_to_life"):
         assert got["nersou.riu"]["priority"] == "immediate"

@@ -38,7 +38,7 @@ def reference(tmp_path_factory: pytest.TempPathFactory) -> Reference:
 
 @st.composite
 def nominals(draw: st.DrawFn) -> list[dict[str, Any]]:
-    pool = [
+    pool: list[dict[str, Any]] = [
         {"full_name": "Casey Local", "dob": "1990-05-14"},
         {"full_name": "Zoe Region Smith", "dob": "1985-01-02"},
         {"full_name": "Zoe Region Smith"},

@@ -15,11 +15,12 @@ import orjson
 import pytest
 import redis.asyncio as aredis
 from redis_procs import RedisProc
+from redis_replies import stream_rows
 
 from bus.cli.publish import PublishSummary, publish_file
-from bus.embedded import find_redis_server
 from bus.errors import SubmissionRejected, TransportError
 from bus.keys import Keys
+from bus.redis_binary import find_redis_cli
 from producers import PartnerClient, retry_transport
 from schemas.parse import parse_submission
 
@@ -42,7 +43,7 @@ def sar(**changes: Any) -> dict[str, Any]:
 
 
 async def payloads(r: aredis.Redis, stream: str) -> list[tuple[str, bytes]]:
-    return [(entry_id.decode(), fields[b"payload"]) for entry_id, fields in await r.xrange(stream)]
+    return [(entry_id.decode(), fields[b"payload"]) for entry_id, fields in stream_rows(await r.xrange(stream))]
 
 
 async def test_publish_one_sends_exact_bytes(r: aredis.Redis, keys: Keys) -> None:
@@ -52,7 +53,7 @@ async def test_publish_one_sends_exact_bytes(r: aredis.Redis, keys: Keys) -> Non
     spaced = b'{ "schema_version" : 1,\n' + orjson.dumps(rest)[1:]  # odd spacing stays exactly as given
     model = parse_submission(orjson.dumps(sar()))
     ids = [await client.publish(as_dict), await client.publish(spaced), await client.publish(model)]
-    entries = await r.xrange(keys.ingress(PARTNER))
+    entries = stream_rows(await r.xrange(keys.ingress(PARTNER)))
     assert [entry_id.decode() for entry_id, _ in entries] == ids
     assert [set(fields) for _, fields in entries] == [{b"payload"}] * 3  # one field, nothing else
     assert [fields[b"payload"] for _, fields in entries] == [
@@ -98,7 +99,7 @@ async def test_spoofed_partner_is_refused(r: aredis.Redis, keys: Keys) -> None:
 async def test_redis_cli_reads_back_the_exact_json(r: aredis.Redis, keys: Keys, redis_url_session: str) -> None:
     submission = sar()
     entry_id = await PartnerClient(r, PARTNER, keys).publish(submission)
-    cli = find_redis_server().parent / "redis-cli"
+    cli = find_redis_cli()
     result = subprocess.run([str(cli), "-u", redis_url_session, "XRANGE", keys.ingress(PARTNER), "-", "+"],
                             capture_output=True, check=True, timeout=10)
     assert result.stdout.split(b"\n")[:3] == [entry_id.encode(), b"payload", orjson.dumps(submission)]

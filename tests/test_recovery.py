@@ -11,6 +11,7 @@ import pytest
 import redis.asyncio as aioredis
 from policy_cases import intelligence_report
 from redis_procs import RedisProc
+from redis_replies import stream_rows
 from router_harness import decisions, drained, running_router
 
 from bus.policy import decide_payload
@@ -47,7 +48,7 @@ async def test_poison_is_retried_then_quarantined_and_never_blocks_the_rest(redi
     assert poison["entry_id"] and poison["stream"] == "intel:ingress:force-durham"
     assert poison["reason"].startswith("poison: processing failed 3 times (limit 3)")
     assert "ZeroDivisionError: engine bug on this submission" in poison["reason"]
-    [(_, quarantined)] = await client.xrange("intel:quarantine")
+    [(_, quarantined)] = stream_rows(await client.xrange("intel:quarantine"))
     [(name, payload)] = quarantined_fields(quarantined) or ()
     assert name == b"payload" and b"POISON in the narrative" in payload
     assert (await client.xpending("intel:ingress:force-durham", "router"))["pending"] == 0

@@ -10,16 +10,17 @@ import pytest
 import redis.asyncio as aioredis
 from policy_cases import covert_report, intelligence_report, sar
 from redis_procs import RedisProc
+from redis_replies import decoded, stream_rows
 from router_harness import decisions, drained, running_router
 
-from bus.embedded import find_redis_server
+from bus.redis_binary import find_redis_cli
 from bus.wire import quarantined_fields
 
 pytestmark = pytest.mark.asyncio
 
 
 def _redis_cli(proc: RedisProc, *args: str) -> str:
-    cli = find_redis_server().parent / "redis-cli"
+    cli = find_redis_cli()
     host, port = proc.url.removeprefix("redis://").split("/")[0].split(":")
     result = subprocess.run([str(cli), "-h", host, "-p", port, *args], capture_output=True, text=True, check=True)
     return result.stdout.strip()
@@ -38,7 +39,7 @@ async def test_a_redis_cli_partner_is_routed(redis_proc: RedisProc) -> None:
     [record] = await decisions(client)
     assert record["status"] == "routed" and record["stream"] == "intel:ingress:ukfiu"
     assert record["entry_id"] == entry_id
-    [(_, fields)] = await client.xrange("intel:feed:cleveland.fiu")
+    [(_, fields)] = stream_rows(await client.xrange("intel:feed:cleveland.fiu"))
     assert fields == {b"payload": payload.encode(), b"submission_id": record["submission_id"].encode(),
                       b"priority": b"routine", b"view": b"full", b"due": b"2026-12-30T23:59:59+00:00",
                       b"decision_id": record["decision_id"].encode()}
@@ -62,7 +63,7 @@ async def test_bad_entries_are_quarantined_whole_and_the_rest_route(redis_proc: 
     async with running_router(redis_proc.url) as router:
         await drained(router)
     assert await _count(client, "intel:decisions") == 9
-    quarantine = [fields for _, fields in await client.xrange("intel:quarantine")]
+    quarantine = [fields for _, fields in stream_rows(await client.xrange("intel:quarantine"))]
     reasons = [q[b"reason"].decode() for q in quarantine]
     assert len(quarantine) == 6
     kept = [quarantined_fields(q) for q in quarantine]
@@ -92,7 +93,7 @@ async def test_duplicates_get_one_duplicate_decision_and_nothing_routed(redis_pr
     assert [r["original_decision_id"] for r in records[1:]] == [records[0]["decision_id"]] * 2
     assert await client.xlen("intel:feed:durham.control:immediate") == 1
     assert not await client.exists("intel:feed:durham.control")
-    [(_, control)] = await client.xrange("intel:feed:durham.control:immediate")
+    [(_, control)] = stream_rows(await client.xrange("intel:feed:durham.control:immediate"))
     assert control[b"priority"] == b"immediate" and control[b"view"] == b"sanitised"
     assert b"CHIS-REF" not in control[b"payload"] and b"source_type" not in control[b"payload"]
     await client.aclose()
@@ -118,7 +119,7 @@ async def test_whole_keyspace_after_a_run(redis_proc: RedisProc) -> None:
     async with running_router(redis_proc.url) as router:
         await drained(router)
         partners = sorted(router.ruleset.partners)
-    keys = {k.decode(): (await client.type(k)).decode() for k in await client.keys("*")}
+    keys = {decoded(k): decoded(await client.type(k)) for k in await client.keys("*")}
     expected = {f"intel:ingress:{p}": "stream" for p in partners} | {
         "intel:decisions": "stream", "intel:quarantine": "stream", "intel:seen:ukfiu": "hash",
         "intel:feed:cleveland.safeguarding": "stream", "intel:feed:cleveland.polit": "stream",
@@ -131,5 +132,5 @@ async def test_whole_keyspace_after_a_run(redis_proc: RedisProc) -> None:
     [(sid, mark)] = (await client.hgetall("intel:seen:ukfiu")).items()
     [routed] = [d for d in await decisions(client) if d["status"] == "routed"]
     assert sid == sar()["submission_id"].encode()
-    assert mark.decode() == f"{routed['decision_id']} intel:ingress:ukfiu {routed['entry_id']}"
+    assert decoded(mark) == f"{routed['decision_id']} intel:ingress:ukfiu {routed['entry_id']}"
     await client.aclose()

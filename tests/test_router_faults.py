@@ -11,6 +11,7 @@ import orjson
 import pytest
 import redis
 from redis_procs import RedisProc
+from redis_replies import stream_rows
 from router_harness import start_router_process, wait_for_groups
 
 from bus.samples import realistic_mix
@@ -37,7 +38,7 @@ def _wait_decisions(client: redis.Redis, at_least: int, timeout: float) -> int:
 
 
 def _assert_exactly_once(client: redis.Redis, subs: list[dict[str, object]]) -> None:
-    records = [orjson.loads(f[b"decision"]) for _, f in client.xrange("intel:decisions")]
+    records = [orjson.loads(f[b"decision"]) for _, f in stream_rows(client.xrange("intel:decisions"))]
     per_id = Counter(r["submission_id"] for r in records)
     assert set(per_id) == {s["submission_id"] for s in subs}, "a submission has no decision"
     assert max(per_id.values()) == 1, f"decided twice: {[k for k, v in per_id.items() if v > 1][:5]}"

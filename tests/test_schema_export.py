@@ -27,7 +27,7 @@ from policy_cases import (
 
 from bus.policy import Reference, decide_payload
 
-EXAMPLE = {  # SUBMISSIONS.md, "Example", verbatim
+EXAMPLE: dict[str, Any] = {  # SUBMISSIONS.md, "Example", verbatim
     "schema_version": 1, "submission_id": "5f0c6a9e-2d1b-4c38-9a57-0e7f4b1d2c11", "partner": "ukfiu",
     "kind": "sar", "submitted_at": "2026-12-17T10:15:00+00:00", "classification": "OFFICIAL-SENSITIVE",
     "area": "Middlesbrough", "sar_reference": "SAR-2026-0001", "disclosure_date": "2026-12-17",

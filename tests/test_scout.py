@@ -10,6 +10,7 @@ import pytest
 import redis.asyncio as aioredis
 from policy_cases import intelligence_report
 from redis_procs import RedisProc
+from redis_replies import command, decoded
 from router_harness import decisions, drained, running_router
 
 from bus.keys import Keys
@@ -73,7 +74,7 @@ async def test_the_scouts_filter_inside_redis(redis_proc: RedisProc) -> None:
     then decides them exactly: a candidate that is not urgent is left to the router group)."""
     client = aioredis.Redis.from_url(redis_proc.url)
     keys = Keys()
-    ids = [(await client.execute_command("XADD", keys.ingress("hmrc"), "*", *fields)).decode()
+    ids = [decoded(await command(client, "XADD", keys.ingress("hmrc"), "*", *fields))
            for fields, _ in FILTER_CASES]
     library = Library(client)
     await library.prepare()
@@ -83,5 +84,5 @@ async def test_the_scouts_filter_inside_redis(redis_proc: RedisProc) -> None:
     assert scanned == len(FILTER_CASES)
     assert [c.entry_id for c in candidates] == [i for i, (_, urgent) in zip(ids, FILTER_CASES, strict=True) if urgent]
     assert positions == [(keys.ingress("hmrc"), ids[-1])]  # the rest is committed with what is routed
-    assert (await client.hget(keys.scout, keys.ingress("hmrc"))).decode() == "0-0"  # before the first candidate
+    assert decoded(await client.hget(keys.scout, keys.ingress("hmrc"))) == "0-0"  # before the first candidate
     await client.aclose()

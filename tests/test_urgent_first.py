@@ -12,7 +12,7 @@ from policy_cases import gain_request, intelligence_report
 from redis_procs import RedisProc
 from router_harness import running_router
 
-from consumers import TeamClient
+from consumers import Delivery, TeamClient
 
 pytestmark = [pytest.mark.asyncio, pytest.mark.slow]
 BACKLOG = 100_000
@@ -32,11 +32,11 @@ async def test_threat_to_life_overtakes_a_100k_backlog(redis_proc: RedisProc) ->
         await router.progress.until(lambda stats: stats.routed > 0)
         await client.xadd("intel:ingress:force-northumbria", {"payload": orjson.dumps(
             intelligence_report(partner="force-northumbria", area="Sunderland", threat_to_life=True))})
-        deliveries: list[object] = []
+        deliveries: list[Delivery] = []
         while not deliveries:  # a blocking read: returns as soon as the delivery is there
             deliveries = await team.read(count=10, block_ms=1000)
         still_queued = BACKLOG + 1 - int(await client.xlen("intel:decisions"))
     [delivery] = deliveries
-    assert delivery.priority == "immediate" and delivery.stream.endswith(":immediate")  # type: ignore[attr-defined]
+    assert delivery.priority == "immediate" and delivery.stream.endswith(":immediate")
     assert still_queued > BACKLOG // 2, f"only {still_queued} routine submissions were still queued"
     await client.aclose()
