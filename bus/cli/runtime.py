@@ -23,7 +23,7 @@ T = TypeVar("T")
 
 
 def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    router = commands.add_parser("router", help="run the router (FastStream) until SIGTERM/SIGINT")
+    router = commands.add_parser("router", help="run the router until SIGTERM/SIGINT")
     router.add_argument("--ruleset", type=Path)
     router.add_argument("--reference", type=Path)
     router.add_argument("--asyncapi", action="store_true", help="print the AsyncAPI document and exit")
