@@ -16,7 +16,8 @@ from typing import Any
 from bus.policy.conditions import Facts
 from bus.policy.decision import Withheld
 from bus.policy.routing import Selection
-from bus.policy.ruleset import CompiledHandling, CompiledSanitise, Ruleset
+from bus.policy.ruleset import Ruleset
+from bus.policy.ruleset_rules import CompiledHandling, CompiledSanitise
 from bus.policy.selectors import Scope
 
 Allowed = Callable[[str], bool]

@@ -8,7 +8,8 @@ from typing import Any
 
 from bus.policy.calendar import end_of_working_day, hours_after
 from bus.policy.conditions import Facts
-from bus.policy.ruleset import CompiledRouting, Ruleset
+from bus.policy.ruleset import Ruleset
+from bus.policy.ruleset_rules import CompiledRouting
 from bus.policy.selectors import Scope
 
 

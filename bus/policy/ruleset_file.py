@@ -1,4 +1,4 @@
-"""The shape of a ruleset file (pydantic models). Meaning is checked in ``bus.policy.ruleset``."""
+"""The shape of a ruleset file (pydantic models). Meaning is checked by ``ruleset_region`` and ``ruleset_rules``."""
 
 from __future__ import annotations
 
