@@ -96,6 +96,45 @@ def realistic_mix(count: int, seed: int = 7) -> list[dict[str, Any]]:
     return [rng.choice(GENERATORS)(rng, index) for index in range(count)]
 
 
+# Identifiers of the fictional OCG register (bus/data/reference): what a screened SAR may share with it.
+REGISTER_PHONES = ["07700 900001", "07700 900014", "07700 900007", "07700 900021"]
+REGISTER_ACCOUNTS = ["20-00-00 11112222", "40-11-22 33445566", "60-22-33 87654321"]
+REGISTER_NAMES = ["Jordan Example", "Alex Placeholder", "Casey Fictional"]  # for name matches without a DOB
+SAR_CODES = ["XXS99XX", "XXV2XX", "XXV3XX", "XXDRUXX", "XXFIREXX", "XXMSHTXX", "XXOICXX", "XXPROPXX", "XXVAXX",
+             "XXTBMLXX", "XXPRFXX"]
+
+
+def sar_backlog(count: int, today: datetime, seed: int = 11) -> list[dict[str, Any]]:
+    """A national SAR export as a force receives it: disclosures over the last three weeks, a third asking
+    for a defence (DAML), some carrying vulnerability codes, a few sharing an identifier with the OCG
+    register (strong links) or only a name (possible matches). Deterministic for a seed."""
+    rng = random.Random(seed)
+    return [_backlog_sar(rng, index, today) for index in range(count)]
+
+
+def _backlog_sar(rng: random.Random, index: int, today: datetime) -> dict[str, Any]:
+    sub = _sar(rng, index)
+    sub["submitted_at"] = (today - timedelta(days=rng.randint(0, 20), seconds=rng.randint(0, 86_000))).isoformat()
+    sub["disclosure_date"] = (today - timedelta(days=rng.randint(1, 21))).date().isoformat()
+    sub["defence_type"] = rng.choice(["none", "none", "daml"])
+    codes = rng.sample(SAR_CODES[3:], rng.randint(1, 2))
+    if rng.random() < 0.06:
+        codes.append(rng.choice(["XXV2XX", "XXV3XX"]))
+    if sub["defence_type"] == "daml":
+        codes.append("XXS99XX")
+    sub["glossary_codes"] = codes
+    nominal = sub["nominals"][0]
+    draw = rng.random()
+    if draw < 0.04:
+        nominal["phones"] = [rng.choice(REGISTER_PHONES)]
+    elif draw < 0.06:
+        nominal["accounts"] = [rng.choice(REGISTER_ACCOUNTS)]
+    elif draw < 0.08:
+        nominal["full_name"] = rng.choice(REGISTER_NAMES)
+        nominal.pop("dob", None)
+    return sub
+
+
 def _fresh_id() -> str:
     return str(uuid.uuid4())
 

@@ -66,10 +66,11 @@ def build_parser() -> argparse.ArgumentParser:
 
 def _add_runtime_commands(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     """Commands that talk to Redis (added by bus.cli.runtime and bus.cli.acl)."""
-    from bus.cli import acl, runtime
+    from bus.cli import acl, runtime, screen
 
     runtime.register(commands)
     acl.register(commands)
+    screen.register(commands, _timestamp)
 
 
 def _route(args: argparse.Namespace, settings: Settings) -> int:
