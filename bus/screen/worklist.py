@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import date, datetime
 
 from bus.policy import QUARANTINED, Decision, Reference, Ruleset, decide_payload
 from bus.policy.calendar import is_working_day
@@ -112,6 +112,7 @@ class Screener:
     def __init__(self, ruleset: Ruleset, reference: Reference, now: datetime) -> None:
         self._ruleset, self._reference, self._now = ruleset, reference, now
         self.worklist = Worklist(ruleset.digest, reference.digest, now)
+        self._days_left: dict[date, int] = {}
 
     def add(self, line: int, raw: bytes) -> None:
         decision, parsed = decide_payload(raw, self._ruleset, self._reference, self._now)
@@ -168,9 +169,15 @@ class Screener:
                                                    self._working_days_left(due), due < self._now, team))
 
     def _working_days_left(self, due: datetime) -> int:
-        today, last = self._now.astimezone(self._ruleset.zone).date(), due.date()
         if due < self._now:
             return 0
+        left = self._days_left.get(due.date())
+        if left is None:  # a backlog's DAMLs share a few dozen due days: count each once
+            left = self._days_left[due.date()] = self._count_working_days(due)
+        return left
+
+    def _count_working_days(self, due: datetime) -> int:
+        today, last = self._now.astimezone(self._ruleset.zone).date(), due.date()
         days = (today.fromordinal(n) for n in range(today.toordinal() + 1, last.toordinal() + 1))
         return sum(is_working_day(day, self._ruleset.country, self._ruleset.subdivision) for day in days)
 
