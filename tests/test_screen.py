@@ -116,6 +116,14 @@ def test_a_malformed_line_is_listed_with_its_number_and_the_rest_screened(
     assert totals[("kind", "sar")] == 7 and totals[("typology", "XXS99XX")] == 2
 
 
+def test_an_empty_backlog_gives_empty_lists_and_a_report(tmp_path: Path) -> None:
+    command = [sys.executable, "-W", "error::UserWarning", "-m", "bus.cli", "screen", "-", "--out", str(tmp_path)]
+    result = subprocess.run(command, input=b"\n", capture_output=True, cwd=ROOT, timeout=120)
+    assert result.returncode == 0, result.stderr
+    assert b"screened 0 submissions" in result.stdout
+    assert rows(tmp_path, "ocg_links") == [] and "no strong OCG links" in (tmp_path / "report.html").read_text()
+
+
 def test_a_partners_text_never_runs_as_a_spreadsheet_formula() -> None:
     assert [spreadsheet_safe(v) for v in ("=1+1", "+1", "-2", "@SUM(A1)", "\tx", "SAR-1", "")] == [
         "'=1+1", "'+1", "'-2", "'@SUM(A1)", "'\tx", "SAR-1", ""]

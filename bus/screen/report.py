@@ -62,6 +62,8 @@ def linked_chart(work: Worklist, top: int = 15) -> str:
         if not counts:
             axes.text(0.5, 0.5, "no strong OCG links in this backlog", ha="center", va="center")
             axes.set_axis_off()
+            axes.set_title("Submissions linked per OCG")
+            return
         axes.barh(labels, values, color="#2b6cb0")
         axes.xaxis.set_major_locator(MaxNLocator(integer=True))
         axes.set_xlabel("submissions with a strong link")
