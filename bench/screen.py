@@ -15,6 +15,7 @@ import io
 import statistics
 import tempfile
 import time
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -27,11 +28,11 @@ from bus.samples import sar_backlog
 NOW = datetime(2026, 12, 17, 10, tzinfo=UTC)
 
 
-def timed(repeat: int, run: object) -> list[float]:
+def timed(repeat: int, run: Callable[[], object]) -> list[float]:
     times = []
     for _ in range(repeat):
         started = time.perf_counter()
-        run()  # type: ignore[operator]
+        run()
         times.append(time.perf_counter() - started)
     return times
 

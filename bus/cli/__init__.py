@@ -1,8 +1,8 @@
 """The ``intelbus`` command line: parse arguments, build the one Settings object, dispatch.
 
 Each group of commands lives in a module of this package (``acl``, ``runtime``, ``publish``, ``feed``,
-``dryrun``); errors from the ``BusError`` tree are printed as one
-line and exit 2, never as a traceback.
+``dryrun``, ``screen``); errors from the ``BusError`` tree are printed as one line and exit 2, never as a
+traceback.
 """
 
 from __future__ import annotations
@@ -60,17 +60,19 @@ def build_parser() -> argparse.ArgumentParser:
     check.add_argument("file", type=Path, nargs="?")
     check.add_argument("--reference", type=Path)
     check.set_defaults(handler=_ruleset_check)
+    from bus.cli import screen  # offline too: no Redis
+
+    screen.register(commands, _timestamp)
     _add_runtime_commands(commands)
     return parser
 
 
 def _add_runtime_commands(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     """Commands that talk to Redis (added by bus.cli.runtime and bus.cli.acl)."""
-    from bus.cli import acl, runtime, screen
+    from bus.cli import acl, runtime
 
     runtime.register(commands)
     acl.register(commands)
-    screen.register(commands, _timestamp)
 
 
 def _route(args: argparse.Namespace, settings: Settings) -> int:

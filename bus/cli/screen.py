@@ -15,11 +15,9 @@ from typing import TextIO
 
 from bus.cli.progress import Progress, read_lines
 from bus.policy import Reference, Ruleset, load_policy
-from bus.screen import Screener, Worklist
+from bus.screen import Worklist, screen
 from bus.screen.tables import all_tables, write_csv
 from bus.settings import Settings
-
-CHUNK = 500  # lines between progress updates
 
 
 def register(commands: argparse._SubParsersAction[argparse.ArgumentParser],
@@ -35,15 +33,11 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser],
 
 def screen_lines(lines: list[bytes], ruleset: Ruleset, reference: Reference, now: datetime,
                  err: TextIO = sys.stderr) -> Worklist:
-    screener = Screener(ruleset, reference, now)
+    """``bus.screen.screen`` with its progress on ``err``."""
     progress = Progress(len(lines), err, "screened")
-    for start in range(0, len(lines), CHUNK):
-        for number, line in enumerate(lines[start:start + CHUNK], start + 1):
-            if line.strip():
-                screener.add(number, line.rstrip(b"\r"))
-        progress.advance(min(CHUNK, len(lines) - start))
+    work = screen(lines, ruleset, reference, now, advance=progress.advance)
     progress.finish()
-    return screener.finish()
+    return work
 
 
 def summary(work: Worklist) -> str:

@@ -9,7 +9,7 @@ own; a line that is not a valid submission is listed with its line number and th
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
 
@@ -20,6 +20,7 @@ from schemas import Parsed, Sar
 
 VULNERABILITY = {"XXV2XX": "adult", "XXV3XX": "child"}
 """Glossary codes that mark risk to a vulnerable adult or a child (DOMAIN.md)."""
+CHUNK = 500  # lines between progress reports
 SAFEGUARDING_TEAMS = (".safeguarding", ".polit")
 NOT_REFERRED = "(no safeguarding team)"
 """The force of a vulnerability-coded submission that reaches no safeguarding team (e.g. a DATF)."""
@@ -124,10 +125,11 @@ class Screener:
         sub = parsed.submission
         item = Item(line, decision.submission_id or "", _reference_of(parsed), sub.kind, sub.submitted_at)
         work.by_kind[sub.kind] += 1
-        self._count(decision, parsed)
+        codes: Sequence[str] = sub.glossary_codes if isinstance(sub, Sar) else ()
+        self._count(decision, codes)
         self._links(decision, item)
         self._deadline(decision, parsed, item)
-        self._safeguarding(decision, parsed, item)
+        self._safeguarding(decision, codes, item)
 
     def finish(self) -> Worklist:
         work = self.worklist
@@ -139,12 +141,12 @@ class Screener:
         work.safeguarding.sort(key=lambda row: (row.force, row.risk != "adult and child", row.item.line))
         return work
 
-    def _count(self, decision: Decision, parsed: Parsed) -> None:
+    def _count(self, decision: Decision, codes: Sequence[str]) -> None:
         work = self.worklist
         teams = [delivery.recipient for delivery in decision.deliveries]
         work.by_team.update(teams)
         work.by_force.update({team.split(".", 1)[0] for team in teams})
-        work.by_typology.update(set(getattr(parsed.submission, "glossary_codes", None) or ()))
+        work.by_typology.update(set(codes))
 
     def _links(self, decision: Decision, item: Item) -> None:
         groups = self._reference.groups
@@ -181,12 +183,11 @@ class Screener:
         days = (today.fromordinal(n) for n in range(today.toordinal() + 1, last.toordinal() + 1))
         return sum(is_working_day(day, self._ruleset.country, self._ruleset.subdivision) for day in days)
 
-    def _safeguarding(self, decision: Decision, parsed: Parsed, item: Item) -> None:
-        glossary = getattr(parsed.submission, "glossary_codes", None) or ()
-        codes = [VULNERABILITY[code] for code in glossary if code in VULNERABILITY]
-        if not codes:
+    def _safeguarding(self, decision: Decision, codes: Sequence[str], item: Item) -> None:
+        risks = {VULNERABILITY[code] for code in codes if code in VULNERABILITY}
+        if not risks:
             return
-        risk = " and ".join(sorted(set(codes)))
+        risk = " and ".join(sorted(risks))
         by_force: dict[str, list[str]] = {}
         for delivery in decision.deliveries:
             if delivery.recipient.endswith(SAFEGUARDING_TEAMS):
@@ -196,13 +197,17 @@ class Screener:
             self.worklist.safeguarding.append(SafeguardingRow(force, item, risk, priority, tuple(teams)))
 
 
-def screen(lines: Iterable[bytes], ruleset: Ruleset, reference: Reference, now: datetime) -> Worklist:
-    """Screen JSON lines (blank lines skipped; line numbers count every line, from 1)."""
+def screen(lines: Sequence[bytes], ruleset: Ruleset, reference: Reference, now: datetime,
+           advance: Callable[[int], None] = lambda lines: None) -> Worklist:
+    """Screen JSON lines (blank lines skipped; line numbers count every line, from 1); ``advance(n)`` is
+    told every ``CHUNK`` lines (and at the end) how many more were screened, for a progress bar."""
     screener = Screener(ruleset, reference, now)
-    for number, line in enumerate(lines, 1):
-        raw = line.rstrip(b"\r\n")
-        if raw.strip():
-            screener.add(number, raw)
+    for start in range(0, len(lines), CHUNK):
+        for number, line in enumerate(lines[start:start + CHUNK], start + 1):
+            raw = line.rstrip(b"\r\n")
+            if raw.strip():
+                screener.add(number, raw)
+        advance(min(CHUNK, len(lines) - start))
     return screener.finish()
 
 
