@@ -124,6 +124,20 @@ def test_an_empty_backlog_gives_empty_lists_and_a_report(tmp_path: Path) -> None
     assert rows(tmp_path, "ocg_links") == [] and "no strong OCG links" in (tmp_path / "report.html").read_text()
 
 
+def test_a_partners_markup_is_shown_as_text_in_the_report(tmp_path: Path) -> None:
+    """A name or reference carrying HTML cannot add markup (or script) to the analyst's page."""
+    hostile = "<script>alert(1)</script><img src=x onerror=alert(2)>"
+    line = orjson.dumps(sar(sar_reference=hostile, glossary_codes=["XXV2XX"],
+                            nominals=[_nominal(f"{hostile} Mock", phones=["07700 900001"])]))
+    ruleset, reference = load_policy(None, None)
+    with open(os.devnull, "w") as quiet:
+        work = screen_lines([line], ruleset, reference, NOW, err=quiet)
+    assert len(work.links) == 1 and len(work.safeguarding) == 1  # the text reached both lists
+    page = write_report(work, tmp_path)[-1].read_text()
+    assert "<script" not in page and "<img" not in page
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in page
+
+
 def test_a_partners_text_never_runs_as_a_spreadsheet_formula() -> None:
     assert [spreadsheet_safe(v) for v in ("=1+1", "+1", "-2", "@SUM(A1)", "\tx", "SAR-1", "")] == [
         "'=1+1", "'+1", "'-2", "'@SUM(A1)", "'\tx", "SAR-1", ""]
