@@ -9,7 +9,9 @@ user                     may
 ``router``               call the bus's own Redis functions (FCALL; on 6.2 EVALSHA and SCRIPT LOAD),
                          the commands those run, and create its groups and record failures; keys
                          ``<prefix>:ingress:*``, ``:feed:*``, ``:decisions``, ``:quarantine``, ``:audit``,
-                         ``:seen:*``, ``:scout``, ``:scouted``, ``:failures`` only
+                         ``:seen:*``, ``:scout``, ``:scouted``, ``:failures`` only; and CLIENT ID,
+                         CLIENT TRACKING and SUBSCRIBE to ``__redis__:invalidate`` only, by which the
+                         scout is told which ingress streams changed (``bus.wake``: key names, never values)
 ``admin``                (Redis 7) load the function library (FUNCTION LOAD/LIST/DELETE), nothing else
 ``partner-<id>``         XADD to ``<prefix>:ingress:<id>``; nothing else, not even reading it back
 ``team-<id>``            read (group reads, XRANGE), ack, claim and create its group on its two feed
@@ -29,7 +31,9 @@ carry ``MAXLEN``/``MINID`` and so trim its *own* ingress stream (the router dete
 that vanish, and pending ones deleted, are written to the audit stream); a team may create other groups,
 or read with ``NOACK``, on its *own* feeds; the operator's SCAN lists key names outside the prefix too;
 the router may run directly the commands its functions run (XADD to any stream under the prefix,
-XGROUP SETID on ingress), because a function's commands are checked against its caller's rights.
+XGROUP SETID on ingress), because a function's commands are checked against its caller's rights; with
+``CLIENT TRACKING ... BCAST`` the router could be told the *names* of keys written outside its patterns
+(never their values; it knows every partner and team name anyway).
 
 On Redis 7 the router runs no code but the library an administrator loaded: it has ``FCALL`` and no
 ``EVAL``, ``EVALSHA``, ``SCRIPT`` or ``FUNCTION``, so it can neither run a script of its own nor
@@ -59,10 +63,12 @@ SAFE_NAME = re.compile(r"^[A-Za-z0-9_.-]+$")
 RedisVersion = Literal["7", "6.2"]
 CONNECTION = ("+ping", "+hello", "+client|setname")
 ROUTER_RUNS = (  # what lua/*.lua run: a function's commands are checked against its caller's rights
-    "+xreadgroup", "+xack", "+xclaim", "+xpending", "+xrange", "+xlen", "+xadd", "+xgroup|create",
+    "+xreadgroup", "+xack", "+xclaim", "+xpending", "+xrange", "+xrevrange", "+xlen", "+xadd", "+xgroup|create",
     "+xgroup|setid", "+xinfo|stream", "+xinfo|groups", "+hget", "+hset", "+hdel", "+time",
 )
 ROUTER_CALLS = {"7": ("+fcall",), "6.2": ("+evalsha", "+script|load")}
+ROUTER_WAKE = ("+client|id", "+client|tracking", "+subscribe")  # bus.wake: told which ingress streams changed
+ROUTER_CHANNELS = ("__redis__:invalidate",)  # tracking's invalidation messages: key names, never values
 ADMIN_COMMANDS = (*CONNECTION, "+fcall", "+function|load", "+function|list", "+function|delete")
 PARTNER_COMMANDS = (*CONNECTION, "+xadd")
 TEAM_COMMANDS = (
@@ -92,6 +98,7 @@ class AclUser:
     commands: tuple[str, ...]
     key_patterns: tuple[str, ...]
     password: str | None = field(default=None, repr=False)
+    channels: tuple[str, ...] = ()  # Pub/Sub channels it may subscribe to (exact names)
 
     @property
     def password_hash(self) -> str | None:
@@ -102,6 +109,7 @@ class AclUser:
         login = ["off", "resetpass"] if self.password is None else ["on", "resetpass", f"#{self.password_hash}"]
         tokens = [*login, "resetkeys", "resetchannels", "-@all", *self.commands]
         tokens += [f"~{pattern}" for pattern in self.key_patterns]
+        tokens += [f"&{channel}" for channel in self.channels]
         return " ".join(tokens)
 
     def line(self) -> str:
@@ -135,8 +143,8 @@ def router_user(keys: Keys, password: str, redis_version: RedisVersion = "7") ->
     p = _safe("key prefix", keys.prefix)
     patterns = (f"{p}:ingress:*", f"{p}:feed:*", keys.decisions, keys.quarantine, keys.audit, f"{p}:seen:*",
                 keys.scout, keys.scouted, keys.failures)
-    commands = (*CONNECTION, *ROUTER_CALLS[redis_version], *ROUTER_RUNS)
-    return AclUser("router", "router", None, commands, patterns, password)
+    commands = (*CONNECTION, *ROUTER_CALLS[redis_version], *ROUTER_RUNS, *ROUTER_WAKE)
+    return AclUser("router", "router", None, commands, patterns, password, ROUTER_CHANNELS)
 
 
 def admin_user(password: str) -> AclUser:

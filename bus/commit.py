@@ -50,6 +50,10 @@ class Committer:
         self._consumer = consumer
         self._group = group
 
+    def using(self, client: aioredis.Redis, library: Library) -> Committer:
+        """This committer, on another client (the scout's own connection)."""
+        return Committer(client, library, self._keys, self._consumer, self._group)
+
     async def commit(self, plan: Plan, mode: Mode = "router") -> tuple[list[Outcome], list[Failure]]:
         """Commit one plan; (outcomes, failures of entries Redis refused on their own)."""
         if not plan.entries and not plan.positions:

@@ -10,7 +10,7 @@ key                                type    written by / read by
 ``intel:quarantine``               stream  router (``reason``, the entry's fields…) / operators
 ``intel:audit``                    stream  router (field ``event``: trimming, deletions) / auditors
 ``intel:seen:<partner>``           hash    router: normalised submission_id -> "decision_id stream entry_id"
-``intel:scout``                    hash    router's scout: ingress stream -> last entry id scanned
+``intel:scout``                    hash    router's scout: ingress stream -> id scanned up to (+ |from|down|top)
 ``intel:scouted``                  hash    scout: "stream entry_id" -> decision id, until the group acks it
 ``intel:failures``                 hash    router: "stream entry_id" -> last processing error, until decided
 =================================  ======  ===================================================

@@ -112,6 +112,12 @@ class Library:
             ) from None
         log.info("Redis Function library %s loaded", LIBRARY)
 
+    def using(self, client: aioredis.Redis) -> Library:
+        """This prepared library, called through another client (the scout's own connection)."""
+        other = Library(client)
+        other._functions, other._shas = self._functions, self._shas
+        return other
+
     async def call(self, op: Operation, keys: list[str], args: list[Any]) -> Any:
         """Run one operation (the caller translates errors: it knows what it was doing)."""
         if self.uses_functions:

@@ -43,7 +43,7 @@ class Plan:
     args: list[bytes | str | int] = field(default_factory=list)
     entries: list[Entry] = field(default_factory=list)
     writes: list[Writes] = field(default_factory=list)  # kept so that a refused plan can be split
-    positions: list[tuple[str, str]] = field(default_factory=list)  # scout mode: (stream, scanned up to)
+    positions: list[tuple[str, str]] = field(default_factory=list)  # scout mode: (positions field, scanned up to)
     size: int = 0  # bytes of arguments, to bound one call's work
 
     def __post_init__(self) -> None:
@@ -98,6 +98,6 @@ class Plan:
         self.size += len(encoded) + len(duplicate) + len(raw) + sum(map(len, sanitised)) + sum(map(len, copied))
 
     def call_args(self, group: str, consumer: str, mode: Mode) -> tuple[list[str], list[Any]]:
-        positions = [part for stream, entry_id in self.positions for part in (self._key(stream), entry_id)]
+        positions = [part for name, entry_id in self.positions for part in (name, entry_id)]
         return self.key_list, [group, consumer, mode, len(self.entries), len(self.positions), *self.args,
                                *positions]

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 
 import redis.asyncio as aioredis
 
-from bus.batch import Engine, plan_entries
+from bus.batch import Engine, Failure, plan_entries
 from bus.commit import Committer, Outcome
 from bus.errors import GroupExistsError, TransportError
 from bus.keys import ROUTER_GROUP
@@ -28,9 +28,12 @@ from bus.plan import Plan
 from bus.progress import Progress
 from bus.settings import Settings
 from bus.transport import translate_errors
-from bus.wire import READ_OUT_LIMIT, ReadReply, StreamNote, read_reply
+from bus.wire import READ_OUT_LIMIT, Entry, ReadReply, StreamNote, read_reply
 
 log = logging.getLogger("intelbus.router")
+PLAN_ENTRIES = 25
+"""Entries decided between two looks at the event loop, and most entries in one commit call (about a
+millisecond of Redis): the urgent path's latency is bounded by these, not by the batch size."""
 
 
 def consumer_name(settings: Settings) -> str:
@@ -113,7 +116,7 @@ class BatchLoop:
         if batch.entries and not stop.is_set():
             work.ahead = asyncio.create_task(self.read())
             await asyncio.sleep(0)  # its request is on the wire before the decisions start
-        plans, failures = plan_entries(self._engine, batch.entries, self._engine.writes)
+        plans, failures = await self._plan(batch.entries)
         if work.commit is not None:
             await work.commit
             work.commit = None
@@ -125,6 +128,19 @@ class BatchLoop:
         if batch.pending == 0 and not batch.entries:
             await self._progress.idle(batch.number)
         return False
+
+    async def _plan(self, entries: Sequence[Entry]) -> tuple[list[Plan], list[Failure]]:
+        """Plan a batch ``PLAN_ENTRIES`` at a time, letting the scout in between (it shares this event loop),
+        so that it never waits behind more than a few milliseconds of deciding, and neither it nor anyone
+        else waits long behind one commit call in Redis."""
+        plans: list[Plan] = []
+        failures: list[Failure] = []
+        for start in range(0, len(entries), PLAN_ENTRIES):
+            planned, failed = plan_entries(self._engine, entries[start:start + PLAN_ENTRIES], self._engine.writes)
+            plans += planned
+            failures += failed
+            await asyncio.sleep(0)
+        return plans, failures
 
     async def _commit(self, plans: list[Plan]) -> None:
         for plan in plans:

@@ -74,7 +74,7 @@ async def run_router(settings: Settings, ruleset: Ruleset, reference: Reference,
         committer = Committer(client, library, keys, router.consumer)
         loops = (
             BatchLoop(library, committer, router.engine, settings, streams, router.consumer, router.progress),
-            Scout(library, committer, router.engine, settings, streams, router.progress),
+            Scout(library, committer, router.engine, settings, streams, router.progress, url),
             Recovery(library, committer, router.engine, settings, streams, router.consumer, router.progress),
         )
         inner = asyncio.Event()

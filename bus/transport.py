@@ -91,12 +91,17 @@ class _HiredisPacking:
         return [hiredis.pack_command(args)]
 
 
-def packing_client(url: str) -> aioredis.Redis:
-    """A client like ``client(url)`` whose connections pack with hiredis (TCP, TLS or unix socket)."""
-    pool = aioredis.ConnectionPool.from_url(url, health_check_interval=10)
+def hiredis_pool(url: str, **options: Any) -> aioredis.ConnectionPool:
+    """A connection pool for ``url`` whose connections pack with hiredis (TCP, TLS or unix socket)."""
+    pool = aioredis.ConnectionPool.from_url(url, health_check_interval=10, **options)
     base = pool.connection_class
     pool.connection_class = type(f"HiredisPacking{base.__name__}", (_HiredisPacking, base), {})
-    return aioredis.Redis(connection_pool=pool)
+    return pool
+
+
+def packing_client(url: str) -> aioredis.Redis:
+    """A client like ``client(url)`` whose connections pack with hiredis."""
+    return aioredis.Redis(connection_pool=hiredis_pool(url))
 
 
 def xread_parts(reply: Any) -> list[tuple[str, list[Any]]]:

@@ -199,6 +199,16 @@ DENIED: list[tuple[str, tuple[str, ...]]] = [
     ("router", ("SET", "intel:x", "1")),
     ("router", ("ACL", "LIST")),
     ("router", ("SHUTDOWN",)),
+    # the scout's change tracking (bus.wake) opens nothing else
+    ("router", ("SUBSCRIBE", "intel:decisions")),
+    ("router", ("PSUBSCRIBE", "__redis__:*")),
+    ("router", ("PUBLISH", "__redis__:invalidate", "x")),
+    ("router", ("CLIENT", "LIST")),
+    ("router", ("CLIENT", "KILL", "ID", "1")),
+    ("partner-hmrc", ("CLIENT", "TRACKING", "ON")),
+    ("partner-hmrc", ("SUBSCRIBE", "__redis__:invalidate")),
+    ("team-durham.fib", ("CLIENT", "TRACKING", "ON")),
+    ("operator", ("CLIENT", "TRACKING", "ON")),
 ]
 
 # Redis 7: the router runs only the library an administrator loaded (tests below); 6.2 has no functions.
@@ -275,6 +285,28 @@ def test_the_admin_loads_the_library_and_the_router_may_only_call_it(server: Acl
 def test_allowed_reads(server: AclServer, user: str, command: tuple[str, ...]) -> None:
     with server.connect(user) as client:
         client.execute_command(*command)
+
+
+def test_the_router_is_told_when_an_ingress_stream_it_read_changes(server: AclServer) -> None:
+    """The scout's wake (bus.wake) as the router user: tracking on its connection, invalidations (key
+    names only) on a listener subscribed to __redis__:invalidate."""
+    with server.connect("router", protocol=2) as listener, server.connect("router") as scout, \
+            server.connect("partner-hmrc") as partner, server.connect("router") as other:
+        raw = listener.connection_pool.get_connection()
+        raw.send_command("CLIENT", "ID")
+        listener_id = raw.read_response()
+        raw.send_command("SUBSCRIBE", "__redis__:invalidate")
+        assert raw.read_response()[0] == b"subscribe"
+        scout.client_tracking_on(clientid=listener_id, noloop=True)
+        scout.xlen(HMRC)
+        partner.xadd(HMRC, {"payload": b"{}"})
+        partner.xadd(HMRC, {"payload": b"{}"})
+        scout.xlen(UKFIU)
+        other.xadd(UKFIU, {"payload": b"{}"})
+        assert raw.read_response(timeout=5) == [b"message", b"__redis__:invalidate", [HMRC.encode()]]
+        # one message for the two writes (the key waits to be read again): the next is the other stream's
+        assert raw.read_response(timeout=5) == [b"message", b"__redis__:invalidate", [UKFIU.encode()]]
+        listener.connection_pool.release(raw)
 
 
 def test_partner_adds_to_its_own_ingress_only(server: AclServer) -> None:
@@ -408,9 +440,11 @@ def test_exact_rules() -> None:
         f"user team-durham.fib {common} +xreadgroup +xack +xautoclaim +xclaim +xpending +xgroup|create +xrange "
         "+xrevrange +xlen +xinfo|stream +xinfo|groups +xinfo|consumers ~x:feed:durham.fib:immediate ~x:feed:durham.fib")
     assert router.line() == (
-        f"user router {common} +fcall +xreadgroup +xack +xclaim +xpending +xrange +xlen +xadd +xgroup|create "
-        "+xgroup|setid +xinfo|stream +xinfo|groups +hget +hset +hdel +time ~x:ingress:* ~x:feed:* ~x:decisions "
-        "~x:quarantine ~x:audit ~x:seen:* ~x:scout ~x:scouted ~x:failures")
+        f"user router {common} +fcall +xreadgroup +xack +xclaim +xpending +xrange +xrevrange +xlen +xadd "
+        "+xgroup|create +xgroup|setid +xinfo|stream +xinfo|groups +hget +hset +hdel +time "
+        "+client|id +client|tracking +subscribe ~x:ingress:* ~x:feed:* ~x:decisions ~x:quarantine ~x:audit "
+        "~x:seen:* ~x:scout ~x:scouted ~x:failures "
+        "&__redis__:invalidate")
     assert "eval" not in router.line() and "script" not in router.line() and "function" not in router.line()
     assert admin.line() == f"user admin {common} +fcall +function|load +function|list +function|delete"
     old_router = users_for([], [], Keys("x"), lambda: "pw", redis_version="6.2")[0]

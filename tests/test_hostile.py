@@ -111,7 +111,7 @@ async def test_2_the_scan_passes_an_extreme_id_and_goes_on(redis_proc: RedisProc
         reply = await library.call(Operation.SCOUT, keys, args)
         assert all(record[0] != b"error" for record in reply[1:]), reply
         _, candidates, _ = scan_reply(reply, keys)  # uncommitted candidates are found again, and the new one
-        assert len(candidates) == round_ + 1 and candidates[-1].entry_id == decoded(urgent)
+        assert len(candidates) == round_ + 1 and decoded(urgent) in [c.entry_id for c in candidates]
     assert await client.hget(KEYS.scout, hmrc) == top.encode()
     await client.aclose()
 
@@ -269,7 +269,7 @@ async def test_10_the_scouts_position_moves_only_with_what_it_commits(redis_proc
     library, engine, committer, settings = _parts(client)
     await library.prepare()
     stream = KEYS.ingress("force-durham")
-    await client.xadd(stream, {"payload": orjson.dumps(intelligence_report())})
+    routine = await client.xadd(stream, {"payload": orjson.dumps(intelligence_report())})
     urgent = await client.xadd(stream, {"payload": orjson.dumps(intelligence_report(submission_id=_sid(7),
                                                                                   threat_to_life=True))})
     keys = [KEYS.scout, stream]
@@ -277,13 +277,15 @@ async def test_10_the_scouts_position_moves_only_with_what_it_commits(redis_proc
     for _ in range(2):  # scanned, not committed (a failed commit): the next scan finds it again
         _, candidates, positions = scan_reply(await library.call(Operation.SCOUT, keys, args), keys)
         assert [c.entry_id for c in candidates] == [decoded(urgent)]
-        assert positions == [(stream, decoded(urgent))]
+        assert positions == [(f"{stream}|down", decoded(routine))]  # the backlog is scanned newest first
+        assert await client.hget(KEYS.scout, f"{stream}|down") is None  # not moved past the candidate
     progress = Progress()
     await Scout(library, committer, engine, settings, [stream], progress).once()
     assert progress.stats.scouted == 1
-    assert await client.hget(KEYS.scout, stream) == urgent
+    assert await client.hget(KEYS.scout, f"{stream}|down") == routine  # moved with the commit
     _, candidates, _ = scan_reply(await library.call(Operation.SCOUT, keys, args), keys)
     assert candidates == []
+    assert await client.hgetall(KEYS.scout) == {stream.encode(): urgent}  # one position again
     await client.aclose()
 
 

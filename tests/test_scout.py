@@ -13,8 +13,10 @@ from redis_procs import RedisProc
 from redis_replies import command, decoded
 from router_harness import decisions, drained, running_router
 
+from bus.commit import Committer
 from bus.keys import Keys
 from bus.library import Library, Operation
+from bus.plan import Plan
 from bus.scout import scan_reply
 from bus.wire import READ_OUT_LIMIT
 
@@ -82,7 +84,50 @@ async def test_the_scouts_filter_inside_redis(redis_proc: RedisProc) -> None:
     scanned, candidates, positions = scan_reply(
         await library.call(Operation.SCOUT, scan_keys, ["router", 100, 1 << 24, READ_OUT_LIMIT, 0]), scan_keys)
     assert scanned == len(FILTER_CASES)
-    assert [c.entry_id for c in candidates] == [i for i, (_, urgent) in zip(ids, FILTER_CASES, strict=True) if urgent]
-    assert positions == [(keys.ingress("hmrc"), ids[-1])]  # the rest is committed with what is routed
-    assert decoded(await client.hget(keys.scout, keys.ingress("hmrc"))) == "0-0"  # before the first candidate
+    urgent_ids = [i for i, (_, urgent) in zip(ids, FILTER_CASES, strict=True) if urgent]
+    assert [c.entry_id for c in candidates] == urgent_ids[::-1]  # a backlog is scanned newest first
+    stream = keys.ingress("hmrc")
+    assert positions == [(f"{stream}|down", ids[0])]  # the rest is committed with what is routed
+    assert decoded(await client.hget(keys.scout, f"{stream}|from")) == ids[-1]
+    assert decoded(await client.hget(keys.scout, f"{stream}|down")) == ids[3]  # just above the newest candidate
+    await client.aclose()
+
+
+async def test_the_scan_looks_at_new_entries_first_and_a_backlog_newest_first(redis_proc: RedisProc) -> None:
+    """Order, not time: a threat to life written while a backlog is being scanned is the next call's first
+    candidate; the backlog's own are found newest first; each exactly once; then one position again."""
+    client = aioredis.Redis.from_url(redis_proc.url)
+    keys, stream = Keys(), Keys().ingress("hmrc")
+    routine, urgent = b'{"threat_to_life": false}', b'{"threat_to_life": true}'
+    pipe = client.pipeline(transaction=False)
+    for index in range(1000):
+        pipe.xadd(stream, {"payload": urgent if index in (100, 900) else routine})
+    backlog = [decoded(entry_id) for entry_id in await pipe.execute()]
+    library = Library(client)
+    await library.prepare()
+    committer = Committer(client, library, keys, "scout-test")
+    scan_keys = [keys.scout, stream]
+
+    async def scan() -> tuple[int, list[str]]:  # one scout call, then its positions committed as the scout does
+        reply = await library.call(Operation.SCOUT, scan_keys, ["router", 50, 1 << 24, READ_OUT_LIMIT, 0])
+        scanned, candidates, positions = scan_reply(reply, scan_keys)
+        plan = Plan(keys)
+        plan.positions = positions
+        await committer.commit(plan, mode="scout")
+        return scanned, [candidate.entry_id for candidate in candidates]
+
+    assert await scan() == (50, [])  # the newest 50 of the backlog
+    shot = decoded(await client.xadd(stream, {"payload": urgent}))
+    found, calls = [], 1
+    while True:
+        scanned, candidates = await scan()
+        calls += 1
+        if calls == 2:
+            assert candidates[:1] == [shot], "the entry written after the backlog was not looked at first"
+        found += candidates
+        if not scanned:
+            break
+    assert found == [shot, backlog[900], backlog[100]]
+    assert calls == 2 + 1000 // 50  # every entry scanned once: 1001 entries, 50 a call, and the empty call
+    assert await client.hgetall(keys.scout) == {stream.encode(): shot.encode()}  # one region again
     await client.aclose()

@@ -8,7 +8,7 @@
 -- entry when quarantined, the dedupe mark; then XACK, and the entry's failure record is dropped.
 -- mode "scout" (threat-to-life entries decided ahead of the group): written only if neither the scout
 -- nor anyone else decided it yet; recorded in the scouted hash; not acknowledged (the group does that);
--- then the scout's positions advance (never backwards), so a position never passes an uncommitted entry.
+-- then the scout's positions advance (never back), so a position never passes an uncommitted entry.
 --
 -- KEYS: [1] decisions, [2] quarantine, [3] scouted hash, [4] failures hash, [5] scout positions hash,
 --       [6..] ingress streams, seen hashes and feed streams, referred to by index from ARGV.
@@ -25,7 +25,7 @@
 --         deliveries      "feed_index,priority,view,due,view_ref;" per delivery (view_ref 0: raw)
 --         view_1 .. view_n                 the sanitised views
 --         name_1, value_1 .. name_c, value_c   the entry's fields, in order, when kept is "copy"
---       then per position: stream key index, entry id.
+--       then per position: the positions hash field (bus/lua/scout.lua), entry id.
 -- Returns per entry {status, decision_id}: routed | quarantined | duplicate | already | skipped.
 local decisions, quarantine, scouted, failures, positions = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5]
 local group, consumer, mode = ARGV[1], ARGV[2], ARGV[3]
@@ -112,9 +112,12 @@ for _ = 1, count do
   end
 end
 for _ = 1, position_count do
-  local stream, id = KEYS[tonumber(ARGV[i])], ARGV[i + 1]
-  local current = redis.call('HGET', positions, stream)
-  if not current or id_less(current, id) then redis.call('HSET', positions, stream, id) end
+  local field, id = ARGV[i], ARGV[i + 1]
+  local current = redis.call('HGET', positions, field)
+  local forward = string.sub(field, -5) ~= '|down'  -- a backlog is scanned downwards (lua/scout.lua)
+  if not current or (forward and id_less(current, id)) or (not forward and id_less(id, current)) then
+    redis.call('HSET', positions, field, id)
+  end
   i = i + 2
 end
 return results

@@ -1,20 +1,30 @@
 -- Scan ingress streams ahead of the router group for threat-to-life entries (DESIGN.md decision 5), so
 -- that only those leave Redis; bus/scout.py decides them at once and commits them with commit.lua in
--- scout mode, which is also what moves a stream's position past them.
+-- scout mode, which is also what moves a scan position past them.
 --
--- One entry at a time (XRANGE COUNT 1) within a budget of entries and bytes per call, from a rotating
--- offset; a stream that fails (any id, any entry) is reported and the others are scanned. A stream's scan
--- starts after the later of its stored position and the router group's last-delivered id (what the group
--- has read it decides itself). A candidate is an entry that is exactly one field, payload, within the
--- read-out limit, whose text has the key "threat_to_life" followed by the value true. Where a scan found
--- no candidate its position is stored here; where it found some, the position stays before the first of
--- them and the caller commits the rest ("upto") with what it routed.
+-- New entries are looked at before old backlog, and a backlog newest first. Each stream's positions are
+-- fields of the positions hash: <stream> (everything up to it is scanned or read by the router group)
+-- and, while a backlog remains, <stream>|from (the newest entry when the backlog was first seen),
+-- <stream>|down (the backlog is scanned from |from down to here) and <stream>|top (entries after |from
+-- are scanned up to here). A call scans every stream's newer entries first, then spends what is left of
+-- its budget on backlogs, newest first; a threat to life written just before the router started is found
+-- in the first call, not after the backlog. When the backlog is all scanned the fields are one again.
+-- A region's scan never goes below the router group's last-delivered id (what the group has read it
+-- decides itself).
 --
--- KEYS: [1] positions hash (stream -> last scanned id), [2..] ingress streams.
+-- One entry at a time (XRANGE/XREVRANGE COUNT 1) within a budget of entries and bytes per call, from a rotating
+-- offset; a stream that fails (any id, any entry) is reported and the others are scanned. Every stream is
+-- read in every call (its group row), which is what re-arms the scout's change tracking (bus/wake.py). A
+-- candidate is an entry that is exactly one field, payload, within the read-out limit, whose text has the
+-- key "threat_to_life" followed by the value true. Where a region's scan found no candidate its position
+-- is stored here; where it found some, the position stays before the first of them and the caller commits
+-- the rest ("upto") with what it routed.
+--
+-- KEYS: [1] positions hash, [2..] ingress streams.
 -- ARGV: [1] router group, [2] max entries this call, [3] max bytes this call, [4] read-out limit,
 --       [5] rotation offset.
--- Returns: {scanned, record, ...}, records being {'candidate', k, id, payload}, {'upto', k, id} (after
--- the candidates of stream k) and {'error', k, message}.
+-- Returns: {scanned, record, ...}, records being {'candidate', k, id, payload}, {'upto', field, id} (the
+-- position field to commit after stream k's candidates) and {'error', k, message}.
 local positions, group = KEYS[1], ARGV[1]
 local max_entries, max_bytes, limit = tonumber(ARGV[2]), tonumber(ARGV[3]), tonumber(ARGV[4])
 local offset = tonumber(ARGV[5])
@@ -32,68 +42,133 @@ local function urgent(payload)
   end
 end
 
-local function start_of(stream)
-  local start = redis.call('HGET', positions, stream) or '0-0'
-  local info = group_info(stream, group)
-  if info and id_less(start, info['last-delivered-id']) then start = info['last-delivered-id'] end
-  return start
+local function later(a, b)
+  if b and id_less(a, b) then return b end
+  return a
 end
 
-local state = {}  -- per stream k: {last = id, before_first = id or nil, got = n}
+local state = {}  -- per stream k: its positions and this call's progress in each region
 
-local function scan(k, quota)
+-- The stream's regions, from the hash and the router group's position (which every region starts after).
+local function prepare(k)
   local stream = KEYS[k]
-  local st = state[k]
-  if not st then
-    st = {last = start_of(stream), got = 0}
-    state[k] = st
-  end
-  local got = 0
-  while got < quota and scanned < max_entries and bytes < max_bytes and st.last ~= MAX_ID do
-    local page = redis.call('XRANGE', stream, '(' .. st.last, '+', 'COUNT', 1)
-    if #page == 0 then break end
-    local id, fields = page[1][1], page[1][2]
-    local size = entry_size(fields)
-    if size <= limit and #fields == 2 and fields[1] == 'payload' and urgent(fields[2]) then
-      if not st.before_first then st.before_first = st.last end
-      out[#out + 1] = {'candidate', k, id, fields[2]}
+  redis.call('XLEN', stream)  -- a read that succeeds even on a missing stream: arms the change tracking
+  local info = group_info(stream, group)
+  local read = info and info['last-delivered-id'] or nil
+  local st = {low = later(redis.call('HGET', positions, stream) or '0-0', read),
+              from = redis.call('HGET', positions, stream .. '|from') or nil, got = {}, first = {}, cand = {},
+              done = {}, k = k}
+  if st.from then
+    st.down = redis.call('HGET', positions, stream .. '|down') or nil
+    st.top = later(redis.call('HGET', positions, stream .. '|top') or st.from, read)
+    if not id_less(st.low, st.from) or (st.down and not id_less(st.low, st.down)) then
+      st.low, st.from, st.down, st.top = later(st.low, st.top), nil, nil, nil  -- nothing left between: one region
+      redis.call('HSET', positions, stream, st.low)
+      redis.call('HDEL', positions, stream .. '|from', stream .. '|down', stream .. '|top')
     end
-    st.last, got, scanned, bytes = id, got + 1, scanned + 1, bytes + entry_cost(fields, size)
   end
-  st.got = st.got + got
+  st.persisted = st.from ~= nil
+  state[k] = st
+end
+
+local function candidate(st, region, id, fields, cursor)
+  local size = entry_size(fields)
+  if size <= limit and #fields == 2 and fields[1] == 'payload' and urgent(fields[2]) then
+    if not st.cand[region] then st.cand[region], st.first[region] = true, cursor end
+    out[#out + 1] = {'candidate', st.k, id, fields[2]}
+  end
+  return entry_cost(fields, size)
+end
+
+-- Newer entries, oldest first: after |top (or |from) to the end.
+local function scan_top(k, quota)
+  local st = state[k]
+  if not st or not st.persisted or st.done.top then return 0 end
+  local stream, cursor, got = KEYS[k], st.top, 0
+  while got < quota and scanned < max_entries and bytes < max_bytes do
+    if cursor == MAX_ID then st.done.top = true break end
+    local page = redis.call('XRANGE', stream, '(' .. cursor, '+', 'COUNT', 1)
+    if #page == 0 then st.done.top = true break end
+    bytes = bytes + candidate(st, 'top', page[1][1], page[1][2], cursor)
+    cursor, got, scanned = page[1][1], got + 1, scanned + 1
+  end
+  st.top, st.got.top = cursor, (st.got.top or 0) + got
   return got
 end
 
-local function store(k)
+-- The backlog, newest first: down from |down (exclusive) or |from (inclusive), to the router group's
+-- position; a stream with no backlog region yet starts one at its newest entry.
+local function scan_low(k, quota)
   local st = state[k]
-  if not st or st.got == 0 then return end
-  if st.before_first then
-    redis.call('HSET', positions, KEYS[k], st.before_first)
-    out[#out + 1] = {'upto', k, st.last}
+  if not st or st.done.low then return 0 end
+  local stream, cursor, got = KEYS[k], st.down, 0
+  if st.low == MAX_ID then st.done.low = true return 0 end  -- nothing can be above it
+  local floor = '(' .. st.low
+  while got < quota and scanned < max_entries and bytes < max_bytes do
+    if cursor == '0-0' then st.done.low = true break end  -- nothing can be below it
+    local upper = (cursor and '(' .. cursor) or st.from or '+'
+    local page = redis.call('XREVRANGE', stream, upper, floor, 'COUNT', 1)
+    if #page == 0 then st.done.low = true break end
+    if not st.from then st.from = page[1][1] end
+    bytes = bytes + candidate(st, 'low', page[1][1], page[1][2], cursor)
+    cursor, got, scanned = page[1][1], got + 1, scanned + 1
+  end
+  st.down, st.got.low = cursor, (st.got.low or 0) + got
+  return got
+end
+
+-- Store what was scanned, never past a candidate: a region with candidates keeps its position before the
+-- first of them, and the caller commits the rest ('upto') with what it routed.
+local function keep(field, first, cursor, has_candidate)
+  if has_candidate then
+    if first then redis.call('HSET', positions, field, first) end
+    out[#out + 1] = {'upto', field, cursor}
   else
-    redis.call('HSET', positions, KEYS[k], st.last)
+    redis.call('HSET', positions, field, cursor)
   end
 end
 
-local more = {}
-for j = 0, streams - 1 do
-  local k = 2 + (offset + j) % streams
-  local ok, result = pcall(scan, k, share)
-  if not ok then
-    out[#out + 1] = {'error', k, error_text(result)}
-    state[k] = nil
-  elseif result == share then
-    more[#more + 1] = k
+local function store(k)
+  local st, stream = state[k], KEYS[k]
+  if not st or ((st.got.low or 0) == 0 and (st.got.top or 0) == 0 and not st.done.low) then return end
+  if st.done.low and not st.cand.low then  -- the backlog is all scanned: one region again
+    if st.persisted then redis.call('HDEL', positions, stream .. '|from', stream .. '|down', stream .. '|top') end
+    if st.persisted and (st.got.top or 0) > 0 then
+      keep(stream, st.first.top, st.top, st.cand.top)
+    elseif st.from and id_less(st.low, st.top or st.from) then
+      redis.call('HSET', positions, stream, st.top or st.from)
+    end
+    return
+  end
+  if not st.persisted then redis.call('HSET', positions, stream .. '|from', st.from) end
+  if (st.got.low or 0) > 0 then keep(stream .. '|down', st.first.low, st.down, st.cand.low) end
+  if (st.got.top or 0) > 0 then keep(stream .. '|top', st.first.top, st.top, st.cand.top) end
+end
+
+local function each_stream(fn)
+  for j = 0, streams - 1 do
+    local k = 2 + (offset + j) % streams
+    local ok, err = pcall(fn, k)
+    if not ok then
+      out[#out + 1] = {'error', k, error_text(err)}
+      state[k] = nil
+    end
   end
 end
-for _, k in ipairs(more) do
-  if scanned >= max_entries or bytes >= max_bytes then break end
-  local ok, result = pcall(scan, k, max_entries)
-  if not ok then out[#out + 1] = {'error', k, error_text(result)} end
+
+local function pass(scan)  -- an equal share each, then the rest to the streams that had more
+  local more = {}
+  each_stream(function(k) if scan(k, share) == share then more[#more + 1] = k end end)
+  for _, k in ipairs(more) do
+    if scanned >= max_entries or bytes >= max_bytes then break end
+    local ok, err = pcall(scan, k, max_entries)
+    if not ok then out[#out + 1] = {'error', k, error_text(err)}; state[k] = nil end
+  end
 end
-for k = 2, #KEYS do
-  local ok, err = pcall(store, k)
-  if not ok then out[#out + 1] = {'error', k, error_text(err)} end
-end
+
+each_stream(prepare)
+pass(scan_top)
+pass(scan_low)
+each_stream(store)
 out[1] = scanned
 return out
