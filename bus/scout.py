@@ -100,7 +100,7 @@ class Scout:
     async def run(self, stop: asyncio.Event) -> None:
         interval = self._settings.block_ms / 1000
         delay = interval
-        channel = _Channel(self, self._url)
+        channel = _Channel(self._library, self._committer, self._url)
         try:
             while not stop.is_set():
                 try:
@@ -124,8 +124,9 @@ class _Channel:
     """The scout's own connection and change listener (``bus.wake``), rebuilt when lost; the shared
     client, looking every ``block_ms``, when there is no url or Redis refuses tracking."""
 
-    def __init__(self, scout: Scout, url: str | None) -> None:
-        self._scout = scout
+    def __init__(self, library: Library, committer: Committer, url: str | None) -> None:
+        self._library = library
+        self._committer = committer
         self._url = url
         self.wake: Wake | None = None
         self.library: Library | None = None
@@ -148,8 +149,8 @@ class _Channel:
             await wake.close()
             raise
         self.wake = wake
-        self.library = self._scout._library.using(wake.client)
-        self.committer = self._scout._committer.using(wake.client, self.library)
+        self.library = self._library.using(wake.client)
+        self.committer = self._committer.using(wake.client, self.library)
 
     async def wait(self, stop: asyncio.Event, delay: float) -> None:
         if self.wake is not None:
