@@ -50,17 +50,18 @@ class Engine:
                            submission_id=peek_submission_id(payload) if payload is not None else None)
 
     def writes(self, entry: Entry, now: datetime) -> Writes:
-        problem = entry.problem()
-        if problem is not None:
+        raw = entry.payload  # set exactly when the entry has no problem (one field, payload)
+        if raw is None:
+            problem = entry.problem()
+            assert problem is not None
             return Writes(entry, self.quarantine(entry, problem, now), clear_failure=bool(entry.last_error))
-        raw = entry.payload
-        assert raw is not None
         owner = self.keys.partner_of(entry.stream)
         decision, parsed = self.decider(raw, self.ruleset, self.reference, now, ingress_owner=owner)
-        key = None
-        if parsed is not None and parsed.submission.partner == owner:
-            key = dedupe_key(parsed.submission.submission_id)
-        return Writes(entry, decision, raw, parsed.document if parsed else None, key, bool(entry.last_error))
+        if parsed is None:
+            return Writes(entry, decision, raw, None, None, bool(entry.last_error))
+        submission = parsed.submission
+        key = dedupe_key(submission.submission_id) if submission.partner == owner else None
+        return Writes(entry, decision, raw, parsed.document, key, bool(entry.last_error))
 
     def poison(self, entry: Entry, limit: int, now: datetime) -> Writes:
         """Quarantine an entry delivered more than ``limit`` times: routed to nobody, kept whole."""

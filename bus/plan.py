@@ -60,37 +60,37 @@ class Plan:
 
     def add(self, writes: Writes) -> None:
         """Add one entry's arguments; everything that can fail happens before the plan is touched."""
-        entry, decision = writes.entry, writes.decision
+        entry, decision, dedupe = writes.entry, writes.decision, writes.dedupe_key
         record = decision.to_dict()
         record["stream"], record["entry_id"] = entry.stream, entry.entry_id
         encoded = orjson.dumps(record)
         owner = self.keys.partner_of(entry.stream)
         duplicate = b""
-        if writes.dedupe_key is not None:
+        if dedupe is not None:
             duplicate = orjson.dumps(record | {
-                "status": DUPLICATE.value, "deliveries": [], "withheld": [],
+                "status": str(DUPLICATE), "deliveries": [], "withheld": [],
                 "reason": f"duplicate: this partner already sent submission_id {decision.submission_id}; "
                           "nothing is routed again (original_decision_id is the first decision)"})
         quarantined = decision.status == QUARANTINED
-        views = {} if quarantined else render_views(writes.raw, decision, writes.document)
         sanitised: list[bytes] = []
         spec = []
-        for delivery in decision.deliveries:
-            ref = 0  # the raw payload: a full view
-            if delivery.omitted:
-                sanitised.append(views[delivery.recipient])
-                ref = len(sanitised)
-            due = delivery.due.isoformat() if delivery.due else ""
-            feed = self._key(self.keys.feed(delivery.recipient, delivery.priority))
-            spec.append(f"{feed},{delivery.priority},{delivery.view},{due},{ref};")
+        if decision.deliveries:
+            views = {} if quarantined else render_views(writes.raw, decision, writes.document)
+            for delivery, shown in zip(decision.deliveries, record["deliveries"], strict=True):
+                ref = 0  # the raw payload: a full view
+                if delivery.omitted:
+                    sanitised.append(views[delivery.recipient])
+                    ref = len(sanitised)
+                feed = self._key(self.keys.feed(delivery.recipient, delivery.priority))
+                spec.append(f"{feed},{delivery.priority},{delivery.view},{shown['due'] or ''},{ref};")
         kept: Kept = "copy" if entry.copyable else "ingress"
         copied = [part for pair in entry.fields or () for part in pair] if quarantined and kept == "copy" else []
-        seen = self._key(self.keys.seen(owner)) if writes.dedupe_key is not None else 0
+        seen = self._key(self.keys.seen(owner)) if dedupe is not None else 0
         head = (f"{self._key(entry.stream)}|{entry.entry_id}|{seen}|{len(sanitised)}|{kept}|{len(copied) // 2}|"
                 f"{int(writes.clear_failure)}")
         raw = writes.raw if decision.deliveries else b""
         self.args += [
-            head, decision.submission_id or "", writes.dedupe_key or "", encoded, duplicate,
+            head, decision.submission_id or "", dedupe or "", encoded, duplicate,
             decision.reason or "" if quarantined else "", raw, "".join(spec), *sanitised, *copied,
         ]
         self.entries.append(entry)

@@ -22,6 +22,7 @@ MAX_REPORTED_ERRORS = 3
 MAX_ID_LENGTH = 100
 
 SUBMISSION: TypeAdapter[Submission] = TypeAdapter(Submission)
+_VALIDATE = SUBMISSION.validator.validate_python  # the core validator itself: TypeAdapter's wrapper costs ~1 us
 
 
 @dataclass(frozen=True, slots=True)
@@ -45,7 +46,7 @@ def parse_payload(raw: bytes | str) -> Parsed:
     if not isinstance(document, dict):
         raise SubmissionRejected("payload must be a JSON object (one submission per stream entry)")
     try:
-        submission = SUBMISSION.validate_python(document, strict=True)
+        submission: Submission = _VALIDATE(document, strict=True)
     except ValidationError as exc:
         raise _rejected(_explain(exc), document) from None
     return Parsed(submission, document)

@@ -50,7 +50,9 @@ def _force_of(area: str, ruleset: Ruleset) -> str | None:
 
 
 def _check_covert(sub: Any, ruleset: Ruleset, police: bool) -> None:
-    source_type = getattr(sub, "source_type", None)
+    # The field's value, read from the model's fields: getattr on a kind without the field takes pydantic's
+    # slow path (an AttributeError raised and caught), several microseconds a submission.
+    source_type = vars(sub).get("source_type")
     if source_type in ruleset.covert_source_types and not police:
         raise Quarantine(
             f"source_type {source_type!r} is a covert source; only police partners may submit "

@@ -9,14 +9,15 @@ from __future__ import annotations
 
 import types
 import typing
-from collections.abc import Callable, Mapping
-from typing import Any, Literal
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any, Literal, TypeVar
 
 from schemas.common import Grading3x5x2, Grading5x5x5
 from schemas.kinds import KINDS
 
 Facts = Mapping[str, Any]
 Predicate = Callable[[Any, Facts], bool]
+_Rule = TypeVar("_Rule")
 FACTS: dict[str, frozenset[str] | None] = {"ocg_tiers": frozenset({"local", "regional"})}
 
 
@@ -100,6 +101,24 @@ def compile_condition(when: Mapping[str, Any], path: tuple[str | int, ...] = (),
     namespace = {"__builtins__": {"getattr": getattr}, **builder.constants}
     predicate: Predicate = eval(f"lambda sub, facts: {source}", namespace)
     return predicate
+
+
+def compile_matcher(rules: Sequence[tuple[Mapping[str, Any], _Rule]],
+                    fields: frozenset[str]) -> Callable[[Any, Facts], list[_Rule]]:
+    """One function for one kind's rules, in order: the rules whose condition holds, in that order. It
+    evaluates exactly the conditions ``[rule for when, rule in rules if compile_condition(when)(sub, facts)]``
+    would, in one call per submission instead of one per rule (conditions are pure, so when they are
+    evaluated does not matter). Conditions are validated by ``compile_condition`` first."""
+    builder = _Builder(fields)
+    lines = ["def match(sub, facts):", "    out = []"]
+    for when, rule in rules:
+        lines.append(f"    if {_conjunction(when, (), builder)}:")
+        lines.append(f"        out.append({builder.const(rule)})")
+    lines.append("    return out")
+    namespace = {"__builtins__": {"getattr": getattr}, **builder.constants}
+    exec("\n".join(lines), namespace)
+    matcher: Callable[[Any, Facts], list[_Rule]] = namespace["match"]
+    return matcher
 
 
 def _conjunction(when: Mapping[str, Any], path: tuple[str | int, ...], builder: _Builder) -> str:

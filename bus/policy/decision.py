@@ -82,8 +82,8 @@ class Decision:
     def to_dict(self) -> dict[str, Any]:
         record: dict[str, Any] = {
             "submission_id": self.submission_id, "partner": self.partner, "kind": self.kind,
-            "status": self.status.value, "reason": self.reason,
-            "deliveries": [d.to_dict() for d in self.deliveries],
+            "status": str(self.status), "reason": self.reason,  # str of a StrEnum: its value, without .value's cost
+            "deliveries": _deliveries(self.deliveries),
             "withheld": [w.to_dict() for w in self.withheld],
             "possible_matches": [m.to_dict() for m in self.possible_matches],
             "ocg_links": [{"ocg_id": link.ocg_id, "via": link.via} for link in self.ocg_links],
@@ -93,3 +93,17 @@ class Decision:
         if self.claimed_partner is not None:
             record["claimed_partner"] = self.claimed_partner
         return record
+
+
+def _deliveries(deliveries: tuple[Delivery, ...]) -> list[dict[str, Any]]:
+    """``[d.to_dict() for d in deliveries]``, writing each due time once: a decision's deliveries share one."""
+    out = []
+    due: datetime | None = None
+    text: str | None = None
+    for d in deliveries:
+        if d.due is not due:
+            due = d.due
+            text = due.isoformat() if due else None
+        out.append({"recipient": d.recipient, "view": d.view, "priority": d.priority, "due": text,
+                    "rules": list(d.rules), "omitted": list(d.omitted)})
+    return out

@@ -24,12 +24,10 @@ from schemas import Parsed, Submission, SubmissionRejected, parse_payload
 def decide(sub: Submission, ruleset: Ruleset, reference: Reference, now: datetime,
            ingress_owner: str | None = None) -> Decision:
     owner = ingress_owner if ingress_owner is not None else sub.partner
-    record = _Record(str(sub.submission_id), owner, sub.kind, ruleset.digest, reference.digest, now,
-                     sub.partner if sub.partner != owner else None)
     try:
         force = admit(sub, ruleset, owner)
     except Quarantine as stop:
-        return record.quarantined(stop.reason)
+        return _record(sub, owner, ruleset, reference, now).quarantined(stop.reason)
     links, possible = match_nominals(
         reference, sub.nominals, ruleset.identifiers, ruleset.name_with_dob, ruleset.phone_region,
     )
@@ -46,13 +44,16 @@ def decide(sub: Submission, ruleset: Ruleset, reference: Reference, now: datetim
     withheld = tuple(outcome.withheld.values())
     if not deliveries:
         reasons = "; ".join(dict.fromkeys(f"{w.rule} {w.reason}" for w in withheld)) or "no rule selected a team"
-        return record.quarantined(f"no delivery is left after handling: {reasons}", withheld, possible, links)
-    return Decision(
-        submission_id=record.submission_id, partner=record.partner, kind=record.kind, status=ROUTED,
-        reason=None, ruleset=record.ruleset, reference=record.reference, decided_at=now,
-        deliveries=deliveries, withheld=withheld, possible_matches=tuple(possible), ocg_links=tuple(links),
-        claimed_partner=record.claimed_partner,
-    )
+        return _record(sub, owner, ruleset, reference, now).quarantined(
+            f"no delivery is left after handling: {reasons}", withheld, possible, links)
+    # Admitted: the submission's partner is the owner, so there is no claimed partner.
+    return Decision(str(sub.submission_id), owner, sub.kind, ROUTED, None, ruleset.digest, reference.digest, now,
+                    deliveries, withheld, tuple(possible), tuple(links), None)
+
+
+def _record(sub: Submission, owner: str, ruleset: Ruleset, reference: Reference, now: datetime) -> _Record:
+    return _Record(str(sub.submission_id), owner, sub.kind, ruleset.digest, reference.digest, now,
+                   sub.partner if sub.partner != owner else None)
 
 
 NO_OCG: dict[str, frozenset[str]] = {"ocg_tiers": frozenset()}
@@ -79,14 +80,13 @@ class _Record:
 
 
 def _deliveries(selection: Selection, outcome: Outcome) -> tuple[Delivery, ...]:
-    priority = PRIORITIES[selection.priority]
+    priority, due, omitted_of = PRIORITIES[selection.priority], selection.due, outcome.omitted
     deliveries = []
     for team, why in outcome.teams.items():
-        omitted = tuple(sorted(outcome.omitted[team])) if team in outcome.omitted else ()
-        deliveries.append(Delivery(
-            recipient=team, view="sanitised" if omitted else "full", priority=priority, due=selection.due,
-            rules=tuple(dict.fromkeys([rule for rule, _ in why])), omitted=omitted, says=tuple(why),
-        ))
+        omitted = tuple(sorted(omitted_of[team])) if team in omitted_of else ()
+        rules = (why[0][0],) if len(why) == 1 else tuple(dict.fromkeys([rule for rule, _ in why]))
+        deliveries.append(Delivery(team, "sanitised" if omitted else "full", priority, due, rules, omitted,
+                                   tuple(why)))
     return tuple(deliveries)
 
 

@@ -56,7 +56,7 @@ class Outcome:
 
 
 def handle(sub: Any, facts: Facts, scope: Scope, selection: Selection, ruleset: Ruleset) -> Outcome:
-    matching = [rule for rule in ruleset.handling[sub.kind] if rule.when(sub, facts)]
+    matching = ruleset.handle_match[sub.kind](sub, facts)
     protected = frozenset(t for rule in matching if rule.protect for t in rule.protect(scope)) \
         if any(rule.protect for rule in matching) else frozenset()
     # The selection is not used after handling: its lists are taken over, not copied.

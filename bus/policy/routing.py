@@ -25,9 +25,8 @@ class Selection:
 
 def route(sub: Any, facts: Facts, scope: Scope, ruleset: Ruleset) -> Selection:
     selection = Selection()
-    for rule in ruleset.routing[sub.kind]:
-        if rule.when(sub, facts):
-            _apply(selection, rule, rule.add(scope) if rule.add else (), sub, ruleset)
+    for rule in ruleset.route_match[sub.kind](sub, facts):  # the kind's rules whose condition holds, in order
+        _apply(selection, rule, rule.add(scope) if rule.add else (), sub, ruleset)
     return selection
 
 

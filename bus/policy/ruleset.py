@@ -11,14 +11,17 @@ found by ``bus.policy.yaml_lines``.
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 from zoneinfo import ZoneInfo
 
 import yaml
 from pydantic import ValidationError
 
 from bus.errors import RulesetError
+from bus.policy.conditions import Facts
 from bus.policy.ruleset_file import RulesetFile
 from bus.policy.ruleset_region import PartnerRights, areas_of, check_working_days, directory_of, partners_of, zone_of
 from bus.policy.ruleset_rules import (
@@ -67,6 +70,8 @@ class Ruleset:
     routing: dict[str, tuple[CompiledRouting, ...]]
     handling: dict[str, tuple[CompiledHandling, ...]]
     says: dict[str, str]
+    route_match: dict[str, Callable[[Any, Facts], list[CompiledRouting]]]  # kind -> its applicable rules
+    handle_match: dict[str, Callable[[Any, Facts], list[CompiledHandling]]]
 
     @property
     def team_ids(self) -> frozenset[str]:
@@ -116,5 +121,6 @@ def _compile(model: RulesetFile, digest: str, source: str) -> Ruleset:
         covert_source_types=frozenset(model.admission.covert_source_types),
         identifiers=tuple(model.ocg_matching.strong_identifiers), name_with_dob=model.ocg_matching.name_with_dob,
         phone_region=model.ocg_matching.default_phone_region,
-        routing=rules.routing, handling=rules.handling, says=rules.says,
+        routing=rules.routing, handling=rules.handling, says=rules.says, route_match=rules.route_match,
+        handle_match=rules.handle_match,
     )

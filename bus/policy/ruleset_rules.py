@@ -6,10 +6,19 @@ raised as ``Invalid`` with the key path of the rule's offending entry.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from typing import Any, TypeVar
 
-from bus.policy.conditions import KIND_FIELDS, ConditionError, Predicate, compile_condition, kinds_of
+from bus.policy.conditions import (
+    KIND_FIELDS,
+    ConditionError,
+    Facts,
+    Predicate,
+    compile_condition,
+    compile_matcher,
+    kinds_of,
+)
 from bus.policy.ruleset_file import Due, HandlingRule, RoutingRule, RulesetFile, Sanitise
 from bus.policy.selectors import HANDLING, ROUTING, Directory, Resolver, SelectorError, compile_selector, union_of
 from bus.policy.yaml_lines import Invalid, KeyPath
@@ -56,6 +65,8 @@ class CompiledRules:
     routing: dict[str, tuple[CompiledRouting, ...]]
     handling: dict[str, tuple[CompiledHandling, ...]]
     says: dict[str, str]
+    route_match: dict[str, Callable[[Any, Facts], list[CompiledRouting]]]
+    handle_match: dict[str, Callable[[Any, Facts], list[CompiledHandling]]]
 
 
 _Rule = TypeVar("_Rule", CompiledRouting, CompiledHandling)
@@ -67,10 +78,24 @@ def compile_rules(model: RulesetFile, directory: Directory) -> CompiledRules:
     handling = [_handling_rule(rule, i, directory, says) for i, rule in enumerate(model.handling)]
     routing_kinds = [kinds_of(rule.when, KIND_NAMES) for rule in model.routing]
     handling_kinds = [kinds_of(rule.when, KIND_NAMES) for rule in model.handling]
+    routing_whens, handling_whens = [r.when for r in model.routing], [r.when for r in model.handling]
+    by_kind_routing = _by_kind(routing, routing_kinds, routing_whens)
+    by_kind_handling = _by_kind(handling, handling_kinds, handling_whens)
     return CompiledRules(
-        routing=_by_kind(routing, routing_kinds, [r.when for r in model.routing]),
-        handling=_by_kind(handling, handling_kinds, [r.when for r in model.handling]), says=says,
+        routing=by_kind_routing, handling=by_kind_handling, says=says,
+        route_match=_matchers(by_kind_routing, routing_kinds, routing_whens),
+        handle_match=_matchers(by_kind_handling, handling_kinds, handling_whens),
     )
+
+
+def _matchers(by_kind: dict[str, tuple[_Rule, ...]], kinds: list[tuple[str, ...]],
+              whens: list[dict[str, Any]]) -> dict[str, Callable[[Any, Facts], list[_Rule]]]:
+    """Each kind's rules (``by_kind``'s, the same objects) as one function returning the applicable ones."""
+    matchers = {}
+    for kind, rules in by_kind.items():
+        own = [_without_kind(when) for ks, when in zip(kinds, whens, strict=True) if kind in ks]
+        matchers[kind] = compile_matcher(list(zip(own, rules, strict=True)), KIND_FIELDS[kind])
+    return matchers
 
 
 def _by_kind(rules: list[_Rule], kinds: list[tuple[str, ...]],

@@ -5,6 +5,7 @@ A selector is compiled once at load into a function of the decision's ``Scope`` 
 
 from __future__ import annotations
 
+import weakref
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
@@ -57,17 +58,30 @@ def compile_selector(text: str, directory: Directory, mode: str) -> Resolver:
 
 
 def union_of(resolvers: Sequence[Resolver]) -> Resolver:
-    """The teams of all ``resolvers``, in order, once each (none: no team)."""
+    """The teams of all ``resolvers``, in order, once each (none: no team). A union of fixed selectors is
+    itself fixed: computed once, here."""
     if len(resolvers) == 1:
         return resolvers[0]
+    if all(resolve in _FIXED for resolve in resolvers):
+        return _fixed(tuple(dict.fromkeys(team for resolve in resolvers for team in _FIXED[resolve])))
 
     def union(scope: Scope) -> tuple[str, ...]:
-        seen: dict[str, None] = {}
+        found: tuple[str, ...] = ()
         for resolve in resolvers:
-            seen.update(dict.fromkeys(resolve(scope)))
-        return tuple(seen)
+            found += resolve(scope)
+        return tuple(dict.fromkeys(found))
 
     return union
+
+
+_FIXED: weakref.WeakKeyDictionary[Resolver, tuple[str, ...]] = weakref.WeakKeyDictionary()
+"""The selectors whose teams do not depend on the submission, and their teams (for ``union_of``)."""
+
+
+def _fixed(members: tuple[str, ...]) -> Resolver:
+    resolve: Resolver = lambda _scope: members  # noqa: E731 -- a plain function: the fastest call there is
+    _FIXED[resolve] = members
+    return resolve
 
 
 _SCOPED: dict[str, Resolver] = {
@@ -82,8 +96,7 @@ def _compile_term(term: str, directory: Directory, mode: str) -> Resolver:
         return _SCOPED[term]
     if term.startswith("F."):
         return _force_term(term[2:], directory, mode)
-    members = _fixed_members(term, directory)
-    return lambda _scope: members
+    return _fixed(_fixed_members(term, directory))
 
 
 def _fixed_members(term: str, directory: Directory) -> tuple[str, ...]:
