@@ -39,12 +39,12 @@ from pathlib import Path
 from typing import Any
 
 import orjson
+from router_proc import start_router, wait_reading
 
 from bus.keys import Keys
 from bus.samples import realistic_mix
 from bus.servers import RedisProc, stop_process
 
-ROOT = Path(__file__).resolve().parent.parent
 KEYS = Keys()
 SHOT_PARTNER = "force-northumbria"
 IMMEDIATE = KEYS.feed("northumbria.control", "immediate")
@@ -126,16 +126,9 @@ class Bench:
             pipe.execute()
 
     def router(self) -> subprocess.Popen[bytes]:
-        env = os.environ | {"REDIS_URL": self.server.url, "INTELBUS_CONSUMER_NAME": "bench-urgent",
-                            "PYTHONUNBUFFERED": "1"}
         self.log = self.dir / f"router-{time.monotonic_ns()}.log"
-        with self.log.open("wb") as out:
-            proc = subprocess.Popen([sys.executable, "-m", "bus.cli", "router"], cwd=ROOT, env=env,
-                                    stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT)
-        while b" reading " not in self.log.read_bytes():  # "router ... reading N ingress streams"
-            if proc.poll() is not None:
-                raise RuntimeError(f"the router exited ({proc.returncode}) before reading:\n{self.log.read_text()}")
-            time.sleep(0.01)
+        proc = start_router(self.server.url, self.log, "bench-urgent")
+        wait_reading(proc, self.log)
         return proc
 
     def run(self, layout: str, mode: str, backlog: list[tuple[str, bytes]]) -> Result:
