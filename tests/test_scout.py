@@ -131,3 +131,49 @@ async def test_the_scan_looks_at_new_entries_first_and_a_backlog_newest_first(re
     assert calls == 2 + 1000 // 50  # every entry scanned once: 1001 entries, 50 a call, and the empty call
     assert await client.hgetall(keys.scout) == {stream.encode(): shot.encode()}  # one region again
     await client.aclose()
+
+
+async def test_an_entry_written_after_a_bulk_load_is_looked_at_before_the_load(redis_proc: RedisProc) -> None:
+    """Order, not time: a partner's burst larger than a call's budget arrives while a backlog is being
+    scanned; the threat to life written after the burst is the next call's first candidate, and every
+    threat to life in the backlog and in the burst is still found; then one position again."""
+    client = aioredis.Redis.from_url(redis_proc.url)
+    keys, stream = Keys(), Keys().ingress("hmrc")
+    routine, urgent = b'{"threat_to_life": false}', b'{"threat_to_life": true}'
+
+    async def write(count: int, urgent_at: tuple[int, ...]) -> list[str]:
+        pipe = client.pipeline(transaction=False)
+        for index in range(count):
+            pipe.xadd(stream, {"payload": urgent if index in urgent_at else routine})
+        return [decoded(entry_id) for entry_id in await pipe.execute()]
+
+    backlog = await write(1000, (100, 900))
+    library = Library(client)
+    await library.prepare()
+    committer = Committer(client, library, keys, "scout-test")
+    scan_keys = [keys.scout, stream]
+
+    async def scan() -> tuple[int, list[str]]:
+        reply = await library.call(Operation.SCOUT, scan_keys, ["router", 50, 1 << 24, READ_OUT_LIMIT, 0])
+        scanned, candidates, positions = scan_reply(reply, scan_keys)
+        plan = Plan(keys)
+        plan.positions = positions
+        await committer.commit(plan, mode="scout")
+        return scanned, [candidate.entry_id for candidate in candidates]
+
+    assert await scan() == (50, [])  # the backlog region is begun: its newest 50
+    burst = await write(300, (10,))
+    shot = decoded(await client.xadd(stream, {"payload": urgent}))
+    scanned, candidates = await scan()
+    assert (scanned, candidates[:1]) == (50, [shot]), "the entry written after the burst was not looked at first"
+    found, calls = set(candidates), 2
+    while scanned:
+        scanned, candidates = await scan()
+        found.update(candidates)
+        calls += 1
+    assert found == {shot, burst[10], backlog[900], backlog[100]}
+    # every entry scanned, the backlog's first 50 twice (the region restarted at the burst's end): 1,351
+    # entries, 50 a call, and the empty call
+    assert calls == 2 + (1000 + 300 + 1) // 50 + 1
+    assert await client.hgetall(keys.scout) == {stream.encode(): shot.encode()}  # one region again
+    await client.aclose()

@@ -7,12 +7,14 @@
 -- and, while a backlog remains, <stream>|from (the newest entry when the backlog was first seen),
 -- <stream>|down (the backlog is scanned from |from down to here) and <stream>|top (entries after |from
 -- are scanned up to here). A call scans every stream's newer entries first, then spends what is left of
--- its budget on backlogs, newest first; a threat to life written just before the router started is found
--- in the first call, not after the backlog. When the backlog is all scanned the fields are one again.
+-- its budget on backlogs; both newest first. A threat to life written just before the router started is
+-- found in the first call, not after the backlog, and one written just after a partner's bulk load is
+-- found in the next call, not after the load (see settle_top). When the backlog is all scanned the fields
+-- are one again.
 -- A region's scan never goes below the router group's last-delivered id (what the group has read it
 -- decides itself).
 --
--- One entry at a time (XRANGE/XREVRANGE COUNT 1) within a budget of entries and bytes per call, from a rotating
+-- One entry at a time (XREVRANGE COUNT 1) within a budget of entries and bytes per call, from a rotating
 -- offset; a stream that fails (any id, any entry) is reported and the others are scanned. Every stream is
 -- read in every call (its group row), which is what re-arms the scout's change tracking (bus/wake.py). A
 -- candidate is an entry that is exactly one field, payload, within the read-out limit, whose text has the
@@ -80,20 +82,39 @@ local function candidate(st, region, id, fields, cursor)
   return entry_cost(fields, size)
 end
 
--- Newer entries, oldest first: after |top (or |from) to the end.
+-- Newer entries, newest first: from the end down to |top (exclusive), over this call's passes.
 local function scan_top(k, quota)
   local st = state[k]
   if not st or not st.persisted or st.done.top then return 0 end
-  local stream, cursor, got = KEYS[k], st.top, 0
+  local stream, cursor, got = KEYS[k], st.tcur, 0
+  if st.top == MAX_ID then st.done.top = true return 0 end  -- nothing can be above it
+  local floor = '(' .. st.top
   while got < quota and scanned < max_entries and bytes < max_bytes do
-    if cursor == MAX_ID then st.done.top = true break end
-    local page = redis.call('XRANGE', stream, '(' .. cursor, '+', 'COUNT', 1)
+    local page = redis.call('XREVRANGE', stream, cursor and '(' .. cursor or '+', floor, 'COUNT', 1)
     if #page == 0 then st.done.top = true break end
+    st.tnew = st.tnew or page[1][1]
     bytes = bytes + candidate(st, 'top', page[1][1], page[1][2], cursor)
     cursor, got, scanned = page[1][1], got + 1, scanned + 1
   end
-  st.top, st.got.top = cursor, (st.got.top or 0) + got
+  st.tcur, st.got.top = cursor, (st.got.top or 0) + got
   return got
+end
+
+-- After the newer entries' passes: (old |top, newest] is scanned, or, when the budget ran out first (a
+-- partner's bulk load while a backlog is scanned), the backlog region restarts at the newest entry and
+-- what the burst left unscanned joins it, so an entry written after a burst is still the next call's
+-- first look. The old region's scanned part is then scanned again (the price of keeping one region;
+-- a candidate found twice is committed once).
+local function settle_top(k)
+  local st = state[k]
+  if not st or (st.got.top or 0) == 0 then return end
+  if st.done.top then
+    st.top, st.first.top = st.tnew, nil  -- a position that moves up waits for the commit of any candidate
+    return
+  end
+  st.restart, st.from, st.down, st.top = true, st.tnew, st.tcur, st.tnew
+  st.got.low, st.cand.low, st.first.low = st.got.top, st.cand.top, st.first.top
+  st.got.top, st.cand.top, st.first.top = 0, nil, nil
 end
 
 -- The backlog, newest first: down from |down (exclusive) or |from (inclusive), to the router group's
@@ -140,7 +161,12 @@ local function store(k)
     end
     return
   end
-  if not st.persisted then redis.call('HSET', positions, stream .. '|from', st.from) end
+  if st.restart then  -- the region starts again at the newest entry, scanned down from it (inclusive)
+    redis.call('HSET', positions, stream .. '|from', st.from, stream .. '|top', st.top)
+    redis.call('HDEL', positions, stream .. '|down')
+  elseif not st.persisted then
+    redis.call('HSET', positions, stream .. '|from', st.from)
+  end
   if (st.got.low or 0) > 0 then keep(stream .. '|down', st.first.low, st.down, st.cand.low) end
   if (st.got.top or 0) > 0 then keep(stream .. '|top', st.first.top, st.top, st.cand.top) end
 end
@@ -168,6 +194,7 @@ end
 
 each_stream(prepare)
 pass(scan_top)
+each_stream(settle_top)
 pass(scan_low)
 each_stream(store)
 out[1] = scanned
