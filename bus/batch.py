@@ -8,6 +8,7 @@ more than ``COMMIT_BYTES`` of arguments (a few milliseconds of Redis time) whate
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -75,23 +76,46 @@ def error_text(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {exc}"[:MAX_ERROR_TEXT]
 
 
+class Planner:
+    """Plans (each under ``COMMIT_BYTES`` and ``max_entries``) for entries fed in any number of ``add`` calls,
+    all decided at one ``now``: the caller may yield between chunks without cutting a commit call per chunk."""
+
+    def __init__(self, engine: Engine, make: Callable[[Entry, datetime], Writes],
+                 accept: Callable[[Writes], bool] = lambda writes: True, max_entries: int | None = None) -> None:
+        self._engine, self._make, self._accept = engine, make, accept
+        self._max_entries = max_entries
+        self._now = engine.clock()
+        self._plans = [Plan(engine.keys)]
+        self.failures: list[Failure] = []
+
+    def add(self, entries: Iterable[Entry]) -> None:
+        """Plan the entries that ``make`` turns into writes ``accept``-ed; set aside those whose processing
+        raised."""
+        plans = self._plans
+        for entry in entries:
+            try:
+                writes = self._make(entry, self._now)
+                if not self._accept(writes):
+                    continue
+                last = plans[-1]
+                if last.entries and (last.size >= COMMIT_BYTES or len(last.entries) == self._max_entries):
+                    plans.append(Plan(self._engine.keys))
+                plans[-1].add(writes)
+            except Exception as exc:  # whatever the entry holds, it cannot take its neighbours down
+                self.failures.append(Failure(entry, error_text(exc)))
+
+    @property
+    def plans(self) -> list[Plan]:
+        return [plan for plan in self._plans if plan.entries]
+
+
 def plan_entries(engine: Engine, entries: Iterable[Entry], make: Callable[[Entry, datetime], Writes],
                  accept: Callable[[Writes], bool] = lambda writes: True) -> tuple[list[Plan], list[Failure]]:
     """Plans (each under ``COMMIT_BYTES``) for the entries that ``make`` turns into writes ``accept``-ed;
     failures for the entries whose processing raised."""
-    now = engine.clock()
-    plans, failures = [Plan(engine.keys)], []
-    for entry in entries:
-        try:
-            writes = make(entry, now)
-            if not accept(writes):
-                continue
-            if plans[-1].entries and plans[-1].size >= COMMIT_BYTES:
-                plans.append(Plan(engine.keys))
-            plans[-1].add(writes)
-        except Exception as exc:  # whatever the entry holds, it cannot take its neighbours down
-            failures.append(Failure(entry, error_text(exc)))
-    return [plan for plan in plans if plan.entries], failures
+    planner = Planner(engine, make, accept)
+    planner.add(entries)
+    return planner.plans, planner.failures
 
 
 def urgent(writes: Writes) -> bool:
@@ -99,6 +123,17 @@ def urgent(writes: Writes) -> bool:
     group's later reading is recognised). Anything else waits for the router group."""
     decision = writes.decision
     return decision.status == ROUTED and decision.immediate and writes.dedupe_key is not None
+
+
+THREAT_TO_LIFE = re.compile(rb'"threat_to_life"\s*:\s*true')
+"""The text lua/scout.lua looks for (its ``urgent``): a payload that says it is a threat to life."""
+
+
+def says_threat_to_life(entry: Entry) -> bool:
+    """Whether the entry's payload says ``"threat_to_life": true``, before it is parsed: what goes first in a
+    batch. Only an order: the decision is the engine's, whatever the text says."""
+    payload = entry.payload
+    return payload is not None and THREAT_TO_LIFE.search(payload) is not None
 
 
 def split_poison(entries: Sequence[Entry], limit: int) -> tuple[list[Entry], list[Entry]]:

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 
 import redis.asyncio as aioredis
 
-from bus.batch import Engine, Failure, plan_entries
+from bus.batch import Engine, Failure, Planner, plan_entries, says_threat_to_life
 from bus.commit import Committer, Outcome
 from bus.errors import GroupExistsError, TransportError
 from bus.keys import ROUTER_GROUP
@@ -32,8 +32,13 @@ from bus.wire import READ_OUT_LIMIT, Entry, ReadReply, StreamNote, read_reply
 
 log = logging.getLogger("intelbus.router")
 PLAN_ENTRIES = 25
-"""Entries decided between two looks at the event loop, and most entries in one commit call (about a
-millisecond of Redis): the urgent path's latency is bounded by these, not by the batch size."""
+"""Entries decided between two looks at the event loop (a couple of milliseconds of Python): the scout
+shares the loop, so this bounds how long it waits for the process, whatever the batch size."""
+COMMIT_ENTRIES = 100
+"""Most entries in one commit call. Under ``appendfsync always`` a call's writes are fsynced before Redis
+serves anyone else: 100 entries are some 300 KB, about 2 ms (200: 600 KB, up to 15-25 ms on this class of
+disk, which the urgent lane then waits; 25: a quarter more router CPU per submission). bench/urgent.py and
+bench/sar_backlog.py measure the two sides."""
 
 
 def consumer_name(settings: Settings) -> str:
@@ -116,7 +121,8 @@ class BatchLoop:
         if batch.entries and not stop.is_set():
             work.ahead = asyncio.create_task(self.read())
             await asyncio.sleep(0)  # its request is on the wire before the decisions start
-        plans, failures = await self._plan(batch.entries)
+        entries = await self._threats_first(batch.entries)
+        plans, failures = await self._plan(entries)
         if work.commit is not None:
             await work.commit
             work.commit = None
@@ -129,18 +135,28 @@ class BatchLoop:
             await self._progress.idle(batch.number)
         return False
 
+    async def _threats_first(self, entries: Sequence[Entry]) -> Sequence[Entry]:
+        """Decide and commit the batch's threats to life before the rest of it (the scout finds those the
+        group has not read yet; these are ones it read first); return the rest."""
+        urgent = [says_threat_to_life(entry) for entry in entries]
+        if not any(urgent):
+            return entries
+        first = [entry for entry, flag in zip(entries, urgent, strict=True) if flag]
+        plans, failures = plan_entries(self._engine, first, self._engine.writes)
+        await self._committer.record_failures(failures)
+        self._stats.failed += len(failures)
+        await self._commit(plans)
+        return [entry for entry, flag in zip(entries, urgent, strict=True) if not flag]
+
     async def _plan(self, entries: Sequence[Entry]) -> tuple[list[Plan], list[Failure]]:
         """Plan a batch ``PLAN_ENTRIES`` at a time, letting the scout in between (it shares this event loop),
-        so that it never waits behind more than a few milliseconds of deciding, and neither it nor anyone
-        else waits long behind one commit call in Redis."""
-        plans: list[Plan] = []
-        failures: list[Failure] = []
+        so that it never waits behind more than a few milliseconds of deciding, into commit calls of at
+        most ``COMMIT_ENTRIES``, so that neither it nor anyone else waits long behind one in Redis."""
+        planner = Planner(self._engine, self._engine.writes, max_entries=COMMIT_ENTRIES)
         for start in range(0, len(entries), PLAN_ENTRIES):
-            planned, failed = plan_entries(self._engine, entries[start:start + PLAN_ENTRIES], self._engine.writes)
-            plans += planned
-            failures += failed
+            planner.add(entries[start:start + PLAN_ENTRIES])
             await asyncio.sleep(0)
-        return plans, failures
+        return planner.plans, planner.failures
 
     async def _commit(self, plans: list[Plan]) -> None:
         for plan in plans:
