@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import gc
 import logging
 import sys
 from collections.abc import Awaitable, Callable
@@ -98,6 +99,11 @@ def _router(args: argparse.Namespace, settings: Settings) -> int:
         return 0
     _logging()
     url = _url(settings)
+    # What is loaded by now (modules, the ruleset, the reference data: some 60,000 objects) lives as long as
+    # the process: out of the collector's sight, a full collection no longer stalls routing, and the urgent
+    # lane with it, for some 20 ms each time.
+    gc.collect()
+    gc.freeze()
 
     async def main() -> None:
         stop = asyncio.Event()
