@@ -88,12 +88,13 @@ def _logging() -> None:
 
 
 def _router(args: argparse.Namespace, settings: Settings) -> int:
-    from bus.asyncapi import asyncapi_app
     from bus.policy import load_policy
     from bus.service import install_signal_handlers, run_router
 
     ruleset, reference = load_policy(args.ruleset or settings.ruleset, args.reference or settings.reference)
     if args.asyncapi:
+        from bus.asyncapi import asyncapi_app  # FastStream: only for the document (a router starts faster)
+
         app = asyncapi_app(settings, ruleset, settings.redis_url or "redis://localhost:6379")
         print(app.schema.to_specification().to_json())
         return 0
