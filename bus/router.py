@@ -23,6 +23,7 @@ from bus.batch import Engine, Failure, Planner, plan_entries, says_threat_to_lif
 from bus.commit import Committer, Outcome
 from bus.errors import GroupExistsError, TransportError
 from bus.keys import ROUTER_GROUP
+from bus.lanes import Lanes
 from bus.library import Library, Operation
 from bus.plan import Plan
 from bus.progress import Progress
@@ -65,8 +66,9 @@ class BatchLoop:
     """Reads, decides and commits the router group's entries until stopped."""
 
     def __init__(self, library: Library, committer: Committer, engine: Engine, settings: Settings,
-                 streams: Sequence[str], consumer: str, progress: Progress) -> None:
+                 streams: Sequence[str], consumer: str, progress: Progress, lanes: Lanes | None = None) -> None:
         self._library = library
+        self._lanes = lanes or Lanes()
         self._committer = committer
         self._engine = engine
         self._settings = settings
@@ -82,6 +84,7 @@ class BatchLoop:
         number = self._progress.begin()
         args = [ROUTER_GROUP, self._consumer, self._settings.batch_size, self._settings.read_bytes,
                 READ_OUT_LIMIT, self._offset, self._engine.keys.ingress_prefix]
+        await self._lanes.routine()
         async with translate_errors("reading ingress"):
             reply = await self._library.call(Operation.READ, self._keys, args)
         parsed = read_reply(reply, self._keys, number)
@@ -145,7 +148,7 @@ class BatchLoop:
         plans, failures = plan_entries(self._engine, first, self._engine.writes)
         await self._committer.record_failures(failures)
         self._stats.failed += len(failures)
-        await self._commit(plans)
+        await self._commit(plans, urgent=True)
         return [entry for entry, flag in zip(entries, urgent, strict=True) if not flag]
 
     async def _plan(self, entries: Sequence[Entry]) -> tuple[list[Plan], list[Failure]]:
@@ -158,8 +161,10 @@ class BatchLoop:
             await asyncio.sleep(0)
         return planner.plans, planner.failures
 
-    async def _commit(self, plans: list[Plan]) -> None:
+    async def _commit(self, plans: list[Plan], urgent: bool = False) -> None:
         for plan in plans:
+            if not urgent:
+                await self._lanes.routine()
             outcomes, failures = await self._committer.commit(plan)
             await self._committer.record_failures(failures)
             self._stats.failed += len(failures)

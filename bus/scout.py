@@ -26,6 +26,7 @@ from bus.batch import Engine, plan_entries, urgent
 from bus.commit import Committed, Committer
 from bus.errors import PermissionDeniedError, TransportError, UnknownCommandError
 from bus.keys import ROUTER_GROUP
+from bus.lanes import Lanes
 from bus.library import Library, Operation
 from bus.plan import Plan
 from bus.progress import Progress
@@ -59,9 +60,12 @@ def scan_reply(reply: Sequence[Any], keys: Sequence[str]) -> tuple[int, list[Ent
 
 class Scout:
     def __init__(self, library: Library, committer: Committer, engine: Engine, settings: Settings,
-                 streams: Sequence[str], progress: Progress, url: str | None = None) -> None:
+                 streams: Sequence[str], progress: Progress, url: str | None = None,
+                 lanes: Lanes | None = None) -> None:
         """``url``: where the scout opens its own woken connection; without one it shares ``library``'s
-        client and looks every ``block_ms``."""
+        client and looks every ``block_ms``. ``lanes``: shared with the batch loop, which holds back while
+        the scout commits."""
+        self._lanes = lanes or Lanes()
         self._library = library
         self._committer = committer
         self._engine = engine
@@ -82,6 +86,14 @@ class Scout:
         scanned, candidates, positions = scan_reply(reply, self._keys)
         if not candidates and not positions:
             return scanned
+        if candidates:
+            async with self._lanes.urgent():
+                await self._commit(committer, candidates, positions)
+        else:
+            await self._commit(committer, candidates, positions)
+        return scanned
+
+    async def _commit(self, committer: Committer, candidates: list[Entry], positions: list[tuple[str, str]]) -> None:
         plans, failures = plan_entries(self._engine, candidates, self._engine.writes, accept=urgent)
         for failure in failures:  # the router group meets the entry too, with its retries and poison handling
             log.warning("scout could not decide %s %s (left to the router group): %s", failure.entry.stream,
@@ -95,7 +107,6 @@ class Scout:
             await self._progress.notify()
             if routed:
                 log.info("scout routed %d threat-to-life submissions ahead of the queue", routed)
-        return scanned
 
     async def run(self, stop: asyncio.Event) -> None:
         interval = self._settings.block_ms / 1000

@@ -20,6 +20,7 @@ from bus.batch import Decider, Engine
 from bus.commit import Committer
 from bus.errors import TransportError
 from bus.keys import Keys
+from bus.lanes import Lanes
 from bus.library import Library
 from bus.policy import Reference, Ruleset, decide_payload
 from bus.progress import Progress, RouterStats
@@ -72,9 +73,11 @@ async def run_router(settings: Settings, ruleset: Ruleset, reference: Reference,
         if not await _prepare(client, library, streams, stop):
             return router
         committer = Committer(client, library, keys, router.consumer)
+        lanes = Lanes()  # the scout's commits have right of way over the batch loop's calls
         loops = (
-            BatchLoop(library, committer, router.engine, settings, streams, router.consumer, router.progress),
-            Scout(library, committer, router.engine, settings, streams, router.progress, url),
+            BatchLoop(library, committer, router.engine, settings, streams, router.consumer, router.progress,
+                      lanes),
+            Scout(library, committer, router.engine, settings, streams, router.progress, url, lanes),
             Recovery(library, committer, router.engine, settings, streams, router.consumer, router.progress),
         )
         inner = asyncio.Event()

@@ -17,6 +17,7 @@ from router_harness import decisions, settings_for
 from bus.batch import COMMIT_BYTES, Engine, Planner
 from bus.commit import Committer
 from bus.keys import Keys
+from bus.lanes import Lanes
 from bus.library import Library
 from bus.policy import load_policy
 from bus.progress import Progress
@@ -93,3 +94,25 @@ async def test_a_batchs_threat_to_life_is_committed_before_the_rest_of_it(redis_
     [(feed_id, _)] = stream_rows(await client.xrange(KEYS.feed("northumbria.control", "immediate")))
     assert feed_id.decode() < records[1]["decision_id"]  # delivered before the first routine decision
     await client.aclose()
+
+
+@pytest.mark.asyncio
+async def test_routine_calls_wait_while_the_scout_commits() -> None:
+    """Order, not time: a routine call asked for while urgent work is in hand goes after it, and at once
+    when there is none."""
+    lanes, order = Lanes(), []
+
+    async def routine(name: str) -> None:
+        await lanes.routine()
+        order.append(name)
+
+    await routine("before")  # nothing urgent: no wait
+    async with lanes.urgent():
+        waiting = asyncio.create_task(routine("held"))
+        async with lanes.urgent():  # nested (the scout commits again): still held
+            await asyncio.sleep(0)
+        for _ in range(3):
+            await asyncio.sleep(0)
+        order.append("urgent done")
+    await waiting
+    assert order == ["before", "urgent done", "held"]
