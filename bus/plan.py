@@ -35,6 +35,18 @@ class Writes:
     clear_failure: bool = False  # the entry had a recorded processing failure: drop it once committed
 
 
+@dataclass(frozen=True, slots=True)
+class Position:
+    """A scan position the scout's commit moves (``lua/scout.lua``'s 'upto'): the positions hash field, the
+    id scanned up to, and the field and value naming its backlog region ("": none). commit.lua moves it
+    only while the region is the one scanned."""
+
+    field: str
+    entry_id: str
+    region_field: str = ""
+    region: str = ""
+
+
 @dataclass(slots=True)
 class Plan:
     keys: Keys
@@ -43,7 +55,7 @@ class Plan:
     args: list[bytes | str | int] = field(default_factory=list)
     entries: list[Entry] = field(default_factory=list)
     writes: list[Writes] = field(default_factory=list)  # kept so that a refused plan can be split
-    positions: list[tuple[str, str]] = field(default_factory=list)  # scout mode: (positions field, scanned up to)
+    positions: list[Position] = field(default_factory=list)  # scout mode: what the commit moves
     size: int = 0  # bytes of arguments, to bound one call's work
 
     def __post_init__(self) -> None:
@@ -98,6 +110,6 @@ class Plan:
         self.size += len(encoded) + len(duplicate) + len(raw) + sum(map(len, sanitised)) + sum(map(len, copied))
 
     def call_args(self, group: str, consumer: str, mode: Mode) -> tuple[list[str], list[Any]]:
-        positions = [part for name, entry_id in self.positions for part in (name, entry_id)]
+        positions = [part for p in self.positions for part in (p.field, p.entry_id, p.region_field, p.region)]
         return self.key_list, [group, consumer, mode, len(self.entries), len(self.positions), *self.args,
                                *positions]

@@ -28,7 +28,7 @@ from bus.errors import PermissionDeniedError, TransportError, UnknownCommandErro
 from bus.keys import ROUTER_GROUP
 from bus.lanes import Lanes
 from bus.library import Library, Operation
-from bus.plan import Plan
+from bus.plan import Plan, Position
 from bus.progress import Progress
 from bus.settings import Settings
 from bus.transport import translate_errors
@@ -40,10 +40,10 @@ SCAN_ENTRIES = 64  # most entries one scan looks at, over all streams (well unde
 SCAN_BYTES = 128 * 1024  # most bytes of entries one scan looks at
 
 
-def scan_reply(reply: Sequence[Any], keys: Sequence[str]) -> tuple[int, list[Entry], list[tuple[str, str]]]:
+def scan_reply(reply: Sequence[Any], keys: Sequence[str]) -> tuple[int, list[Entry], list[Position]]:
     """(entries scanned, candidates, positions to commit) from ``scout.lua``'s reply."""
     candidates: list[Entry] = []
-    positions: list[tuple[str, str]] = []
+    positions: list[Position] = []
     for record in reply[1:]:
         kind = record[0]
         if kind == b"candidate":
@@ -51,7 +51,7 @@ def scan_reply(reply: Sequence[Any], keys: Sequence[str]) -> tuple[int, list[Ent
             size = len(PAYLOAD) + len(payload)
             candidates.append(Entry(keys[int(record[1]) - 1], record[2].decode(), ((PAYLOAD, payload),), size, 1))
         elif kind == b"upto":
-            positions.append((record[1].decode(), record[2].decode()))
+            positions.append(Position(*(bytes(part).decode() for part in record[1:5])))
         else:
             log.error("scouting %s failed (the other streams are scanned): %s", keys[int(record[1]) - 1],
                       record[2].decode(errors="replace"))
@@ -93,7 +93,7 @@ class Scout:
             await self._commit(committer, candidates, positions)
         return scanned
 
-    async def _commit(self, committer: Committer, candidates: list[Entry], positions: list[tuple[str, str]]) -> None:
+    async def _commit(self, committer: Committer, candidates: list[Entry], positions: list[Position]) -> None:
         plans, failures = plan_entries(self._engine, candidates, self._engine.writes, accept=urgent)
         for failure in failures:  # the router group meets the entry too, with its retries and poison handling
             log.warning("scout could not decide %s %s (left to the router group): %s", failure.entry.stream,

@@ -24,6 +24,7 @@ from bus.batch import Engine
 from bus.commit import Committer
 from bus.keys import ROUTER_GROUP, Keys
 from bus.library import Library, Operation
+from bus.plan import Position
 from bus.policy import Reference
 from bus.progress import Progress
 from bus.recovery import Recovery
@@ -277,7 +278,8 @@ async def test_10_the_scouts_position_moves_only_with_what_it_commits(redis_proc
     for _ in range(2):  # scanned, not committed (a failed commit): the next scan finds it again
         _, candidates, positions = scan_reply(await library.call(Operation.SCOUT, keys, args), keys)
         assert [c.entry_id for c in candidates] == [decoded(urgent)]
-        assert positions == [(f"{stream}|down", decoded(routine))]  # the backlog is scanned newest first
+        # the backlog is scanned newest first; its region is the one begun at the newest entry
+        assert positions == [Position(f"{stream}|down", decoded(routine), f"{stream}|from", decoded(urgent))]
         assert await client.hget(KEYS.scout, f"{stream}|down") is None  # not moved past the candidate
     progress = Progress()
     await Scout(library, committer, engine, settings, [stream], progress).once()

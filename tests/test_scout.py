@@ -16,7 +16,7 @@ from router_harness import decisions, drained, running_router
 from bus.commit import Committer
 from bus.keys import Keys
 from bus.library import Library, Operation
-from bus.plan import Plan
+from bus.plan import Plan, Position
 from bus.scout import scan_reply
 from bus.wire import READ_OUT_LIMIT
 
@@ -87,7 +87,7 @@ async def test_the_scouts_filter_inside_redis(redis_proc: RedisProc) -> None:
     urgent_ids = [i for i, (_, urgent) in zip(ids, FILTER_CASES, strict=True) if urgent]
     assert [c.entry_id for c in candidates] == urgent_ids[::-1]  # a backlog is scanned newest first
     stream = keys.ingress("hmrc")
-    assert positions == [(f"{stream}|down", ids[0])]  # the rest is committed with what is routed
+    assert positions == [Position(f"{stream}|down", ids[0], f"{stream}|from", ids[-1])]  # committed with them
     assert decoded(await client.hget(keys.scout, f"{stream}|from")) == ids[-1]
     assert decoded(await client.hget(keys.scout, f"{stream}|down")) == ids[3]  # just above the newest candidate
     await client.aclose()
@@ -176,4 +176,54 @@ async def test_an_entry_written_after_a_bulk_load_is_looked_at_before_the_load(r
     # entries, 50 a call, and the empty call
     assert calls == 2 + (1000 + 300 + 1) // 50 + 1
     assert await client.hgetall(keys.scout) == {stream.encode(): shot.encode()}  # one region again
+    await client.aclose()
+
+
+async def test_a_stale_scan_never_moves_a_restarted_region_down(redis_proc: RedisProc) -> None:
+    """Two routers' scouts: one scans a backlog and finds a threat to life; before it commits, the other
+    meets a burst and restarts the region. The first one's commit must not move the new region's |down
+    below entries the burst left unscanned (they would never be scouted); its candidate is still routed."""
+    client = aioredis.Redis.from_url(redis_proc.url)
+    keys, stream = Keys(), Keys().ingress("hmrc")
+    routine, urgent = b'{"threat_to_life": false}', b'{"threat_to_life": true}'
+
+    async def write(count: int, urgent_at: tuple[int, ...] = ()) -> list[str]:
+        pipe = client.pipeline(transaction=False)
+        for index in range(count):
+            pipe.xadd(stream, {"payload": urgent if index in urgent_at else routine})
+        return [decoded(entry_id) for entry_id in await pipe.execute()]
+
+    backlog = await write(200, (20,))
+    library = Library(client)
+    await library.prepare()
+    committer = Committer(client, library, keys, "scout-test")
+    scan_keys = [keys.scout, stream]
+    args = ["router", 50, 1 << 24, READ_OUT_LIMIT, 0]
+
+    async def scan() -> tuple[list[str], list[Position]]:
+        _, candidates, positions = scan_reply(await library.call(Operation.SCOUT, scan_keys, args), scan_keys)
+        return [c.entry_id for c in candidates], positions
+
+    for _ in range(3):  # the first scout pages the backlog down to just above the threat to life
+        assert await scan() == ([], [])
+    found, stale = await scan()  # ... and finds it: its commit is to move |down past it
+    assert found == [backlog[20]] and stale[0].field == f"{stream}|down"
+    burst = await write(120)
+    assert await scan() == ([], [])  # the other scout: the burst's newest 50, the region restarted
+    restarted = decoded(await client.hget(keys.scout, f"{stream}|down"))
+    assert restarted == burst[-50] and decoded(await client.hget(keys.scout, f"{stream}|from")) == burst[-1]
+    plan = Plan(keys)
+    plan.positions = stale
+    await committer.commit(plan, mode="scout")  # the first scout's commit, late
+    assert decoded(await client.hget(keys.scout, f"{stream}|down")) == restarted  # not moved down
+    seen = set()
+    while True:  # every entry the burst left is still scanned (and the threat to life found again)
+        found, positions = await scan()
+        seen.update(found)
+        plan = Plan(keys)
+        plan.positions = positions
+        await committer.commit(plan, mode="scout")
+        if not found and not positions and not await client.hget(keys.scout, f"{stream}|from"):
+            break
+    assert seen == {backlog[20]}
     await client.aclose()

@@ -25,7 +25,9 @@
 --         deliveries      "feed_index,priority,view,due,view_ref;" per delivery (view_ref 0: raw)
 --         view_1 .. view_n                 the sanitised views
 --         name_1, value_1 .. name_c, value_c   the entry's fields, in order, when kept is "copy"
---       then per position: the positions hash field (bus/lua/scout.lua), entry id.
+--       then per position: the positions hash field (bus/lua/scout.lua), entry id, and the field and value
+--       naming its backlog region ("" and "": none); a region's position is moved only while the region
+--       field still holds that value.
 -- Returns per entry {status, decision_id}: routed | quarantined | duplicate | already | skipped.
 local decisions, quarantine, scouted, failures, positions = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5]
 local group, consumer, mode = ARGV[1], ARGV[2], ARGV[3]
@@ -112,12 +114,14 @@ for _ = 1, count do
   end
 end
 for _ = 1, position_count do
-  local field, id = ARGV[i], ARGV[i + 1]
-  local current = redis.call('HGET', positions, field)
-  local forward = string.sub(field, -5) ~= '|down'  -- a backlog is scanned downwards (lua/scout.lua)
-  if not current or (forward and id_less(current, id)) or (not forward and id_less(id, current)) then
-    redis.call('HSET', positions, field, id)
+  local field, id, region_field, region = ARGV[i], ARGV[i + 1], ARGV[i + 2], ARGV[i + 3]
+  if region_field == '' or redis.call('HGET', positions, region_field) == region then  -- not restarted since
+    local current = redis.call('HGET', positions, field)
+    local forward = string.sub(field, -5) ~= '|down'  -- a backlog is scanned downwards (lua/scout.lua)
+    if not current or (forward and id_less(current, id)) or (not forward and id_less(id, current)) then
+      redis.call('HSET', positions, field, id)
+    end
   end
-  i = i + 2
+  i = i + 4
 end
 return results

@@ -25,8 +25,9 @@
 -- KEYS: [1] positions hash, [2..] ingress streams.
 -- ARGV: [1] router group, [2] max entries this call, [3] max bytes this call, [4] read-out limit,
 --       [5] rotation offset.
--- Returns: {scanned, record, ...}, records being {'candidate', k, id, payload}, {'upto', field, id} (the
--- position field to commit after stream k's candidates) and {'error', k, message}.
+-- Returns: {scanned, record, ...}, records being {'candidate', k, id, payload}, {'upto', field, id,
+-- region_field, region} (the position field to commit after stream k's candidates, and the region it
+-- belongs to: '' for none) and {'error', k, message}.
 local positions, group = KEYS[1], ARGV[1]
 local max_entries, max_bytes, limit = tonumber(ARGV[2]), tonumber(ARGV[3]), tonumber(ARGV[4])
 local offset = tonumber(ARGV[5])
@@ -139,11 +140,13 @@ local function scan_low(k, quota)
 end
 
 -- Store what was scanned, never past a candidate: a region with candidates keeps its position before the
--- first of them, and the caller commits the rest ('upto') with what it routed.
-local function keep(field, first, cursor, has_candidate)
+-- first of them, and the caller commits the rest ('upto') with what it routed. A region's 'upto' names the
+-- region (its |from): commit.lua moves it only if the region was not restarted meanwhile (by another
+-- router's scout), so a restarted region's |down is never moved below what it has still to scan.
+local function keep(field, first, cursor, has_candidate, region_field, region)
   if has_candidate then
     if first then redis.call('HSET', positions, field, first) end
-    out[#out + 1] = {'upto', field, cursor}
+    out[#out + 1] = {'upto', field, cursor, region_field or '', region or ''}
   else
     redis.call('HSET', positions, field, cursor)
   end
@@ -167,8 +170,9 @@ local function store(k)
   elseif not st.persisted then
     redis.call('HSET', positions, stream .. '|from', st.from)
   end
-  if (st.got.low or 0) > 0 then keep(stream .. '|down', st.first.low, st.down, st.cand.low) end
-  if (st.got.top or 0) > 0 then keep(stream .. '|top', st.first.top, st.top, st.cand.top) end
+  local region_field = stream .. '|from'
+  if (st.got.low or 0) > 0 then keep(stream .. '|down', st.first.low, st.down, st.cand.low, region_field, st.from) end
+  if (st.got.top or 0) > 0 then keep(stream .. '|top', st.first.top, st.top, st.cand.top, region_field, st.from) end
 end
 
 local function each_stream(fn)
