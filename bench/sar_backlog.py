@@ -19,22 +19,19 @@ from __future__ import annotations
 
 import argparse
 import os
-import shutil
 import statistics
 import sys
-import tempfile
 import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from pathlib import Path
 
 import orjson
-from router_proc import cpu_seconds, start_router, wait_reading
+from router_proc import DurableRedis, cpu_seconds, start_router, wait_reading
 
 from bus.keys import Keys
 from bus.policy import decide_payload, load_policy
 from bus.samples import sar_backlog
-from bus.servers import RedisProc, stop_process
+from bus.servers import stop_process
 
 KEYS = Keys()
 STREAM = KEYS.ingress("ukfiu")
@@ -68,18 +65,10 @@ class Run:
     found: Found
 
 
-class Bench:
+class Bench(DurableRedis):
     def __init__(self, payloads: list[bytes]) -> None:
         self.payloads = payloads
-        self.dir = Path(tempfile.mkdtemp(prefix="intelbus-sar-"))
-        self.server = RedisProc(self.dir, durable=True, extra=("--loglevel", "warning")).start()
-        self.client = self.server.client(timeout=120.0)
-        self.version = self.client.info("server")["redis_version"]
-
-    def close(self) -> None:
-        self.client.close()
-        self.server.stop()
-        shutil.rmtree(self.dir, ignore_errors=True)
+        super().__init__("intelbus-sar-")
 
     def redis_ms(self) -> float:
         seconds, micros = self.client.time()

@@ -31,7 +31,6 @@ import shutil
 import statistics
 import subprocess
 import sys
-import tempfile
 import time
 import uuid
 from dataclasses import dataclass
@@ -39,11 +38,11 @@ from pathlib import Path
 from typing import Any
 
 import orjson
-from router_proc import start_router, wait_reading
+from router_proc import DurableRedis, start_router, wait_reading
 
 from bus.keys import Keys
 from bus.samples import realistic_mix
-from bus.servers import RedisProc, stop_process
+from bus.servers import stop_process
 
 KEYS = Keys()
 SHOT_PARTNER = "force-northumbria"
@@ -105,18 +104,10 @@ class Result:
         return float(ordered[min(len(ordered) - 1, int(q * len(ordered)))])
 
 
-class Bench:
+class Bench(DurableRedis):
     def __init__(self, args: argparse.Namespace) -> None:
         self.args = args
-        self.dir = Path(tempfile.mkdtemp(prefix="intelbus-urgent-"))
-        self.server = RedisProc(self.dir, durable=True, extra=("--loglevel", "warning")).start()
-        self.client = self.server.client(timeout=120.0)
-        self.version = self.client.info("server")["redis_version"]
-
-    def close(self) -> None:
-        self.client.close()
-        self.server.stop()
-        shutil.rmtree(self.dir, ignore_errors=True)
+        super().__init__("intelbus-urgent-")
 
     def load(self, backlog: list[tuple[str, bytes]]) -> None:
         for start in range(0, len(backlog), 2000):

@@ -93,34 +93,55 @@ async def test_the_scouts_filter_inside_redis(redis_proc: RedisProc) -> None:
     await client.aclose()
 
 
+ROUTINE, URGENT = b'{"threat_to_life": false}', b'{"threat_to_life": true}'
+
+
+class Scans:
+    """One partner stream and the scout's calls on it (50 entries each), positions committed as the scout
+    commits them unless a test holds them back."""
+
+    def __init__(self, client: aioredis.Redis) -> None:
+        self.client, self.keys = client, Keys()
+        self.stream = self.keys.ingress("hmrc")
+        self.library = Library(client)
+        self.committer = Committer(client, self.library, self.keys, "scout-test")
+
+    async def write(self, count: int, urgent_at: tuple[int, ...] = ()) -> list[str]:
+        pipe = self.client.pipeline(transaction=False)
+        for index in range(count):
+            pipe.xadd(self.stream, {"payload": URGENT if index in urgent_at else ROUTINE})
+        return [decoded(entry_id) for entry_id in await pipe.execute()]
+
+    async def scan(self, commit: bool = True) -> tuple[int, list[str], list[Position]]:
+        await self.library.prepare()
+        scan_keys = [self.keys.scout, self.stream]
+        reply = await self.library.call(Operation.SCOUT, scan_keys, ["router", 50, 1 << 24, READ_OUT_LIMIT, 0])
+        scanned, candidates, positions = scan_reply(reply, scan_keys)
+        if commit:
+            await self.commit(positions)
+        return scanned, [candidate.entry_id for candidate in candidates], positions
+
+    async def commit(self, positions: list[Position]) -> None:
+        plan = Plan(self.keys)
+        plan.positions = positions
+        await self.committer.commit(plan, mode="scout")
+
+    async def field(self, name: str) -> str | None:
+        value = await self.client.hget(self.keys.scout, f"{self.stream}{name}")
+        return None if value is None else decoded(value)
+
+
 async def test_the_scan_looks_at_new_entries_first_and_a_backlog_newest_first(redis_proc: RedisProc) -> None:
     """Order, not time: a threat to life written while a backlog is being scanned is the next call's first
     candidate; the backlog's own are found newest first; each exactly once; then one position again."""
     client = aioredis.Redis.from_url(redis_proc.url)
-    keys, stream = Keys(), Keys().ingress("hmrc")
-    routine, urgent = b'{"threat_to_life": false}', b'{"threat_to_life": true}'
-    pipe = client.pipeline(transaction=False)
-    for index in range(1000):
-        pipe.xadd(stream, {"payload": urgent if index in (100, 900) else routine})
-    backlog = [decoded(entry_id) for entry_id in await pipe.execute()]
-    library = Library(client)
-    await library.prepare()
-    committer = Committer(client, library, keys, "scout-test")
-    scan_keys = [keys.scout, stream]
-
-    async def scan() -> tuple[int, list[str]]:  # one scout call, then its positions committed as the scout does
-        reply = await library.call(Operation.SCOUT, scan_keys, ["router", 50, 1 << 24, READ_OUT_LIMIT, 0])
-        scanned, candidates, positions = scan_reply(reply, scan_keys)
-        plan = Plan(keys)
-        plan.positions = positions
-        await committer.commit(plan, mode="scout")
-        return scanned, [candidate.entry_id for candidate in candidates]
-
-    assert await scan() == (50, [])  # the newest 50 of the backlog
-    shot = decoded(await client.xadd(stream, {"payload": urgent}))
+    scans = Scans(client)
+    backlog = await scans.write(1000, (100, 900))
+    assert (await scans.scan())[:2] == (50, [])  # the newest 50 of the backlog
+    shot = (await scans.write(1, (0,)))[0]
     found, calls = [], 1
     while True:
-        scanned, candidates = await scan()
+        scanned, candidates, _ = await scans.scan()
         calls += 1
         if calls == 2:
             assert candidates[:1] == [shot], "the entry written after the backlog was not looked at first"
@@ -129,7 +150,7 @@ async def test_the_scan_looks_at_new_entries_first_and_a_backlog_newest_first(re
             break
     assert found == [shot, backlog[900], backlog[100]]
     assert calls == 2 + 1000 // 50  # every entry scanned once: 1001 entries, 50 a call, and the empty call
-    assert await client.hgetall(keys.scout) == {stream.encode(): shot.encode()}  # one region again
+    assert await client.hgetall(scans.keys.scout) == {scans.stream.encode(): shot.encode()}  # one region again
     await client.aclose()
 
 
@@ -138,44 +159,23 @@ async def test_an_entry_written_after_a_bulk_load_is_looked_at_before_the_load(r
     scanned; the threat to life written after the burst is the next call's first candidate, and every
     threat to life in the backlog and in the burst is still found; then one position again."""
     client = aioredis.Redis.from_url(redis_proc.url)
-    keys, stream = Keys(), Keys().ingress("hmrc")
-    routine, urgent = b'{"threat_to_life": false}', b'{"threat_to_life": true}'
-
-    async def write(count: int, urgent_at: tuple[int, ...]) -> list[str]:
-        pipe = client.pipeline(transaction=False)
-        for index in range(count):
-            pipe.xadd(stream, {"payload": urgent if index in urgent_at else routine})
-        return [decoded(entry_id) for entry_id in await pipe.execute()]
-
-    backlog = await write(1000, (100, 900))
-    library = Library(client)
-    await library.prepare()
-    committer = Committer(client, library, keys, "scout-test")
-    scan_keys = [keys.scout, stream]
-
-    async def scan() -> tuple[int, list[str]]:
-        reply = await library.call(Operation.SCOUT, scan_keys, ["router", 50, 1 << 24, READ_OUT_LIMIT, 0])
-        scanned, candidates, positions = scan_reply(reply, scan_keys)
-        plan = Plan(keys)
-        plan.positions = positions
-        await committer.commit(plan, mode="scout")
-        return scanned, [candidate.entry_id for candidate in candidates]
-
-    assert await scan() == (50, [])  # the backlog region is begun: its newest 50
-    burst = await write(300, (10,))
-    shot = decoded(await client.xadd(stream, {"payload": urgent}))
-    scanned, candidates = await scan()
+    scans = Scans(client)
+    backlog = await scans.write(1000, (100, 900))
+    assert (await scans.scan())[:2] == (50, [])  # the backlog region is begun: its newest 50
+    burst = await scans.write(300, (10,))
+    shot = (await scans.write(1, (0,)))[0]
+    scanned, candidates, _ = await scans.scan()
     assert (scanned, candidates[:1]) == (50, [shot]), "the entry written after the burst was not looked at first"
     found, calls = set(candidates), 2
     while scanned:
-        scanned, candidates = await scan()
+        scanned, candidates, _ = await scans.scan()
         found.update(candidates)
         calls += 1
     assert found == {shot, burst[10], backlog[900], backlog[100]}
     # every entry scanned, the backlog's first 50 twice (the region restarted at the burst's end): 1,351
     # entries, 50 a call, and the empty call
     assert calls == 2 + (1000 + 300 + 1) // 50 + 1
-    assert await client.hgetall(keys.scout) == {stream.encode(): shot.encode()}  # one region again
+    assert await client.hgetall(scans.keys.scout) == {scans.stream.encode(): shot.encode()}  # one region again
     await client.aclose()
 
 
@@ -184,46 +184,19 @@ async def test_a_stale_scan_never_moves_a_restarted_region_down(redis_proc: Redi
     meets a burst and restarts the region. The first one's commit must not move the new region's |down
     below entries the burst left unscanned (they would never be scouted); its candidate is still routed."""
     client = aioredis.Redis.from_url(redis_proc.url)
-    keys, stream = Keys(), Keys().ingress("hmrc")
-    routine, urgent = b'{"threat_to_life": false}', b'{"threat_to_life": true}'
-
-    async def write(count: int, urgent_at: tuple[int, ...] = ()) -> list[str]:
-        pipe = client.pipeline(transaction=False)
-        for index in range(count):
-            pipe.xadd(stream, {"payload": urgent if index in urgent_at else routine})
-        return [decoded(entry_id) for entry_id in await pipe.execute()]
-
-    backlog = await write(200, (20,))
-    library = Library(client)
-    await library.prepare()
-    committer = Committer(client, library, keys, "scout-test")
-    scan_keys = [keys.scout, stream]
-    args = ["router", 50, 1 << 24, READ_OUT_LIMIT, 0]
-
-    async def scan() -> tuple[list[str], list[Position]]:
-        _, candidates, positions = scan_reply(await library.call(Operation.SCOUT, scan_keys, args), scan_keys)
-        return [c.entry_id for c in candidates], positions
-
+    scans = Scans(client)
+    backlog = await scans.write(200, (20,))
     for _ in range(3):  # the first scout pages the backlog down to just above the threat to life
-        assert await scan() == ([], [])
-    found, stale = await scan()  # ... and finds it: its commit is to move |down past it
-    assert found == [backlog[20]] and stale[0].field == f"{stream}|down"
-    burst = await write(120)
-    assert await scan() == ([], [])  # the other scout: the burst's newest 50, the region restarted
-    restarted = decoded(await client.hget(keys.scout, f"{stream}|down"))
-    assert restarted == burst[-50] and decoded(await client.hget(keys.scout, f"{stream}|from")) == burst[-1]
-    plan = Plan(keys)
-    plan.positions = stale
-    await committer.commit(plan, mode="scout")  # the first scout's commit, late
-    assert decoded(await client.hget(keys.scout, f"{stream}|down")) == restarted  # not moved down
-    seen = set()
-    while True:  # every entry the burst left is still scanned (and the threat to life found again)
-        found, positions = await scan()
-        seen.update(found)
-        plan = Plan(keys)
-        plan.positions = positions
-        await committer.commit(plan, mode="scout")
-        if not found and not positions and not await client.hget(keys.scout, f"{stream}|from"):
-            break
-    assert seen == {backlog[20]}
+        assert await scans.scan() == (50, [], [])
+    _, found, stale = await scans.scan(commit=False)  # ... and finds it: its commit is to move |down past it
+    assert found == [backlog[20]] and stale[0].field == f"{scans.stream}|down"
+    burst = await scans.write(120)
+    assert await scans.scan() == (50, [], [])  # the other scout: the burst's newest 50, the region restarted
+    assert (await scans.field("|down"), await scans.field("|from")) == (burst[-50], burst[-1])
+    await scans.commit(stale)  # the first scout's commit, late
+    assert await scans.field("|down") == burst[-50]  # not moved down
+    seen: set[str] = set()
+    while await scans.field("|from") is not None:  # every entry the burst left is still scanned
+        seen.update((await scans.scan())[1])
+    assert seen == {backlog[20]}  # and the threat to life found again
     await client.aclose()
