@@ -9,10 +9,11 @@ after every commit). Tests wait on these and then assert order and counts.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 
-from bus.commit import Outcome
+from bus.batch import Failure
+from bus.commit import Committer, Outcome
 
 
 @dataclass
@@ -47,6 +48,11 @@ class Progress:
         """Count one commit's outcomes and wake whoever waits on the counts."""
         self.stats.count(outcomes)
         await self.notify()
+
+    async def failed(self, committer: Committer, failures: Sequence[Failure]) -> None:
+        """Count entries whose processing failed, their last error kept in Redis (they stay pending)."""
+        await committer.record_failures(failures)
+        self.stats.failed += len(failures)
 
     async def notify(self) -> None:
         async with self._changed:

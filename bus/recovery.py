@@ -83,12 +83,10 @@ class Recovery:
 
     async def _commit(self, planned: tuple[list[Plan], list[Failure]]) -> None:
         plans, failures = planned
-        await self._committer.record_failures(failures)
-        self._stats.failed += len(failures)
+        await self._progress.failed(self._committer, failures)
         for plan in plans:
             outcomes, refused = await self._committer.commit(plan)
-            await self._committer.record_failures(refused)
-            self._stats.failed += len(refused)
+            await self._progress.failed(self._committer, refused)
             await self._progress.record(outcomes)
 
     async def run(self, stop: asyncio.Event) -> None:

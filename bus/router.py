@@ -129,8 +129,7 @@ class BatchLoop:
         if work.commit is not None:
             await work.commit
             work.commit = None
-        await self._committer.record_failures(failures)
-        self._stats.failed += len(failures)
+        await self._progress.failed(self._committer, failures)
         if plans:
             work.commit = asyncio.create_task(self._commit(plans))
             return True
@@ -146,8 +145,7 @@ class BatchLoop:
             return entries
         first = [entry for entry, flag in zip(entries, urgent, strict=True) if flag]
         plans, failures = plan_entries(self._engine, first, self._engine.writes)
-        await self._committer.record_failures(failures)
-        self._stats.failed += len(failures)
+        await self._progress.failed(self._committer, failures)
         await self._commit(plans, urgent=True)
         return [entry for entry, flag in zip(entries, urgent, strict=True) if not flag]
 
@@ -166,8 +164,7 @@ class BatchLoop:
             if not urgent:
                 await self._lanes.routine()
             outcomes, failures = await self._committer.commit(plan)
-            await self._committer.record_failures(failures)
-            self._stats.failed += len(failures)
+            await self._progress.failed(self._committer, failures)
             await self._progress.record(outcomes)
             _log_outcomes(outcomes)
 

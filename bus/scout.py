@@ -19,7 +19,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Sequence
-from contextlib import suppress
+from contextlib import nullcontext, suppress
 from typing import Any
 
 from bus.batch import Engine, plan_entries, urgent
@@ -86,10 +86,7 @@ class Scout:
         scanned, candidates, positions = scan_reply(reply, self._keys)
         if not candidates and not positions:
             return scanned
-        if candidates:
-            async with self._lanes.urgent():
-                await self._commit(committer, candidates, positions)
-        else:
+        async with self._lanes.urgent() if candidates else nullcontext():  # right of way for a found threat
             await self._commit(committer, candidates, positions)
         return scanned
 
