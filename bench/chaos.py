@@ -21,16 +21,12 @@ import argparse
 import asyncio
 import contextlib
 import logging
-import os
 import random
 import shutil
-import signal
-import subprocess
 import sys
 import tempfile
 import time
-from collections import Counter, defaultdict
-from collections.abc import Iterator
+from collections import defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -41,125 +37,13 @@ import redis.asyncio as aioredis
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from chaos_fleet import Fleet, say  # noqa: E402
+from chaos_oracle import KEYS, PRIMARY, Report, backlog, decoded, verify  # noqa: E402
+
 from bus.errors import TransportError  # noqa: E402
-from bus.keys import ROUTER_GROUP, Keys  # noqa: E402
 from bus.samples import realistic_mix  # noqa: E402
 from bus.servers import RedisProc  # noqa: E402
 from producers.client import PartnerClient  # noqa: E402
-
-KEYS = Keys()
-PRIMARY = ("routed", "quarantined")
-
-
-def say(message: str) -> None:
-    print(message, flush=True)
-
-
-@dataclass
-class RouterSlot:
-    index: int
-    proc: subprocess.Popen[bytes] | None = None
-    name: str = ""
-    started: float = 0.0
-    generation: int = 0
-
-
-@dataclass
-class Fleet:
-    """The router subprocesses: start, SIGKILL, replace, and restart any that exit on their own."""
-
-    url: str
-    log_dir: Path
-    claim_idle_ms: int
-    size: int
-    slots: list[RouterSlot] = field(default_factory=list)
-    kills: int = 0
-    crashed_running: list[str] = field(default_factory=list)  # exited after it had started routing
-    failed_start: list[str] = field(default_factory=list)  # exited before (Redis away while it started)
-
-    def start_all(self) -> None:
-        self.slots = [RouterSlot(i) for i in range(self.size)]
-        for slot in self.slots:
-            self._start(slot)
-
-    def _start(self, slot: RouterSlot) -> None:
-        slot.generation += 1
-        slot.name = f"chaos-r{slot.index}-g{slot.generation}"
-        env = os.environ | {
-            "REDIS_URL": self.url, "INTELBUS_CONSUMER_NAME": slot.name,
-            "INTELBUS_CLAIM_IDLE_MS": str(self.claim_idle_ms), "INTELBUS_BATCH_SIZE": "100",
-            "INTELBUS_BLOCK_MS": "100", "PYTHONUNBUFFERED": "1",
-        }
-        env.pop("INTELBUS_PREFIX", None)
-        log = open(self.log_dir / f"{slot.name}.log", "wb")  # noqa: SIM115 (the child owns it)
-        try:
-            slot.proc = subprocess.Popen([sys.executable, "-m", "bus.cli", "router"], cwd=ROOT, env=env,
-                                         stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT)
-        finally:
-            log.close()
-        slot.started = time.monotonic()
-
-    async def kill_random(self, rng: random.Random, aim: float = 2.0) -> str:
-        """SIGKILL a router, preferably while it holds fetched, uncommitted entries (mid-batch): for up to
-        ``aim`` seconds, poll the group's pending summary and take a router that has some; else any."""
-        holding = await self._pending_by_consumer(aim)
-        busy = [s for s in self.slots if holding.get(s.name, 0) > 0]
-        slot = rng.choice(busy or self.slots)
-        assert slot.proc is not None
-        uptime = time.monotonic() - slot.started
-        slot.proc.send_signal(signal.SIGKILL)
-        slot.proc.wait(timeout=10)
-        self.kills += 1
-        killed = slot.name
-        self._start(slot)
-        return (f"SIGKILLed router {killed} (up {uptime:.1f} s, holding {holding.get(killed, 0)} pending entries); "
-                f"started {slot.name}")
-
-    async def _pending_by_consumer(self, aim: float) -> dict[str, int]:
-        client = aioredis.Redis.from_url(self.url, socket_connect_timeout=1.0, socket_timeout=2.0)
-        names = {s.name for s in self.slots}
-        deadline = time.monotonic() + aim
-        holding: dict[str, int] = {}
-        try:
-            streams = [decoded(k) async for k in client.scan_iter(f"{KEYS.prefix}:ingress:*", count=1000)]
-            while time.monotonic() < deadline:
-                pipe = client.pipeline(transaction=False)
-                for stream in streams:
-                    pipe.xpending(stream, ROUTER_GROUP)
-                holding = Counter()
-                for summary in await pipe.execute(raise_on_error=False):
-                    for consumer in summary.get("consumers", []) if isinstance(summary, dict) else []:
-                        holding[decoded(consumer["name"])] += int(consumer["pending"])
-                if any(holding.get(name, 0) for name in names):
-                    break
-                await asyncio.sleep(0.002)
-        except (redis.RedisError, OSError):
-            pass  # Redis away: kill blind
-        finally:
-            await client.aclose()
-        return holding
-
-    def revive(self) -> None:
-        """A router that exited by itself (e.g. it could not reach Redis at start-up) is started again."""
-        for slot in self.slots:
-            if slot.proc is not None and (code := slot.proc.poll()) is not None:
-                log = self.log_dir / f"{slot.name}.log"
-                running = f"router {slot.name} reading" in log.read_text(errors="replace")
-                when = "while running" if running else "during start-up"
-                (self.crashed_running if running else self.failed_start).append(f"{slot.name} (code {code})")
-                say(f"  ! router {slot.name} exited by itself {when} (code {code}); see {log}")
-                self._start(slot)
-
-    def stop_all(self) -> None:
-        live = [s.proc for s in self.slots if s.proc is not None and s.proc.poll() is None]
-        for proc in live:
-            proc.terminate()
-        for proc in live:
-            try:
-                proc.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait(timeout=10)
 
 
 @dataclass
@@ -253,10 +137,6 @@ class Publisher:
                 delay = min(delay * 2, 2.0)
 
 
-def decoded(value: bytes | str) -> str:
-    return value.decode() if isinstance(value, bytes) else value
-
-
 async def progress(server: RedisProc, publisher: Publisher, chaos: Chaos, t0: float, stop: asyncio.Event,
                    every: float = 3.0) -> None:
     client = aioredis.Redis.from_url(server.url, socket_connect_timeout=1.0, socket_timeout=2.0)
@@ -275,41 +155,6 @@ async def progress(server: RedisProc, publisher: Publisher, chaos: Chaos, t0: fl
                 f"router kills {chaos.fleet.kills}  redis crashes {chaos.crashes}")
     finally:
         await client.aclose()
-
-
-def ingress_keys(client: redis.Redis) -> list[str]:
-    return sorted(decoded(k) for k in client.scan_iter(f"{KEYS.prefix}:ingress:*", count=1000))
-
-
-def id_order(entry_id: bytes | str) -> tuple[int, int]:
-    ms, _, seq = decoded(entry_id).partition("-")
-    return int(ms), int(seq or 0)
-
-
-def backlog(client: redis.Redis) -> dict[str, tuple[int, bool]]:
-    """Per ingress stream with work left: (entries pending in the router group, entries not yet delivered
-    to it). Undelivered is read from the ids (last-generated vs last-delivered), not from ``lag``, which
-    Redis cannot always compute after an AOF reload."""
-    left = {}
-    for key in ingress_keys(client):
-        groups = [g for g in client.xinfo_groups(key) if decoded(g["name"]) == ROUTER_GROUP]
-        last = client.xinfo_stream(key)["last-generated-id"]
-        pending = int(groups[0]["pending"]) if groups else 0
-        undelivered = not groups or id_order(groups[0]["last-delivered-id"]) < id_order(last)
-        if pending or undelivered:
-            left[key] = (pending, undelivered)
-    return left
-
-
-def read_stream(client: redis.Redis, key: str, page: int = 2000) -> Iterator[tuple[str, dict[bytes, bytes]]]:
-    start = "-"
-    while True:
-        rows = client.xrange(key, min=start, count=page)
-        for entry_id, fields in rows:
-            yield decoded(entry_id), fields
-        if len(rows) < page:
-            return
-        start = "(" + decoded(rows[-1][0])
 
 
 async def wait_settled(server: RedisProc, chaos: Chaos, ids: set[str], timeout: float, t0: float) -> bool:
@@ -345,77 +190,6 @@ async def wait_settled(server: RedisProc, chaos: Chaos, ids: set[str], timeout: 
         client.close()
     say(f"  timed out after {timeout:.0f} s waiting for decisions")
     return False
-
-
-@dataclass
-class Report:
-    published_ids: int = 0
-    ingress_entries: int = 0
-    decisions: int = 0
-    statuses: Counter[str] = field(default_factory=Counter)
-    lost: list[str] = field(default_factory=list)
-    duplicated: list[str] = field(default_factory=list)
-    unknown_ids: int = 0
-    entries_undecided: list[str] = field(default_factory=list)
-    entries_decided_twice: list[str] = field(default_factory=list)
-    deliveries: int = 0
-    feed_entries: int = 0
-    feed_mismatch: dict[str, tuple[int, int]] = field(default_factory=dict)
-    feed_per_decision_mismatch: int = 0
-
-    @property
-    def ok(self) -> bool:
-        return not (self.lost or self.duplicated or self.unknown_ids or self.entries_undecided
-                    or self.entries_decided_twice or self.feed_mismatch or self.feed_per_decision_mismatch
-                    or self.deliveries != self.feed_entries)
-
-
-def verify(client: redis.Redis, ids: set[str]) -> Report:
-    report = Report(published_ids=len(ids))
-    entry_sid: dict[str, str | None] = {}  # "<stream> <entry id>" -> submission_id in its payload
-    for key in ingress_keys(client):
-        for entry_id, fields in read_stream(client, key):
-            entry_sid[f"{key} {entry_id}"] = orjson.loads(fields[b"payload"]).get("submission_id")
-    report.ingress_entries = len(entry_sid)
-    primary: Counter[str] = Counter()
-    per_entry: Counter[str] = Counter()
-    expected_feeds: Counter[str] = Counter()
-    expected_per_decision: dict[str, int] = {}
-    for decision_id, fields in read_stream(client, KEYS.decisions):
-        record = orjson.loads(fields[b"decision"])
-        report.decisions += 1
-        report.statuses[record["status"]] += 1
-        entry = f"{record.get('stream')} {record.get('entry_id')}"
-        per_entry[entry] += 1
-        sid = record["submission_id"] or entry_sid.get(entry)  # poison quarantine carries no submission_id
-        if record["status"] not in PRIMARY:
-            continue
-        primary[sid] += 1
-        expected_per_decision[decision_id] = len(record["deliveries"])
-        for delivery in record["deliveries"]:
-            expected_feeds[KEYS.feed(delivery["recipient"], delivery["priority"])] += 1
-    report.lost = sorted(ids - set(primary))
-    report.duplicated = sorted(sid for sid, n in primary.items() if n > 1)
-    report.unknown_ids = len(set(primary) - ids)
-    report.entries_undecided = sorted(set(entry_sid) - set(per_entry))
-    report.entries_decided_twice = sorted(e for e, n in per_entry.items() if n > 1)
-    report.deliveries = sum(expected_feeds.values())
-    _check_feeds(client, report, expected_feeds, expected_per_decision)
-    return report
-
-
-def _check_feeds(client: redis.Redis, report: Report, expected: Counter[str], per_decision: dict[str, int]) -> None:
-    found: Counter[str] = Counter()
-    keys = {decoded(k) for k in client.scan_iter(f"{KEYS.prefix}:feed:*", count=1000)}
-    for key in sorted(keys | set(expected)):
-        actual = client.xlen(key)
-        report.feed_entries += actual
-        if actual != expected[key]:
-            report.feed_mismatch[key] = (expected[key], actual)
-        for _, fields in read_stream(client, key):
-            found[decoded(fields[b"decision_id"])] += 1
-    report.feed_per_decision_mismatch = sum(
-        1 for decision_id in set(found) | set(per_decision) if found[decision_id] != per_decision.get(decision_id, 0))
 
 
 def print_report(report: Report, publisher: Publisher, chaos: Chaos, elapsed: float) -> None:
