@@ -9,13 +9,17 @@ user                     may
 ``router``               call the bus's own Redis functions (FCALL; on 6.2 EVALSHA and SCRIPT LOAD),
                          the commands those run, and create its groups and record failures; keys
                          ``<prefix>:ingress:*``, ``:feed:*``, ``:decisions``, ``:quarantine``, ``:audit``,
-                         ``:seen:*``, ``:scout``, ``:scouted``, ``:failures`` only; and CLIENT ID,
+                         ``:seen:*``, ``:scout``, ``:scouted``, ``:failures``, ``:checkpoints`` (the audit
+                         checkpointer XADDs signed checkpoints) only; for the checkpointer also XRANGE,
+                         XREVRANGE, XLEN and XINFO STREAM of the consultation streams ``:consult:*``
+                         (read only) and SET, GET and PEXPIRE of its lease ``:checkpointer``; and CLIENT ID,
                          CLIENT TRACKING and SUBSCRIBE to ``__redis__:invalidate`` only, by which the
                          scout is told which ingress streams changed (``bus.wake``: key names, never values)
 ``admin``                (Redis 7) load the function library (FUNCTION LOAD/LIST/DELETE), nothing else
 ``partner-<id>``         XADD to ``<prefix>:ingress:<id>``; nothing else, not even reading it back
 ``team-<id>``            read (group reads, XRANGE), ack, claim and create its group on its two feed
-                         streams ``<prefix>:feed:<id>`` and ``<prefix>:feed:<id>:immediate``
+                         streams ``<prefix>:feed:<id>`` and ``<prefix>:feed:<id>:immediate``; XADD its
+                         consultation records (``bus.audit.consult``) to ``<prefix>:consult:<id>`` only
 ``operator``             read-only commands (XRANGE, XINFO, XPENDING, SCAN, HGET, ...) on ``<prefix>:*``
 ``default``              off: a connection that does not authenticate can do nothing
 =======================  ===============================================================================
@@ -23,17 +27,28 @@ user                     may
 Every user may also PING, HELLO and CLIENT SETNAME (connection set-up and health checks). CLIENT
 SETINFO, which redis-py sends on connect and whose error it ignores, is not granted: Redis 7.0 rejects an
 ACL file naming that subcommand (it arrived in 7.2). The rules use only syntax Redis 6.2 and 7.0 both
-load (no ``%R~``/``%W~`` key permissions, no selectors). Passwords are ``secrets.token_urlsafe(32)``;
-the ACL file holds only their sha256 (``#<hex>``), the credentials file the passwords themselves.
+load (no ``%R~``/``%W~`` key permissions), but for one thing: a file for Redis 7 gives the three narrow
+grants above (the team's XADD to its consultation stream, the router's reads of consultation streams and
+its lease commands) as *selectors*, ``(+xadd ~<prefix>:consult:<id>)``: those commands on those keys only
+(Redis 7.0 and later). A file for 6.2, which has no selectors, adds those commands and keys to the user's
+other rights (below). Passwords are ``secrets.token_urlsafe(32)``; the ACL file holds only their sha256
+(``#<hex>``), the credentials file the passwords themselves.
 
 What ACLs cannot narrow (Redis checks a command and its keys, not its options): a partner's XADD may
 carry ``MAXLEN``/``MINID`` and so trim its *own* ingress stream (the router detects it: unread entries
-that vanish, and pending ones deleted, are written to the audit stream); a team may create other groups,
-or read with ``NOACK``, on its *own* feeds; the operator's SCAN lists key names outside the prefix too;
-the router may run directly the commands its functions run (XADD to any stream under the prefix,
-XGROUP SETID on ingress), because a function's commands are checked against its caller's rights; with
-``CLIENT TRACKING ... BCAST`` the router could be told the *names* of keys written outside its patterns
-(never their values; it knows every partner and team name anyway).
+that vanish, and pending ones deleted, are written to the audit stream); likewise a team's XADD may trim
+its *own* consultation log (the router's audit checkpointer detects a log that holds fewer records than it
+checkpointed, writes ``audit_log_shrank`` to the audit stream, and ``intelbus audit verify`` names what
+went); a team may create other groups, or read with ``NOACK``, on its *own* feeds; the operator's SCAN
+lists key names outside the prefix too; the router may run directly the commands its functions run (XADD
+to any stream under the prefix, XGROUP SETID on ingress), because a function's commands are checked
+against its caller's rights; with ``CLIENT TRACKING ... BCAST`` the router could be told the *names* of
+keys written outside its patterns (never their values; it knows every partner and team name anyway).
+On Redis 6.2 (no selectors) the narrow grants widen: a team's XADD reaches its own feeds too (it could
+add entries to them, or trim them) and it can read its own consultation stream; the router may run all
+its commands on the consultation streams, XADD included, and SET, GET and PEXPIRE on every key it may
+touch. So on 6.2 "only the team appends to its consultation stream" holds against partners, other teams
+and operators, not against the router.
 
 On Redis 7 the router runs no code but the library an administrator loaded: it has ``FCALL`` and no
 ``EVAL``, ``EVALSHA``, ``SCRIPT`` or ``FUNCTION``, so it can neither run a script of its own nor
@@ -69,6 +84,10 @@ ROUTER_RUNS = (  # what lua/*.lua run: a function's commands are checked against
 ROUTER_CALLS = {"7": ("+fcall",), "6.2": ("+evalsha", "+script|load")}
 ROUTER_WAKE = ("+client|id", "+client|tracking", "+subscribe")  # bus.wake: told which ingress streams changed
 ROUTER_CHANNELS = ("__redis__:invalidate",)  # tracking's invalidation messages: key names, never values
+# bus.audit.checkpointer: it hashes each team's consultation log (read only) and holds its lease (SET NX PX,
+# GET, PEXPIRE) on <prefix>:checkpointer; on Redis 7 each is a selector on those keys alone
+ROUTER_AUDIT_READS = ("+xrange", "+xrevrange", "+xlen", "+xinfo|stream")
+ROUTER_AUDIT = ("+set", "+get", "+pexpire")
 ADMIN_COMMANDS = (*CONNECTION, "+fcall", "+function|load", "+function|list", "+function|delete")
 PARTNER_COMMANDS = (*CONNECTION, "+xadd")
 TEAM_COMMANDS = (
@@ -76,6 +95,7 @@ TEAM_COMMANDS = (
     "+xreadgroup", "+xack", "+xautoclaim", "+xclaim", "+xpending", "+xgroup|create",
     "+xrange", "+xrevrange", "+xlen", "+xinfo|stream", "+xinfo|groups", "+xinfo|consumers",
 )
+TEAM_CONSULT = ("+xadd",)  # bus.audit.consult: its consultation records, on <prefix>:consult:<team> only
 OPERATOR_COMMANDS = (
     *CONNECTION,
     "+xrange", "+xrevrange", "+xlen", "+xread", "+xpending", "+xinfo|stream", "+xinfo|groups",
@@ -89,6 +109,17 @@ def new_password() -> str:
 
 
 @dataclass(frozen=True, slots=True)
+class Selector:
+    """``commands`` on ``key_patterns`` only: a Redis 7 selector, ``(+cmd ... ~pattern ...)``."""
+
+    commands: tuple[str, ...]
+    key_patterns: tuple[str, ...]
+
+    def rule(self) -> str:
+        return "(" + " ".join([*self.commands, *(f"~{pattern}" for pattern in self.key_patterns)]) + ")"
+
+
+@dataclass(frozen=True, slots=True)
 class AclUser:
     """One Redis user: its name, what it may run on which keys, and its password (``None``: no login)."""
 
@@ -99,6 +130,7 @@ class AclUser:
     key_patterns: tuple[str, ...]
     password: str | None = field(default=None, repr=False)
     channels: tuple[str, ...] = ()  # Pub/Sub channels it may subscribe to (exact names)
+    selectors: tuple[Selector, ...] = ()  # Redis 7 only: narrower grants beside the root permissions
 
     @property
     def password_hash(self) -> str | None:
@@ -110,7 +142,13 @@ class AclUser:
         tokens = [*login, "resetkeys", "resetchannels", "-@all", *self.commands]
         tokens += [f"~{pattern}" for pattern in self.key_patterns]
         tokens += [f"&{channel}" for channel in self.channels]
+        tokens += [selector.rule() for selector in self.selectors]
         return " ".join(tokens)
+
+    @property
+    def all_key_patterns(self) -> tuple[str, ...]:
+        """Every key pattern it may touch, root and selectors."""
+        return (*self.key_patterns, *(p for selector in self.selectors for p in selector.key_patterns))
 
     def line(self) -> str:
         return f"user {self.name} {self.rules()}"
@@ -139,12 +177,27 @@ def _host_port(host_hint: str) -> str:
     return host if ":" in host else f"{host}:6379"
 
 
+Grants = tuple[tuple[str, ...], tuple[str, ...], tuple[Selector, ...]]
+
+
+def _narrow(commands: tuple[str, ...], patterns: tuple[str, ...], grants: Sequence[Selector],
+            redis_version: RedisVersion) -> Grants:
+    """(commands, key patterns, selectors): ``grants`` as selectors on Redis 7; on 6.2, which has none,
+    merged into the root permissions (wider: each command on every key; stated in the module docstring)."""
+    if redis_version == "7":
+        return commands, patterns, tuple(grants)
+    merged = [*commands, *(command for grant in grants for command in grant.commands)]
+    return (tuple(dict.fromkeys(merged)), (*patterns, *(p for grant in grants for p in grant.key_patterns)), ())
+
+
 def router_user(keys: Keys, password: str, redis_version: RedisVersion = "7") -> AclUser:
     p = _safe("key prefix", keys.prefix)
-    patterns = (f"{p}:ingress:*", f"{p}:feed:*", keys.decisions, keys.quarantine, keys.audit, f"{p}:seen:*",
-                keys.scout, keys.scouted, keys.failures)
-    commands = (*CONNECTION, *ROUTER_CALLS[redis_version], *ROUTER_RUNS, *ROUTER_WAKE)
-    return AclUser("router", "router", None, commands, patterns, password, ROUTER_CHANNELS)
+    own = (f"{p}:ingress:*", f"{p}:feed:*", keys.decisions, keys.quarantine, keys.audit, f"{p}:seen:*",
+           keys.scout, keys.scouted, keys.failures, keys.checkpoints)
+    audit = (Selector(ROUTER_AUDIT_READS, (f"{p}:consult:*",)), Selector(ROUTER_AUDIT, (keys.checkpointer,)))
+    commands, patterns, selectors = _narrow(
+        (*CONNECTION, *ROUTER_CALLS[redis_version], *ROUTER_RUNS, *ROUTER_WAKE), own, audit, redis_version)
+    return AclUser("router", "router", None, commands, patterns, password, ROUTER_CHANNELS, selectors)
 
 
 def admin_user(password: str) -> AclUser:
@@ -157,9 +210,11 @@ def partner_user(partner: str, keys: Keys, password: str) -> AclUser:
     return AclUser(f"partner-{partner}", "partner", partner, PARTNER_COMMANDS, (keys.ingress(partner),), password)
 
 
-def team_user(team: str, keys: Keys, password: str) -> AclUser:
+def team_user(team: str, keys: Keys, password: str, redis_version: RedisVersion = "7") -> AclUser:
     _safe("team id", team)
-    return AclUser(f"team-{team}", "team", team, TEAM_COMMANDS, keys.feeds(team), password)
+    consult = Selector(TEAM_CONSULT, (keys.consultations(team),))
+    commands, patterns, selectors = _narrow(TEAM_COMMANDS, keys.feeds(team), (consult,), redis_version)
+    return AclUser(f"team-{team}", "team", team, commands, patterns, password, selectors=selectors)
 
 
 def operator_user(keys: Keys, password: str) -> AclUser:
@@ -177,7 +232,7 @@ def users_for(partners: Iterable[str], teams: Iterable[str], keys: Keys,
     if redis_version == "7":
         users.append(admin_user(password()))
     users += [partner_user(partner, keys, password()) for partner in sorted(partners)]
-    users += [team_user(team, keys, password()) for team in sorted(teams)]
+    users += [team_user(team, keys, password(), redis_version) for team in sorted(teams)]
     users += [operator_user(keys, password()), DEFAULT_USER]
     _check_unique(users)
     return users
@@ -212,11 +267,11 @@ def _describe(user: AclUser) -> str:
         "router": "the router",
         "admin": "administrator: loads the Redis function library (intelbus functions load), nothing else",
         "partner": f"partner {user.subject}: XADD to its ingress stream only",
-        "team": f"team {user.subject}: read and acknowledge its feed only",
+        "team": f"team {user.subject}: read and acknowledge its feed, append its consultation records",
         "operator": "operators: read everything, write nothing",
         "default": "default user: off",
     }
-    return f"{what[user.role]} ({', '.join(user.key_patterns)})"
+    return f"{what[user.role]} ({', '.join(user.all_key_patterns)})"
 
 
 def render_credentials(users: Iterable[AclUser], host_hint: str) -> str:

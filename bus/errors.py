@@ -9,6 +9,7 @@
     ├── SubmissionRejected          a submission the bus will not route (schema, admission); carries
     │                               the reason a partner can act on and the submission_id if readable
     ├── EmbeddedRedisError          the private redis-server could not be found, started or stopped
+    ├── AuditError                  an audit key, checkpoint file or export that cannot be read or used
     └── TransportError              Redis refused or lost a connection (translated at one boundary,
         │                           ``bus.transport``, by the error's code); callers retry with backoff
         ├── UnreachableError        no connection, or it broke or timed out (nothing was refused)
@@ -16,6 +17,8 @@
         ├── GroupExistsError        creating a group that exists (the normal case: callers ignore it)
         ├── PermissionDeniedError   the Redis user may not run that command or touch that key (NOPERM)
         ├── UnknownCommandError     this Redis has no such command (FCALL on Redis 6.2)
+        ├── ConsultationError       a team client could not write its consultation record (DPA s.62):
+        │                           the deliveries it read are withheld, left pending, reclaimed later
         └── LibraryMissingError     the intelbus Function library of this release is not loaded
 
 Everything raised on purpose by the packages derives from ``BusError``; redis-py errors never escape
@@ -28,9 +31,9 @@ from __future__ import annotations
 from schemas.errors import BusError, SubmissionRejected
 
 __all__ = [
-    "BusError", "ConfigError", "EmbeddedRedisError", "GroupExistsError", "GroupMissingError", "LibraryMissingError",
-    "PermissionDeniedError", "ReferenceDataError", "RulesetError", "SubmissionRejected", "TransportError",
-    "UnknownCommandError", "UnreachableError",
+    "AuditError", "BusError", "ConfigError", "ConsultationError", "EmbeddedRedisError", "GroupExistsError",
+    "GroupMissingError", "LibraryMissingError", "PermissionDeniedError", "ReferenceDataError", "RulesetError",
+    "SubmissionRejected", "TransportError", "UnknownCommandError", "UnreachableError",
 ]
 
 
@@ -48,6 +51,10 @@ class ReferenceDataError(ConfigError):
 
 class EmbeddedRedisError(BusError):
     """The private redis-server could not be found, started or stopped."""
+
+
+class AuditError(BusError):
+    """An audit signing key, public key, checkpoint file or export that cannot be read or used."""
 
 
 class TransportError(BusError):
@@ -68,6 +75,14 @@ class PermissionDeniedError(TransportError):
 
 class UnknownCommandError(TransportError):
     """The server does not know the command (e.g. FCALL before Redis 7)."""
+
+
+class ConsultationError(TransportError):
+    """A team client could not write its consultation record (``bus.audit.consult``) to ``<prefix>:consult:<team>``.
+
+    The message names the stream and what to do; ``__cause__`` is the ``TransportError`` Redis gave (a
+    ``PermissionDeniedError`` when the team's ACL predates consultation records). A read that fails so
+    hands out nothing: its entries stay pending in the group and a later read reclaims them."""
 
 
 class LibraryMissingError(TransportError):

@@ -9,6 +9,9 @@ key                                type    written by / read by
 ``intel:decisions``                stream  router (field ``decision``) / operators, auditors
 ``intel:quarantine``               stream  router (``reason``, the entry's fields…) / operators
 ``intel:audit``                    stream  router (field ``event``: trimming, deletions) / auditors
+``intel:consult:<team>``           stream  that team's clients (field ``consultation``: reads, acks) / auditors
+``intel:checkpoints``              stream  router's checkpointer (``checkpoint``, ``leaves``) / auditors
+``intel:checkpointer``             string  the router holding the checkpointer's lease (SET NX PX)
 ``intel:seen:<partner>``           hash    router: normalised submission_id -> "decision_id stream entry_id"
 ``intel:scout``                    hash    router's scout: ingress stream -> id scanned up to (+ |from|down|top)
 ``intel:scouted``                  hash    scout: "stream entry_id" -> decision id, until the group acks it
@@ -72,6 +75,17 @@ class Keys:
     @property
     def audit(self) -> str:
         return f"{self.prefix}:audit"
+
+    def consultations(self, team: str) -> str:
+        return f"{self.prefix}:consult:{team}"
+
+    @property
+    def checkpoints(self) -> str:
+        return f"{self.prefix}:checkpoints"
+
+    @property
+    def checkpointer(self) -> str:
+        return f"{self.prefix}:checkpointer"
 
     @property
     def ingress_prefix(self) -> str:

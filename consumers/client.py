@@ -18,6 +18,17 @@ Each entry has these fields, all written by the router:
 
 Delivery is at least once: an entry stays in the group's pending list until acked, and an entry left
 pending longer than ``claim_idle_ms`` (its consumer died) is reclaimed by the next ``read``.
+
+Consultation records (DPA 2018 Part 3 s.62, ``bus.audit.consult``): each ``read`` that returns deliveries
+(new or reclaimed) and each ``ack``/``ack_many`` writes one record to ``intel:consult:<team>`` (field
+``consultation``): the team, this consumer's name, ``read`` or ``ack``, each delivery's ``decision_id`` and
+``"<feed stream> <entry id>"``, and the time; never a payload. ``accept`` does the same for entries
+another reader (a FastStream subscriber) took from the group. The record of a read is written before the
+read returns: if it cannot be written (e.g. ``NOPERM``: the team's ACL user predates consultation records,
+so regenerate the ACLs with ``intelbus acl generate``) the read raises ``ConsultationError`` and hands out
+nothing; its entries stay pending in the group and a later read reclaims them once idle. An ack whose
+record cannot be written raises the same error after the XACK. Entries deleted while pending are acked
+without a record (nothing was consulted).
 """
 
 from __future__ import annotations
@@ -33,7 +44,8 @@ from typing import Any, TypeVar
 import orjson
 import redis.asyncio as aredis
 
-from bus.errors import GroupExistsError, GroupMissingError, TransportError
+from bus.audit.consult import Action, record
+from bus.errors import ConsultationError, GroupExistsError, GroupMissingError, PermissionDeniedError, TransportError
 from bus.keys import TEAM_GROUP, Keys
 from bus.transport import text, translate_errors, xread_parts
 
@@ -129,6 +141,8 @@ class TeamClient:
 
     ``redis`` is a ``redis.asyncio.Redis`` the caller owns; its ``socket_timeout``, if set, must exceed
     ``block_ms``. Redis errors surface as ``TransportError``. A vanished group is recreated at ``0``.
+    Each read that returns deliveries and each ack writes a consultation record naming ``consumer`` (see
+    the module's docstring); ``ConsultationError`` (a ``TransportError``) when it cannot.
     """
 
     def __init__(self, redis: aredis.Redis, team: str, consumer: str, keys: Keys = DEFAULT_KEYS,
@@ -168,16 +182,31 @@ class TeamClient:
         if not found and block_ms > 0:
             both = {self.immediate: ">", self.routine: ">"}
             found = await self._guarded(partial(self._read_new, both, count, block_ms))
+        if found:
+            await self._consulted("read", found)
         return found
+
+    async def accept(self, stream: str, entries: Iterable[Entry]) -> list[Delivery]:
+        """Deliveries from ``entries`` another reader took from ``stream`` as this consumer of the group
+        (the FastStream example's subscribers): acks those deleted while pending, writes the read's
+        consultation record and returns the rest. Raises ``ConsultationError`` as ``read`` does."""
+        deliveries, empty, anonymous = split_entries(stream, entries)
+        await self._drop_deleted(stream, empty, anonymous)
+        if deliveries:
+            await self._consulted("read", deliveries)
+        return deliveries
 
     async def ack(self, delivery: Delivery) -> int:
         """XACK one delivery on its stream; returns 1, or 0 if it was not pending (already acked)."""
         return await self.ack_many([delivery])
 
     async def ack_many(self, deliveries: Iterable[Delivery]) -> int:
-        """XACK deliveries, grouped by stream, in one round trip; returns how many were pending."""
+        """XACK deliveries, grouped by stream, in one round trip; returns how many were pending.
+
+        Then writes one consultation record (``ack``) naming every delivery given, pending or not."""
+        acked = list(deliveries)
         by_stream: dict[str, list[str]] = {}
-        for delivery in deliveries:
+        for delivery in acked:
             by_stream.setdefault(delivery.stream, []).append(delivery.entry_id)
         if not by_stream:
             return 0
@@ -186,6 +215,7 @@ class TeamClient:
             for stream, ids in by_stream.items():
                 pipe.xack(stream, TEAM_GROUP, *ids)
             results = await pipe.execute()
+        await self._consulted("ack", acked)
         return sum(int(n) for n in results)
 
     def __aiter__(self) -> AsyncIterator[Delivery]:
@@ -210,6 +240,29 @@ class TeamClient:
                 continue
             for delivery in batch:
                 yield delivery
+
+    async def _consulted(self, action: Action, deliveries: Sequence[Delivery]) -> None:
+        """Write the consultation record of a read or an ack; ``ConsultationError`` saying what to do if not."""
+        try:
+            await record(self.redis, self.keys, self.team, self.consumer, action, deliveries)
+        except TransportError as exc:
+            self._cursors = dict.fromkeys(self._cursors, "0-0")  # the next claim rescans from the start
+            raise ConsultationError(self._unrecorded(action, len(deliveries), exc)) from exc
+
+    def _unrecorded(self, action: Action, n: int, exc: TransportError) -> str:
+        stream = self.keys.consultations(self.team)
+        if action == "read":
+            what = (f"read {n} deliveries but could not write their consultation record to {stream}, so they "
+                    f"are not handed out: they stay pending in group {TEAM_GROUP} and a later read reclaims them "
+                    f"once idle for {self.claim_idle_ms} ms")
+        else:
+            what = f"acked {n} deliveries but could not write the consultation record of the ack to {stream}"
+        if isinstance(exc, PermissionDeniedError):
+            fix = (f"the Redis user may not append to {stream} (an ACL from before consultation records): "
+                   "regenerate the ACLs with `intelbus acl generate` and load the new users.acl into Redis")
+        else:
+            fix = str(exc)
+        return f"team {self.team}, consumer {self.consumer}: {what}; {fix}"
 
     async def _guarded(self, operation: Callable[[], Awaitable[T]]) -> T:
         """Run a read; on a missing group, recreate the groups at 0 (with a WARNING) and run it again."""

@@ -12,7 +12,11 @@ must do with FastStream on Redis streams:
 * ``max_records`` bounds each batch (without it one read returns the whole backlog);
 * a raw parser: feed entries are plain fields, not FastStream envelopes;
 * ``AckPolicy.MANUAL`` plus an explicit XACK once the work is done (on Redis FastStream's nack/reject
-  send nothing, so an entry that fails stays pending: a ``TeamClient`` reclaims those).
+  send nothing, so an entry that fails stays pending: a ``TeamClient`` reclaims those);
+* every batch goes through a ``TeamClient`` as this consumer: ``accept`` writes the consultation record of
+  the read (DPA 2018 s.62, ``bus.audit.consult``) before the handler looks at a delivery, and ``ack_many``
+  XACKs and writes the record of the ack. A batch whose record cannot be written raises
+  ``ConsultationError`` (FastStream logs it) and is not handled: it stays pending.
 """
 
 from __future__ import annotations
@@ -22,6 +26,7 @@ import logging
 import os
 import socket
 import sys
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from faststream import AckPolicy, FastStream
@@ -32,7 +37,7 @@ from faststream.redis.message import RedisBatchStreamMessage as BatchMessage
 from bus.keys import TEAM_GROUP, Keys
 from bus.settings import Settings
 from bus.transport import text
-from consumers.client import DEFAULT_KEYS, TeamClient, to_delivery
+from consumers.client import DEFAULT_KEYS, TeamClient
 
 log = logging.getLogger("consumers.example_service")
 
@@ -46,23 +51,32 @@ async def raw_parser(message: Any) -> BatchMessage:
     return BatchMessage(message, b"", consumer=None, group=None)  # type: ignore[arg-type]
 
 
-async def handle(msg: RedisBatchStreamMessage, redis: Redis) -> None:
-    """Log each delivery of the batch, then XACK the whole batch (ack only after the work is done)."""
-    raw = msg.raw_message
-    stream = text(raw["channel"])
-    for entry_id, fields in zip(raw["message_ids"], raw["data"], strict=True):
-        if not fields:  # deleted while pending: nothing to do but ack it
-            continue
-        delivery = to_delivery(stream, entry_id, fields)
-        log.info("delivery priority=%s submission_id=%s view=%s due=%s entry=%s", delivery.priority,
-                 delivery.submission_id, delivery.view, delivery.due.isoformat() if delivery.due else "-",
-                 delivery.entry_id)
-    await redis.xack(stream, TEAM_GROUP, *raw["message_ids"])
+Handler = Callable[[RedisBatchStreamMessage, Redis], Awaitable[None]]
+
+
+def handler(team: str, consumer: str, keys: Keys) -> Handler:
+    """The batch handler of ``team``'s subscribers, consuming as ``consumer``."""
+
+    async def handle(msg: RedisBatchStreamMessage, redis: Redis) -> None:
+        """Take the batch through a TeamClient (the read's consultation record), log each delivery, then
+        ack the whole batch through it (ack only after the work is done; the ack's record)."""
+        raw = msg.raw_message
+        client = TeamClient(redis, team, consumer, keys)
+        entries = zip(raw["message_ids"], raw["data"], strict=True)
+        deliveries = await client.accept(text(raw["channel"]), entries)  # deleted while pending: acked here
+        for delivery in deliveries:
+            log.info("delivery priority=%s submission_id=%s view=%s due=%s entry=%s", delivery.priority,
+                     delivery.submission_id, delivery.view, delivery.due.isoformat() if delivery.due else "-",
+                     delivery.entry_id)
+        await client.ack_many(deliveries)
+
+    return handle
 
 
 def build_app(redis_url: str, team: str, consumer: str, keys: Keys = DEFAULT_KEYS) -> FastStream:
     """The FastStream app for one team: one subscriber per feed stream, groups created at 0 first."""
     broker = RedisBroker(redis_url, log_level=logging.DEBUG)
+    handle = handler(team, consumer, keys)
     for stream in keys.feeds(team):  # immediate first
         subscriber = broker.subscriber(
             stream=StreamSub(stream, group=TEAM_GROUP, consumer=consumer, batch=True, max_records=BATCH,

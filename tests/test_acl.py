@@ -119,6 +119,10 @@ def seed(server: AclServer) -> None:
         for team in ("durham.fib", "durham.cab"):
             r.xadd(KEYS.feed(team), {"payload": b"{}", "priority": "routine"})
         r.hset(KEYS.seen("ukfiu"), "sid", "1-0")
+        r.xadd(KEYS.checkpoints, {"checkpoint": b"{}"})
+    for team in ("durham.fib", "durham.cab"):  # only a team may append to its consultation stream
+        with server.connect(f"team-{team}") as t:
+            t.xadd(KEYS.consultations(team), {"consultation": b"{}"})
 
 
 @pytest.fixture(scope="module", params=["7.0", "6.2"])
@@ -135,6 +139,8 @@ FIB, FIB_NOW = KEYS.feed("durham.fib"), KEYS.feed("durham.fib", "immediate")
 CAB = KEYS.feed("durham.cab")
 HMRC, UKFIU = KEYS.ingress("hmrc"), KEYS.ingress("ukfiu")
 DEC, QUAR = KEYS.decisions, KEYS.quarantine
+FIB_LOG, CAB_LOG = KEYS.consultations("durham.fib"), KEYS.consultations("durham.cab")  # consultation streams
+CHECKPOINTS, LEASE = KEYS.checkpoints, KEYS.checkpointer
 
 DENIED: list[tuple[str, tuple[str, ...]]] = [
     # a partner: XADD to its own ingress only
@@ -159,8 +165,6 @@ DENIED: list[tuple[str, tuple[str, ...]]] = [
     ("team-durham.fib", ("XRANGE", DEC, "-", "+")),
     ("team-durham.fib", ("XRANGE", QUAR, "-", "+")),
     ("team-durham.fib", ("XRANGE", UKFIU, "-", "+")),
-    ("team-durham.fib", ("XADD", FIB, "*", "payload", "{}")),
-    ("team-durham.fib", ("XADD", FIB_NOW, "*", "payload", "{}")),
     ("team-durham.fib", ("XDEL", FIB, "1-0")),
     ("team-durham.fib", ("DEL", FIB)),
     ("team-durham.fib", ("XTRIM", FIB, "MAXLEN", "0")),
@@ -168,6 +172,27 @@ DENIED: list[tuple[str, tuple[str, ...]]] = [
     ("team-durham.fib", ("XGROUP", "SETID", FIB, "team", "$")),
     ("team-durham.fib", ("FLUSHALL",)),
     ("team-durham.fib", ("SCAN", "0")),
+    # a team: XADD its consultation records to its own stream, nothing else there or elsewhere
+    ("team-durham.fib", ("XADD", CAB_LOG, "*", "consultation", "{}")),
+    ("team-durham.fib", ("XADD", KEYS.consultations("other"), "*", "consultation", "{}")),
+    ("team-durham.fib", ("XADD", DEC, "*", "decision", "{}")),
+    ("team-durham.fib", ("XADD", CHECKPOINTS, "*", "checkpoint", "{}")),
+    ("team-durham.fib", ("XADD", KEYS.audit, "*", "event", "{}")),
+    ("team-durham.fib", ("XADD", HMRC, "*", "payload", "{}")),
+    ("team-durham.fib", ("XRANGE", CAB_LOG, "-", "+")),
+    ("team-durham.fib", ("XRANGE", CHECKPOINTS, "-", "+")),
+    ("team-durham.fib", ("XDEL", FIB_LOG, "1-0")),
+    ("team-durham.fib", ("XTRIM", FIB_LOG, "MAXLEN", "0")),
+    ("team-durham.fib", ("DEL", FIB_LOG)),
+    ("team-durham.fib", ("SET", FIB_LOG, "x")),
+    ("team-durham.fib", ("SET", LEASE, "team", "NX", "PX", "1000")),
+    ("team-durham.fib", ("GET", LEASE)),
+    # a partner: no consultation stream at all
+    ("partner-hmrc", ("XADD", FIB_LOG, "*", "consultation", "{}")),
+    ("partner-hmrc", ("XADD", KEYS.consultations("hmrc"), "*", "consultation", "{}")),
+    ("partner-hmrc", ("XRANGE", FIB_LOG, "-", "+")),
+    ("partner-hmrc", ("XADD", CHECKPOINTS, "*", "checkpoint", "{}")),
+    ("partner-hmrc", ("SET", LEASE, "partner")),
     # operators: read everything, write nothing
     ("operator", ("XADD", DEC, "*", "decision", "{}")),
     ("operator", ("XADD", HMRC, "*", "payload", "{}")),
@@ -184,6 +209,13 @@ DENIED: list[tuple[str, tuple[str, ...]]] = [
     ("operator", ("CONFIG", "SET", "appendonly", "no")),
     ("operator", ("KEYS", "*")),
     ("operator", ("XRANGE", "other:stream", "-", "+")),
+    ("operator", ("XADD", FIB_LOG, "*", "consultation", "{}")),
+    ("operator", ("XDEL", FIB_LOG, "1-0")),
+    ("operator", ("XTRIM", FIB_LOG, "MAXLEN", "0")),
+    ("operator", ("DEL", FIB_LOG)),
+    ("operator", ("XADD", CHECKPOINTS, "*", "checkpoint", "{}")),
+    ("operator", ("SET", LEASE, "operator")),
+    ("operator", ("PEXPIRE", LEASE, "1000")),
     # the router: its own keys and commands, nothing destructive
     ("router", ("FLUSHALL",)),
     ("router", ("FLUSHDB",)),
@@ -197,6 +229,12 @@ DENIED: list[tuple[str, tuple[str, ...]]] = [
     ("router", ("SCRIPT", "FLUSH")),
     ("router", ("XADD", "other:stream", "*", "a", "b")),
     ("router", ("SET", "intel:x", "1")),
+    ("router", ("SET", "other:lease", "1")),
+    ("router", ("DEL", LEASE)),
+    ("router", ("DEL", FIB_LOG)),
+    ("router", ("XDEL", FIB_LOG, "1-0")),
+    ("router", ("XTRIM", FIB_LOG, "MAXLEN", "0")),
+    ("router", ("XDEL", CHECKPOINTS, "1-0")),
     ("router", ("ACL", "LIST")),
     ("router", ("SHUTDOWN",)),
     # the scout's change tracking (bus.wake) opens nothing else
@@ -229,6 +267,26 @@ DENIED_ON_7: list[tuple[str, tuple[str, ...]]] = [
     ("team-durham.fib", ("FCALL", "x", "0")),
     ("operator", ("FCALL", "x", "0")),
     ("operator", ("FUNCTION", "LOAD", "#!lua name=x\nredis.register_function('x', function() return 1 end)")),
+    # selectors (Redis 7): the team's XADD reaches its consultation stream only, and it cannot read that back
+    ("team-durham.fib", ("XADD", FIB, "*", "payload", "{}")),
+    ("team-durham.fib", ("XADD", FIB_NOW, "*", "payload", "{}")),
+    ("team-durham.fib", ("XRANGE", FIB_LOG, "-", "+")),
+    # the router reads consultation streams, never writes them; its lease commands reach the lease only
+    ("router", ("XADD", FIB_LOG, "*", "consultation", "{}")),
+    ("router", ("XADD", KEYS.consultations("new.team"), "*", "consultation", "{}")),
+    ("router", ("XGROUP", "CREATE", FIB_LOG, "router", "0")),
+    ("router", ("XREADGROUP", "GROUP", "router", "c", "STREAMS", FIB_LOG, ">")),
+    ("router", ("SET", KEYS.scouted, "x")),
+    ("router", ("GET", KEYS.scout)),
+    ("router", ("PEXPIRE", KEYS.failures, "60000")),
+]
+
+# What a 6.2 file (no selectors) cannot narrow, as bus.acl states: these work there and fail on Redis 7.
+WIDER_ON_6_2: list[tuple[str, tuple[str, ...]]] = [
+    ("team-durham.fib", ("XADD", FIB, "*", "payload", "{}")),
+    ("team-durham.fib", ("XRANGE", FIB_LOG, "-", "+")),
+    ("router", ("XADD", KEYS.consultations("new.team"), "*", "consultation", "{}")),
+    ("router", ("PEXPIRE", KEYS.failures, "60000")),
 ]
 
 ALLOWED: list[tuple[str, tuple[str, ...]]] = [
@@ -250,6 +308,14 @@ ALLOWED: list[tuple[str, tuple[str, ...]]] = [
     ("team-durham.fib", ("XRANGE", FIB, "-", "+")),
     ("router", ("XRANGE", HMRC, "-", "+")),
     ("router", ("HGET", KEYS.seen("ukfiu"), "sid")),
+    ("router", ("XRANGE", CHECKPOINTS, "-", "+")),
+    ("router", ("XINFO", "STREAM", FIB_LOG)),
+    ("router", ("XREVRANGE", CAB_LOG, "+", "-", "COUNT", "1")),
+    ("operator", ("XRANGE", FIB_LOG, "-", "+")),
+    ("operator", ("XREVRANGE", CAB_LOG, "+", "-")),
+    ("operator", ("XLEN", FIB_LOG)),
+    ("operator", ("XINFO", "STREAM", FIB_LOG)),
+    ("operator", ("XRANGE", CHECKPOINTS, "-", "+")),
 ]
 
 
@@ -262,7 +328,8 @@ def test_forbidden(server: AclServer, user: str, command: tuple[str, ...]) -> No
 @pytest.mark.parametrize(("user", "command"), DENIED_ON_7, ids=[f"{u}:{' '.join(c[:2])}" for u, c in DENIED_ON_7])
 def test_forbidden_on_7(server: AclServer, user: str, command: tuple[str, ...]) -> None:
     if "admin" not in server.urls:
-        pytest.skip("Redis 6.2: no functions, no admin user; the router needs EVALSHA (stated in bus.acl)")
+        pytest.skip("Redis 6.2: no functions, no admin user, no selectors; the router needs EVALSHA and the "
+                    "narrow grants widen (stated in bus.acl, tested by test_what_a_6_2_file_cannot_narrow)")
     with server.connect(user) as client, pytest.raises(NoPermissionError):
         client.execute_command(*command)
 
@@ -340,6 +407,38 @@ def test_team_reads_acks_and_claims_its_own_feeds(server: AclServer) -> None:
             team.xautoclaim(CAB, "team", "c2", 0, "0-0")
 
 
+def test_a_team_appends_to_its_own_consultation_stream_only(server: AclServer) -> None:
+    """What bus.audit.consult sends as the team: XADD to <prefix>:consult:<team>; other teams' streams, the
+    decisions and the checkpoints refuse it."""
+    with server.connect("team-durham.fib") as team:
+        entry_id = team.xadd(FIB_LOG, {"consultation": b'{"action": "read"}'})
+        for stream in (CAB_LOG, KEYS.consultations("northumbria.fib"), DEC, CHECKPOINTS):
+            with pytest.raises(NoPermissionError):
+                team.xadd(stream, {"consultation": b"{}"})
+    with server.connect("team-durham.cab") as other, pytest.raises(NoPermissionError):
+        other.xadd(FIB_LOG, {"consultation": b"{}"})
+    with server.connect("operator") as operator:
+        assert operator.xrange(FIB_LOG, entry_id, entry_id) == [(entry_id, {b"consultation": b'{"action": "read"}'})]
+        with pytest.raises(NoPermissionError):
+            operator.xadd(FIB_LOG, {"consultation": b"{}"})
+        assert operator.xrange(FIB_LOG, f"({entry_id.decode()}", "+") == []  # nothing else was appended
+
+
+def test_the_router_checkpointer_reads_consultations_and_holds_its_lease(server: AclServer) -> None:
+    """What bus.audit.checkpointer sends as the router: XRANGE and XLEN of a consultation log, XADD of a
+    signed checkpoint, and its lease by SET NX PX, GET and PEXPIRE."""
+    with server.connect("router") as router, server.connect("operator") as operator:
+        rows = router.execute_command("XRANGE", CAB_LOG, "-", "+", "COUNT", 100)
+        assert rows and router.xlen(CAB_LOG) == len(rows) == operator.xlen(CAB_LOG)
+        entry_id = router.xadd(CHECKPOINTS, {"checkpoint": b'{"n": 1}'})
+        assert operator.xrange(CHECKPOINTS, entry_id, entry_id) == [(entry_id, {b"checkpoint": b'{"n": 1}'})]
+        assert router.set(LEASE, "router-a", nx=True, px=60_000)
+        assert router.set(LEASE, "router-b", nx=True, px=60_000) is None  # held: NX refuses
+        assert router.get(LEASE) == b"router-a"
+        assert router.pexpire(LEASE, 10**9)
+        assert operator.pttl(LEASE) > 60_000  # the PEXPIRE took
+
+
 def test_the_default_user_is_off(server: AclServer) -> None:
     with server.connect() as anonymous, pytest.raises(AuthenticationError, match="authenticated"):
         anonymous.ping()  # RESP3: the HELLO 3 on connect is refused
@@ -363,6 +462,16 @@ def test_every_registry_party_can_log_in_with_its_credentials_url(server: AclSer
         for protocol in (2, 3):
             with redis.Redis.from_url(url, protocol=protocol) as client:
                 assert client.ping()
+
+
+@pytest.mark.parametrize(("user", "command"), WIDER_ON_6_2,
+                         ids=[f"{u}:{' '.join(c[:2])}" for u, c in WIDER_ON_6_2])
+def test_what_a_6_2_file_cannot_narrow(server: AclServer, user: str, command: tuple[str, ...]) -> None:
+    """The widening bus.acl states for 6.2 is real (and only there: DENIED_ON_7 proves each fails on 7)."""
+    if "admin" in server.urls:
+        pytest.skip("Redis 7: selectors narrow these (test_forbidden_on_7)")
+    with server.connect(user) as client:
+        client.execute_command(*command)
 
 
 @pytest.mark.parametrize("version", ["7.0", "6.2"])
@@ -399,9 +508,16 @@ async def test_end_to_end_each_party_as_its_own_user(version: str, tmp_path: Pat
         with server.connect("router") as as_router, pytest.raises(NoPermissionError):
             as_router.flushall()
         with server.connect("operator") as operator:
-            [(_, fields)] = operator.xrange(DEC)
+            [(decision_id, fields)] = operator.xrange(DEC)
             assert orjson.loads(fields[b"decision"])["status"] == "routed"
             assert operator.xpending(UKFIU, "router")["pending"] == 0
+            # the team user wrote the consultation records of its read and its ack
+            records = [orjson.loads(fields[b"consultation"])
+                       for _, fields in operator.xrange(KEYS.consultations("cleveland.fiu"))]
+            entry = f"{KEYS.feed('cleveland.fiu')} {deliveries[0].entry_id}"
+            assert [(rec["consumer"], rec["action"], rec["decision_ids"], rec["entries"]) for rec in records] == [
+                ("analyst-1", "read", [decision_id.decode()], [entry]),
+                ("analyst-1", "ack", [decision_id.decode()], [entry])]
     finally:
         await publisher.aclose()
         await reader.aclose()
@@ -436,19 +552,26 @@ def test_exact_rules() -> None:
     digest = "#30c952fab122c3f9759f02a6d95c3758b246b4fee239957b2d4fee46e26170c4"  # sha256("pw")
     common = f"on resetpass {digest} resetkeys resetchannels -@all +ping +hello +client|setname"
     assert partner.line() == f"user partner-hmrc {common} +xadd ~x:ingress:hmrc"
-    assert team.line() == (
-        f"user team-durham.fib {common} +xreadgroup +xack +xautoclaim +xclaim +xpending +xgroup|create +xrange "
-        "+xrevrange +xlen +xinfo|stream +xinfo|groups +xinfo|consumers ~x:feed:durham.fib:immediate ~x:feed:durham.fib")
+    team_rules = ("+xreadgroup +xack +xautoclaim +xclaim +xpending +xgroup|create +xrange +xrevrange +xlen "
+                  "+xinfo|stream +xinfo|groups +xinfo|consumers")
+    feeds = "~x:feed:durham.fib:immediate ~x:feed:durham.fib"
+    assert team.line() == f"user team-durham.fib {common} {team_rules} {feeds} (+xadd ~x:consult:durham.fib)"
+    router_rules = ("+xreadgroup +xack +xclaim +xpending +xrange +xrevrange +xlen +xadd +xgroup|create "
+                    "+xgroup|setid +xinfo|stream +xinfo|groups +hget +hset +hdel +time "
+                    "+client|id +client|tracking +subscribe")
+    router_keys = ("~x:ingress:* ~x:feed:* ~x:decisions ~x:quarantine ~x:audit ~x:seen:* ~x:scout ~x:scouted "
+                   "~x:failures ~x:checkpoints")
     assert router.line() == (
-        f"user router {common} +fcall +xreadgroup +xack +xclaim +xpending +xrange +xrevrange +xlen +xadd "
-        "+xgroup|create +xgroup|setid +xinfo|stream +xinfo|groups +hget +hset +hdel +time "
-        "+client|id +client|tracking +subscribe ~x:ingress:* ~x:feed:* ~x:decisions ~x:quarantine ~x:audit "
-        "~x:seen:* ~x:scout ~x:scouted ~x:failures "
-        "&__redis__:invalidate")
+        f"user router {common} +fcall {router_rules} {router_keys} &__redis__:invalidate "
+        "(+xrange +xrevrange +xlen +xinfo|stream ~x:consult:*) (+set +get +pexpire ~x:checkpointer)")
     assert "eval" not in router.line() and "script" not in router.line() and "function" not in router.line()
     assert admin.line() == f"user admin {common} +fcall +function|load +function|list +function|delete"
-    old_router = users_for([], [], Keys("x"), lambda: "pw", redis_version="6.2")[0]
-    assert "+evalsha +script|load" in old_router.line() and "+fcall" not in old_router.line()
+    old_router, old_team = (user for user in users_for([], ["durham.fib"], Keys("x"), lambda: "pw",
+                                                       redis_version="6.2") if user.role in ("router", "team"))
+    assert old_router.line() == (  # no selectors on 6.2: the narrow grants join the root permissions
+        f"user router {common} +evalsha +script|load {router_rules} +set +get +pexpire {router_keys} "
+        "~x:consult:* ~x:checkpointer &__redis__:invalidate")
+    assert old_team.line() == f"user team-durham.fib {common} {team_rules} +xadd {feeds} ~x:consult:durham.fib"
     assert operator.line().endswith(" ~x:*") and "+xadd" not in operator.line()
     assert default.line() == "user default off resetpass resetkeys resetchannels -@all"
     assert default is DEFAULT_USER

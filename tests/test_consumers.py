@@ -1,6 +1,7 @@
 """The team client against real private redis-servers: feed entries written by hand in the documented
 format, immediate first, acks, reclaiming a dead (and a SIGKILLed) consumer's entries, NOGROUP recovery,
-deleted pending entries on Redis 7 and 6.2, the tail command and the FastStream example service."""
+deleted pending entries on Redis 7 and 6.2, the tail command and the FastStream example service (its
+consultation records too; the rest of those are in test_consultations.py)."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ import io
 import logging
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -23,7 +25,7 @@ import pytest
 import redis.asyncio as aredis
 from redis.typing import EncodableT, FieldT
 from redis_procs import RedisProc
-from redis_replies import decoded
+from redis_replies import decoded, stream_rows
 
 from bus.cli.feed import tail
 from bus.errors import TransportError
@@ -362,3 +364,11 @@ async def test_example_service_consumes_and_acks(r: aredis.Redis, keys: Keys, re
     assert f"priority=high submission_id={live[1]}" in text
     groups = {g["name"]: g for g in await r.xinfo_groups(keys.feed(TEAM))}
     assert groups[TEAM_GROUP.encode()]["last-delivered-id"].decode() == live[0]
+    # three batches (one per feed for the backlog, then the live one): each a read record and an ack record
+    rows = stream_rows(await r.xrange(keys.consultations(TEAM)))
+    records = [orjson.loads(fields[b"consultation"]) for _, fields in rows]
+    assert {rec["consumer"] for rec in records} == {f"{TEAM}-example-{socket.gethostname()}-{service.pid}"}
+    reads = sorted(rec["entries"] for rec in records if rec["action"] == "read")
+    assert reads == sorted(rec["entries"] for rec in records if rec["action"] == "ack")
+    assert sorted(reads) == sorted([[f"{keys.feed(TEAM, 'immediate')} {backlog[1][0]}"],
+                                    [f"{keys.feed(TEAM)} {backlog[0][0]}"], [f"{keys.feed(TEAM)} {live[0]}"]])

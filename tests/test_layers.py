@@ -19,10 +19,13 @@ def test_schemas_imports_nothing_of_the_bus() -> None:
 
 
 def test_the_clients_depend_on_the_wire_contract_not_on_the_router() -> None:
-    """A partner or team installs the clients for keys, errors and the Redis error boundary, nothing else."""
+    """A partner or team installs the clients for keys, errors and the Redis error boundary, and the team
+    client for the consultation record it writes (``bus.audit.consult``; the package's ``__init__`` brings
+    ``bus.audit.replay``), nothing else: keep ``bus/audit/__init__.py`` light."""
     code = "import producers, consumers, sys; print(sorted(m for m in sys.modules if m.split('.')[0] == 'bus'))"
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
-    assert result.stdout.strip() == "['bus', 'bus.errors', 'bus.keys', 'bus.transport']"
+    assert result.stdout.strip() == \
+        "['bus', 'bus.audit', 'bus.audit.consult', 'bus.audit.replay', 'bus.errors', 'bus.keys', 'bus.transport']"
 
 
 def test_the_command_line_lives_in_one_package() -> None:
@@ -39,6 +42,8 @@ def test_the_clients_export_the_errors_their_users_catch() -> None:
     assert producers.SubmissionRejected is schemas.SubmissionRejected is errors.SubmissionRejected
     assert producers.TransportError is consumers.TransportError is errors.TransportError
     assert consumers.GroupMissingError is errors.GroupMissingError
+    assert consumers.ConsultationError is errors.ConsultationError
+    assert issubclass(errors.ConsultationError, errors.TransportError)
     for error in (producers.SubmissionRejected, producers.TransportError, consumers.GroupMissingError):
         assert issubclass(error, errors.BusError) and errors.BusError is schemas.BusError
 

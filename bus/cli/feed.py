@@ -2,6 +2,8 @@
 
 The tail reads through the team's consumer group, so it takes deliveries *from* the team's other
 consumers (each entry goes to one consumer of the group): use it to watch a quiet feed or to drain one.
+It reads and acks through ``consumers.TeamClient``, as consumer ``tail-<host>-<pid>``, so each read and
+each ack is a consultation record in ``intel:consult:<team>`` naming that consumer (``bus.audit.consult``).
 
 Human output, one line per delivery::
 
@@ -77,7 +79,9 @@ async def tail(redis: aredis.Redis, team: str, keys: Keys, json_output: bool, ou
     Each delivery is acked right after its line is written; returns the number printed. With ``count``,
     each read asks for at most the number still wanted; a blocking read may still return one more entry
     per stream than that, and those are left pending (the group reclaims them after its idle time).
-    Redis errors raise ``TransportError`` (a command should fail loudly, not spin).
+    Redis errors raise ``TransportError`` (a command should fail loudly, not spin), and so does a
+    consultation record that cannot be written (``ConsultationError``: nothing of that read is printed).
+    Records: one per read that returned deliveries (also those left pending unprinted), one per ack.
     """
     client = TeamClient(redis, team, consumer or default_consumer(), keys)
     await client.ensure_groups()
