@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 
 import redis.asyncio as aioredis
 
+from bus.audit.checkpointer import make_checkpointer
 from bus.batch import Decider, Engine
 from bus.commit import Committer
 from bus.errors import TransportError
@@ -82,6 +83,9 @@ async def run_router(settings: Settings, ruleset: Ruleset, reference: Reference,
         )
         inner = asyncio.Event()
         tasks = [asyncio.create_task(loop.run(inner)) for loop in loops]
+        checkpointer = make_checkpointer(settings, keys, ruleset, url, router.consumer)
+        if checkpointer is not None:
+            tasks.append(asyncio.create_task(checkpointer.run(inner)))
         log.info("router %s reading %d ingress streams (ruleset %s, %s)", router.consumer, len(streams),
                  ruleset.digest, "Redis functions" if library.uses_functions else "Redis 6.2 scripts")
         if ready is not None:

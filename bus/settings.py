@@ -39,3 +39,10 @@ class Settings(BaseSettings):
     claim_idle_ms: int = Field(default=30_000, ge=100, description="Idle time before pending is reclaimed.")
     max_deliveries: int = Field(default=5, ge=1, description="Deliveries before an entry is poison.")
     consumer_name: str | None = Field(default=None, description="Consumer name; default host-pid.")
+    audit_checkpoints: bool = Field(default=True, description="The router signs audit checkpoints (intelbus audit).")
+    audit_key: Path | None = Field(
+        default=None,
+        description="Ed25519 PEM private key signing checkpoints; default: made in <data_dir>/audit on first start.",
+    )
+    audit_interval_ms: int = Field(default=1000, ge=50, le=60_000,
+                                   description="How often checkpoints are signed while any audit log grows.")

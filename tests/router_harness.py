@@ -6,6 +6,7 @@ import asyncio
 import os
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
@@ -24,8 +25,13 @@ from bus.settings import Settings
 ROOT = Path(__file__).resolve().parent.parent
 
 
+def router_data_dir() -> Path:
+    """A data folder of the router's own (its audit signing key and checkpoint file), never the repo's."""
+    return Path(tempfile.mkdtemp(prefix="intelbus-router-"))
+
+
 def settings_for(url: str, **overrides: Any) -> Settings:
-    base: dict[str, Any] = {"batch_size": 50, "block_ms": 50, "claim_idle_ms": 300}
+    base: dict[str, Any] = {"batch_size": 50, "block_ms": 50, "claim_idle_ms": 300, "data_dir": router_data_dir()}
     return Settings(redis_url=url, **(base | overrides))
 
 
@@ -80,6 +86,7 @@ def start_router_process(url: str, consumer: str, **env_overrides: str) -> subpr
     env = os.environ | {
         "REDIS_URL": url, "INTELBUS_CONSUMER_NAME": consumer, "INTELBUS_CLAIM_IDLE_MS": "500",
         "INTELBUS_BATCH_SIZE": "100", "INTELBUS_BLOCK_MS": "50", "PYTHONUNBUFFERED": "1",
+        "INTELBUS_DATA_DIR": str(router_data_dir()),
     } | env_overrides
     return subprocess.Popen([sys.executable, "-m", "bus.cli", "router"], cwd=ROOT, env=env,
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT)

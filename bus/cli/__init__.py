@@ -69,10 +69,11 @@ def build_parser() -> argparse.ArgumentParser:
 
 def _add_runtime_commands(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     """Commands that talk to Redis (added by bus.cli.runtime and bus.cli.acl)."""
-    from bus.cli import acl, runtime
+    from bus.cli import acl, audit, runtime
 
     runtime.register(commands)
     acl.register(commands)
+    audit.register(commands)
 
 
 def _route(args: argparse.Namespace, settings: Settings) -> int:
