@@ -143,8 +143,10 @@ class PrivateRedis:
 
 
 async def real_router(url: str, count: int, ruleset: Ruleset, reference: Reference,
-                      batch_size: int) -> tuple[float, float]:
-    settings = Settings(REDIS_URL=url, batch_size=batch_size, consumer_name="bench-router")
+                      batch_size: int, audit: bool = True) -> tuple[float, float]:
+    """The router as shipped; ``audit``: its checkpointer hashes and signs the logs every second meanwhile."""
+    settings = Settings(REDIS_URL=url, batch_size=batch_size, consumer_name="bench-router",
+                        audit_checkpoints=audit, data_dir=Path(tempfile.mkdtemp(prefix="bench-router-")))
     stop = asyncio.Event()
     probe = aioredis.from_url(url)
     start, cpu = time.perf_counter(), time.process_time()
@@ -316,6 +318,8 @@ def main() -> None:
                       lambda: real_router(url, args.count, ruleset, reference, 200)),
             Contender("router (batch_size 500)", args.count,
                       lambda: real_router(url, args.count, ruleset, reference, 500)),
+            Contender("router (batch_size 200, audit checkpoints off)", args.count,
+                      lambda: real_router(url, args.count, ruleset, reference, 200, audit=False)),
             Contender(f"(a) minimal redis-py loop (COUNT {args.read_count})", args.count,
                       lambda: minimal_loop(url, args.count, workload, args.read_count)),
             Contender("(b) naive FastStream + broker.publish", args.naive_count,
@@ -347,7 +351,7 @@ def main() -> None:
           f"{load:.2f} at start{' (OTHER WORK WAS RUNNING: numbers are noisy)' if load > 0.7 else ''}")
     print(f"median of {args.repeat} runs each; (b) drains {args.naive_count} submissions, the others {args.count} "
           f"(rates are per second, so the ratios compare like with like)")
-    minimal, naive, sync = contenders[2], contenders[3], contenders[5]
+    minimal, naive, sync = contenders[3], contenders[4], contenders[6]
     print()
     print(f"{'contender':<44} {'N':>6} {'seconds':>7} {'subs/s':>7} {'router/(a)':>10} {'router/(b)':>10} "
           f"{'router/(c)':>10} {'py us/sub':>9} {'redis us/sub':>12}")
@@ -360,9 +364,13 @@ def main() -> None:
               f"{vs_a:>10} {vs_b:>10} {vs_c:>10} {contender.per_sub(contender.python_cpu):>9.0f} "
               f"{contender.per_sub(contender.redis_cpu):>12.0f}")
     print(f"(a)/(b) = {minimal.rate / naive.rate:.1f}x; router (default) / (b') = "
-          f"{contenders[0].rate / contenders[4].rate:.1f}x")
+          f"{contenders[0].rate / contenders[5].rate:.1f}x")
+    audited, bare = contenders[0], contenders[2]
+    print(f"router with audit checkpoints / without: {audited.rate / bare.rate:.1%} (target >= 95%: "
+          f"{'met' if audited.rate >= 0.95 * bare.rate else 'NOT met'}); against (c): {audited.rate / sync.rate:.2f} "
+          f"with, {bare.rate / sync.rate:.2f} without")
     print()
-    for contender in contenders[:2]:
+    for contender in contenders[:3]:
         vs_a, vs_b = contender.rate / minimal.rate, contender.rate / naive.rate
         print(f"{contender.name}: {vs_a:.1%} of (a) (target >= 60%: {'met' if vs_a >= 0.6 else 'NOT met'}), "
               f"{vs_b:.1f}x (b) (target >= 10x: {'met' if vs_b >= 10 else 'NOT met'}), "
