@@ -115,7 +115,7 @@ def test_key_files_that_cannot_be_used_are_named(tmp_path: Path) -> None:
 @pytest.mark.parametrize("n", [1, 2, 3, 7, 13, 64, 69])
 def test_proofs_that_share_proved_nodes_stop_early_and_still_refuse_a_forgery(n: int) -> None:
     tree = Tree(LEAVES[:n])
-    root, known = tree.root(), {}
+    root, known = tree.root(), dict[tuple[int, int], bytes]()
     for index in range(n):
         assert verify_inclusion(LEAVES[index], index, n, tree.inclusion(index), root, known)
     for index in range(n):  # every place is proved now: a wrong leaf meets a proved node with another hash
