@@ -145,7 +145,7 @@ def verify_inclusion(leaf: bytes, index: int, size: int, path: Iterable[bytes], 
         return False
     known = {} if known is None else known
     fn, sn, node, level = index, size - 1, leaf, 0
-    trail = [(0, fn, node)]
+    trail = [((0, fn), node)]
     hit = known.get((0, fn))
     for sibling in path:
         if hit is not None:
@@ -153,19 +153,20 @@ def verify_inclusion(leaf: bytes, index: int, size: int, path: Iterable[bytes], 
         if sn == 0:
             return False
         if fn & 1 or fn == sn:
-            node = node_hash(sibling, node)
+            node = _sha256(b"\x01" + sibling + node).digest()
             while not fn & 1 and fn != 0:
                 fn >>= 1
                 sn >>= 1
                 level += 1
         else:
-            node = node_hash(node, sibling)
+            node = _sha256(b"\x01" + node + sibling).digest()
         fn >>= 1
         sn >>= 1
         level += 1
-        trail.append((level, fn, node))
-        hit = known.get((level, fn))
-    good = trail[-1][2] == hit if hit is not None else sn == 0 and node == root
+        place = (level, fn)
+        trail.append((place, node))
+        hit = known.get(place)
+    good = node == hit if hit is not None else sn == 0 and node == root
     if good:
-        known.update(((lv, pos), value) for lv, pos, value in trail)
+        known.update(trail)
     return good
