@@ -27,6 +27,7 @@ from typing import Any
 import orjson
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
+from bus.audit.log import id_key
 from bus.audit.signing import Signer, signature_ok
 from bus.errors import AuditError
 
@@ -139,8 +140,7 @@ def leaves_from_json(doc: Any) -> dict[str, tuple[int, list[Leaf]]]:
 def pack_leaves(items: list[Leaf]) -> bytes:
     out = bytearray()
     for entry_id, digest in items:
-        ms, _, seq = entry_id.partition(b"-")
-        out += _LEAF.pack(int(ms), int(seq or 0), digest)
+        out += _LEAF.pack(*id_key(entry_id), digest)
     return bytes(out)
 
 

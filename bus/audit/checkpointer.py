@@ -26,7 +26,7 @@ import orjson
 import redis.asyncio as aioredis
 
 from bus.audit.checkpoint import Checkpoint, Leaf, LogHead, from_json, sign, to_json
-from bus.audit.log import iter_raw, raw_reader
+from bus.audit.log import iter_raw, raw_reader, utc_text
 from bus.audit.merkle import Frontier, record_leaf
 from bus.audit.signing import Signer, router_signer, signature_ok
 from bus.audit.store import CheckpointFile, add_to_redis, checkpoint_file
@@ -46,7 +46,7 @@ def audit_logs(keys: Keys, teams: list[str]) -> list[str]:
 
 
 def now_text() -> str:
-    return datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    return utc_text(datetime.now(UTC))
 
 
 @dataclass(slots=True)

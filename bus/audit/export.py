@@ -27,8 +27,7 @@ import orjson
 import redis.asyncio as aioredis
 
 from bus.audit.checkpoint import Checkpoint, to_json
-from bus.audit.checkpointer import now_text
-from bus.audit.log import RawRecord, iter_raw
+from bus.audit.log import RawRecord, document, id_key, iter_raw, utc_text
 from bus.audit.merkle import Tree, proof_length, record_leaf
 from bus.audit.verify import LogWalk, Trusted
 from bus.errors import AuditError
@@ -139,7 +138,7 @@ class Exporter:
         entry_id, flat = record
         if not _in_range(entry_id, self.filters.since, self.filters.until):
             return False
-        doc = _document(flat)
+        doc = document(flat)
         if log == self.keys.decisions:
             keep = self.filters.decision(doc)
             if keep:
@@ -154,7 +153,7 @@ class Exporter:
     async def write_jsonl(self, out: IO[bytes], selections: list[Selection]) -> int:
         """Pass two: the chosen records, re-read and re-hashed (they must still be what pass one saw)."""
         out.write(orjson.dumps({"type": "export", "format": FORMAT, "origin": self.checkpoint.origin,
-                                "exported_at": now_text(), "filters": self.filters.as_json(),
+                                "exported_at": utc_text(datetime.now(UTC)), "filters": self.filters.as_json(),
                                 "by_content": self.filters.by_content,
                                 "logs": [s.log for s in selections]}) + b"\n")
         out.write(orjson.dumps({"type": "checkpoint", "checkpoint": to_json(self.checkpoint)}) + b"\n")
@@ -179,7 +178,7 @@ class Exporter:
         written = 0
         for selection in selections:
             async for index, entry_id, flat in self._chosen(selection):
-                writer.writerow(_csv_row(selection.log, index, entry_id, _document(flat)))
+                writer.writerow(_csv_row(selection.log, index, entry_id, document(flat)))
                 written += 1
         return written
 
@@ -202,24 +201,8 @@ def _beyond_team(filters: Filters) -> bool:
 
 
 def _in_range(entry_id: bytes, since: str, until: str) -> bool:
-    key = _id_key(entry_id)
-    return (since == "-" or key >= _id_key(since.encode())) and (until == "+" or key <= _id_key(until.encode()))
-
-
-def _id_key(entry_id: bytes) -> tuple[int, int]:
-    ms, _, seq = entry_id.partition(b"-")
-    return int(ms), int(seq or 0)
-
-
-def _document(flat: list[bytes]) -> dict[str, Any]:
-    """The record's JSON field (decision, event or consultation) as a dict ({} when not one)."""
-    if len(flat) < 2:
-        return {}
-    try:
-        doc = orjson.loads(flat[1])
-    except orjson.JSONDecodeError:
-        return {}
-    return doc if isinstance(doc, dict) else {}
+    key = id_key(entry_id)
+    return (since == "-" or key >= id_key(since.encode())) and (until == "+" or key <= id_key(until.encode()))
 
 
 def _fields(flat: list[bytes]) -> list[list[Any]]:
@@ -239,7 +222,7 @@ CSV_COLUMNS = ("log", "index", "id", "time", "submission_id", "partner", "kind",
 
 def _csv_row(log: str, index: int, entry_id: bytes, doc: dict[str, Any]) -> list[Any]:
     ms = int(entry_id.split(b"-")[0])
-    moment = datetime.fromtimestamp(ms / 1000, UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    moment = utc_text(datetime.fromtimestamp(ms / 1000, UTC))
     deliveries = "; ".join(f"{d.get('recipient')} [{d.get('view')}, {d.get('priority')}]"
                            for d in doc.get("deliveries", []) if isinstance(d, dict))
     withheld = "; ".join(f"{w.get('recipient')} ({w.get('rule')})" for w in doc.get("withheld", [])

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import re
 from collections.abc import AsyncIterator
-from datetime import datetime
+from datetime import UTC, datetime
+from typing import Any
 
+import orjson
 import redis.asyncio as aioredis
 
 from bus.errors import BusError
@@ -73,6 +75,28 @@ async def iter_raw(client: aioredis.Redis, stream: str, start: str = "-", end: s
         if len(rows) < page:
             return
         cursor = f"({rows[-1][0].decode()}"
+
+
+def id_key(entry_id: bytes) -> tuple[int, int]:
+    """A stream id as numbers, to compare ids as Redis orders them."""
+    ms, _, seq = entry_id.partition(b"-")
+    return int(ms), int(seq or 0)
+
+
+def document(flat: list[bytes]) -> dict[str, Any]:
+    """An audit record's one JSON field (decision, event or consultation) as a dict ({} when not one)."""
+    if len(flat) < 2:
+        return {}
+    try:
+        doc = orjson.loads(flat[1])
+    except orjson.JSONDecodeError:
+        return {}
+    return doc if isinstance(doc, dict) else {}
+
+
+def utc_text(moment: datetime) -> str:
+    """RFC 3339 in UTC with milliseconds, e.g. ``2026-12-17T10:15:02.123Z``: every audit record's time."""
+    return moment.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
 def pairs(flat: list[bytes]) -> list[tuple[bytes, bytes]]:

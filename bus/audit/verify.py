@@ -21,12 +21,11 @@ from collections.abc import AsyncIterator, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-import orjson
 import redis.asyncio as aioredis
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
 from bus.audit.checkpoint import Checkpoint, Leaf, from_json, leaves_from_json
-from bus.audit.log import RawRecord, iter_raw
+from bus.audit.log import RawRecord, document, id_key, iter_raw
 from bus.audit.merkle import Frontier, record_leaf
 from bus.errors import AuditError
 from bus.transport import translate_errors
@@ -195,7 +194,7 @@ class LogWalk:
                 return (f"record {live} (#{index}) was reordered: it holds what was checkpointed as "
                         f"{self.expected[moved][0].decode()} (#{moved})")
             return f"record {live} (#{index}) was changed since it was checkpointed"
-        if _id_key(known[0]) < _id_key(entry_id):
+        if id_key(known[0]) < id_key(entry_id):
             return f"record {want} (#{index}) was deleted (the stream goes on with {live})"
         return f"record {live} (#{index}) was inserted: no checkpoint has it (the checkpoint has {want} there)"
 
@@ -210,11 +209,6 @@ class LogWalk:
     def _fault(self, what: str) -> None:
         self.result.records = self.frontier.size
         self.result.fault = Fault(self.result.name, what)
-
-
-def _id_key(entry_id: bytes) -> tuple[int, int]:
-    ms, _, seq = entry_id.partition(b"-")
-    return int(ms), int(seq or 0)
 
 
 @dataclass(slots=True)
@@ -279,7 +273,7 @@ async def verdict_for(client: aioredis.Redis, log: str, entry_id: str, trusted: 
     if not rows:
         raise AuditError(f"no record {entry_id} in {log}")
     flat = rows[0][1]
-    document = _document(flat)
+    record = document(flat)
     walk = LogWalk(log, trusted)
     index: int | None = None
     async for page in _pages(client, log):
@@ -289,7 +283,7 @@ async def verdict_for(client: aioredis.Redis, log: str, entry_id: str, trusted: 
         walk.feed(page)
         if walk.done or (index is not None and walk.next_head and walk.heads[walk.next_head - 1].size > index):
             break
-    return document, _verdict(walk, index)
+    return record, _verdict(walk, index)
 
 
 def _verdict(walk: LogWalk, index: int | None) -> str:
@@ -304,10 +298,3 @@ def _verdict(walk: LogWalk, index: int | None) -> str:
                 "one within a second while traffic flows)")
     return f"verifies: #{index} in its log, under the signed checkpoint of {covering.time} ({covering.where})"
 
-
-def _document(flat: list[bytes]) -> dict[str, Any]:
-    try:
-        doc = orjson.loads(flat[1]) if len(flat) >= 2 else {}
-    except orjson.JSONDecodeError:
-        doc = {}
-    return doc if isinstance(doc, dict) else {}
