@@ -16,6 +16,7 @@ from redis_procs import RedisProc
 from redis_replies import command, stream_rows
 from router_harness import drained, running_router
 
+from bus.audit.checkpoint import from_json
 from bus.audit.checkpointer import Checkpointer, audit_logs, origin
 from bus.audit.log import raw_reader
 from bus.audit.signing import new_key_file, router_signer
@@ -262,6 +263,32 @@ async def test_only_the_lease_holder_signs(bus: Bus, tmp_path: Path) -> None:
     assert await bus.client.get(KEYS.checkpointer) == b"one"
     for checkpointer in made:
         await checkpointer.client.aclose()
+
+
+async def test_a_stop_during_a_tick_still_signs_what_was_committed_before_it(bus: Bus, tmp_path: Path) -> None:
+    """The router sets stop once everything is decided; a tick already under way may have read the logs
+    before the last commits. The checkpointer must tick once more, not take that tick as its last."""
+    stop = asyncio.Event()
+    client = bus.client
+
+    class Late(Checkpointer):
+        async def _catch_up(self, state: Any) -> bool:
+            grown = await super()._catch_up(state)
+            if state.name == DECISIONS and not stop.is_set():  # a commit lands behind this tick's read
+                await client.xadd(DECISIONS, {"decision": b'{"late": true}'})
+                stop.set()
+            return grown
+
+    await client.delete(KEYS.checkpointer)
+    reader = raw_reader(aioredis.Redis.from_url(bus.proc.url))
+    file = CheckpointFile(tmp_path / "late.jsonl")
+    late = Late(reader, KEYS, audit_logs(KEYS, list(load_ruleset(None).team_ids)), new_key_file(tmp_path / "l.pem"),
+                file, origin(KEYS), "late")
+    await late.run(stop)
+    last = file.last()
+    assert last is not None and late.written == 2
+    sizes = {head.name: head.size for head in from_json(last[1]).logs}
+    assert sizes[DECISIONS] == COUNT + 1 == await client.xlen(DECISIONS)
 
 
 async def test_explain_says_which_rules_decided_and_that_the_record_verifies(

@@ -94,11 +94,12 @@ class Checkpointer:
         self.resume()
         try:
             while True:
+                last = stop.is_set()  # a tick begun before the stop may have read the logs before the last commits
                 try:
                     await self.tick()
                 except TransportError as exc:
                     log.warning("checkpoint skipped: %s", exc)
-                if stop.is_set():
+                if last:
                     return
                 with suppress(TimeoutError):
                     await asyncio.wait_for(stop.wait(), timeout=self.interval)
