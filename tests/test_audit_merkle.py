@@ -1,4 +1,4 @@
-"""The RFC 6962 tree, its compact frontier and inclusion proofs, against the RFC's recursive definition;
+"""The RFC 6962 tree, its compact frontier and range proofs, against the RFC's recursive definition;
 the signed checkpoint format: tampering with a body, an unknown key, and key rotation."""
 
 from __future__ import annotations
@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from bus.audit.checkpoint import LogHead, from_json, leaves_from_json, parse_body, sign, to_json
-from bus.audit.merkle import Frontier, Tree, leaf_hash, node_hash, record_leaf, verify_inclusion
+from bus.audit.merkle import Frontier, Tree, leaf_hash, node_hash, range_root, record_leaf
 from bus.audit.signing import key_id, load_public_keys, new_key_file, public_pem, router_signer
 from bus.errors import AuditError
 
@@ -37,18 +37,46 @@ def test_frontier_and_tree_give_the_rfc_root_at_every_size(n: int) -> None:
     assert len(Frontier.of(LEAVES[:n]).roots) == bin(n).count("1")
 
 
-@pytest.mark.parametrize("n", [1, 2, 3, 5, 8, 13, 31, 64, 69])
-def test_every_inclusion_proof_verifies_and_no_wrong_one_does(n: int) -> None:
+@pytest.mark.parametrize("n", [1, 2, 3, 5, 8, 13, 31, 33])
+def test_every_range_proof_verifies_and_no_wrong_one_does(n: int) -> None:
     tree = Tree(LEAVES[:n])
     root = tree.root()
-    for index in range(n):
-        path = tree.inclusion(index)
-        assert verify_inclusion(LEAVES[index], index, n, path, root)
-        assert not verify_inclusion(LEAVES[(index + 1) % 70], index, n, path, root)
-        assert not path or not verify_inclusion(LEAVES[index], index, n, path[:-1], root)
-        assert not verify_inclusion(LEAVES[index], n, n, path, root)
-        if n > 1:
-            assert not verify_inclusion(LEAVES[index], (index + 1) % n, n, path, root)
+    for start in range(n):
+        for end in range(start + 1, n + 1):
+            run, proof = LEAVES[start:end], tree.range_proof(start, end)
+            assert range_root(start, run, n, proof) == root
+            assert len(proof) <= 2 * n.bit_length()
+            for i in range(len(run)):  # any one leaf of the run forged
+                assert range_root(start, [*run[:i], leaf_hash(b"forged"), *run[i + 1:]], n, proof) != root
+            if proof:
+                assert range_root(start, run, n, proof[:-1]) is None  # a hash short
+                forged = [node_hash(proof[0], proof[0]), *proof[1:]]
+                assert range_root(start, run, n, forged) != root
+            assert range_root(start, run, n, [*proof, root]) is None  # a hash too many
+            if start + 1 < n and end < n:
+                assert range_root(start + 1, run, n, proof) != root  # the same run claimed one place on
+
+
+def test_a_single_leafs_range_proof_is_its_rfc_9162_inclusion_path() -> None:
+    """RFC 9162 2.1.3.1's audit path, computed here from its recursive definition: the same hashes (the RFC
+    lists them bottom up, a range proof left to right)."""
+    def path(m: int, leaves: list[bytes]) -> list[bytes]:
+        if len(leaves) <= 1:
+            return []
+        k = 1 << ((len(leaves) - 1).bit_length() - 1)
+        return [*path(m, leaves[:k]), mth(leaves[k:])] if m < k else [*path(m - k, leaves[k:]), mth(leaves[:k])]
+    for n in (1, 6, 13, 69):
+        tree = Tree(LEAVES[:n])
+        for m in range(n):
+            assert sorted(tree.range_proof(m, m + 1)) == sorted(path(m, LEAVES[:n]))
+
+
+def test_a_range_outside_the_tree_is_refused() -> None:
+    tree = Tree(LEAVES[:5])
+    for start, end in ((0, 6), (3, 3), (-1, 2)):
+        with pytest.raises(IndexError):
+            tree.range_proof(start, end)
+    assert range_root(5, LEAVES[:1], 5, []) is None and range_root(0, [], 5, []) is None
 
 
 def test_a_leaf_covers_the_id_and_every_field_in_order() -> None:
@@ -112,14 +140,3 @@ def test_key_files_that_cannot_be_used_are_named(tmp_path: Path) -> None:
         router_signer(tmp_path / "missing.pem", tmp_path / "data")
 
 
-@pytest.mark.parametrize("n", [1, 2, 3, 7, 13, 64, 69])
-def test_proofs_that_share_proved_nodes_stop_early_and_still_refuse_a_forgery(n: int) -> None:
-    tree = Tree(LEAVES[:n])
-    root, known = tree.root(), dict[tuple[int, int], bytes]()
-    for index in range(n):
-        assert verify_inclusion(LEAVES[index], index, n, tree.inclusion(index), root, known)
-    for index in range(n):  # every place is proved now: a wrong leaf meets a proved node with another hash
-        assert not verify_inclusion(leaf_hash(b"forged"), index, n, tree.inclusion(index), root, known)
-        assert verify_inclusion(LEAVES[index], index, n, iter(()), root, known)  # proved: no path needed
-    fresh: dict[tuple[int, int], bytes] = {}
-    assert not verify_inclusion(leaf_hash(b"forged"), 0, n, tree.inclusion(0), root, fresh) and not fresh

@@ -5,6 +5,7 @@ untouched log and its export verify (exit 0), the export even with Redis gone.""
 from __future__ import annotations
 
 import asyncio
+import base64
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -16,9 +17,11 @@ from redis_procs import RedisProc
 from redis_replies import command, stream_rows
 from router_harness import drained, running_router
 
+from bus.audit import export as export_mod
 from bus.audit.checkpoint import from_json
 from bus.audit.checkpointer import Checkpointer, audit_logs, origin
 from bus.audit.log import raw_reader
+from bus.audit.merkle import record_leaf
 from bus.audit.signing import new_key_file, router_signer
 from bus.audit.store import CheckpointFile, checkpoint_file
 from bus.cli import main
@@ -200,32 +203,87 @@ async def test_an_export_verifies_with_the_public_key_alone_after_redis_is_gone(
     assert f"{len(records):,} records proved" in out
 
 
-@pytest.mark.parametrize("tamper", ["edit", "delete", "swap", "cut", "checkpoint"])
+def _edit(lines: list[bytes], victim: dict[str, Any], where: str) -> str:
+    victim["fields"][0][1] = victim["fields"][0][1].replace("routed", "quarantined", 1) + " "
+    lines[12] = orjson.dumps(victim)
+    return f"{where} was changed"
+
+
+def _edit_and_leaf(lines: list[bytes], victim: dict[str, Any], where: str) -> str:
+    """Its leaf hash re-computed to match: the range as a whole fails."""
+    victim["fields"][0][1] += " "
+    leaf = record_leaf(victim["id"].encode(), [b"decision", victim["fields"][0][1].encode()])
+    victim["leaf"] = base64.b64encode(leaf).decode()
+    lines[12] = orjson.dumps(victim)
+    return f"{victim['log']} records #0..#49 (ids "
+
+
+def _repeat(lines: list[bytes], victim: dict[str, Any], where: str) -> str:
+    lines.insert(13, lines[12])
+    return f"(#{victim['index']}, line 14) is out of order (after #{victim['index']}): records were reordered or " \
+           "repeated"
+
+
+def _insert(lines: list[bytes], victim: dict[str, Any], where: str) -> str:
+    """A copy of a range's last record after it."""
+    lines.insert(53, lines[52])
+    return "line 54: a record outside any range line"
+
+
+def _proof(lines: list[bytes], victim: dict[str, Any], where: str) -> str:
+    doc = orjson.loads(lines[53])
+    doc["proof"][0] = base64.b64encode(bytes(32)).decode()
+    lines[53] = orjson.dumps(doc)
+    return f"{victim['log']} records #50..#99 (ids "
+
+
+def _drop_range(lines: list[bytes], victim: dict[str, Any], where: str) -> str:
+    del lines[53:104]
+    return f"{victim['log']} records #50..#99 are missing before line 54: deleted from the export"
+
+
+def _old_format(lines: list[bytes], victim: dict[str, Any], where: str) -> str:
+    lines[0] = lines[0].replace(export_mod.FORMAT.encode(), b"intelbus-audit-export/1")
+    return f"not an {export_mod.FORMAT} export (it says intelbus-audit-export/1)"
+
+
+def _delete(lines: list[bytes], victim: dict[str, Any], where: str) -> str:
+    del lines[12]
+    return f"#{victim['index']}..#{victim['index']} are missing"
+
+
+def _swap(lines: list[bytes], victim: dict[str, Any], where: str) -> str:
+    lines[12], lines[13] = lines[13], lines[12]
+    return f"#{victim['index']}..#{victim['index']} are missing"  # the first sign of it: a gap
+
+
+def _cut(lines: list[bytes], victim: dict[str, Any], where: str) -> str:
+    del lines[-3:]
+    return "no end line"
+
+
+def _checkpoint(lines: list[bytes], victim: dict[str, Any], where: str) -> str:
+    checkpoint = orjson.loads(lines[1])
+    checkpoint["checkpoint"]["body"] = checkpoint["checkpoint"]["body"].replace("time 2", "time 1")
+    lines[1] = orjson.dumps(checkpoint)
+    return "bad signature"
+
+
+TAMPERS = {f.__name__.strip("_").replace("_", "-"): f for f in (
+    _edit, _edit_and_leaf, _delete, _swap, _repeat, _insert, _proof, _drop_range, _cut, _checkpoint, _old_format)}
+
+
+@pytest.mark.parametrize("tamper", TAMPERS)
 async def test_a_tampered_export_is_named(bus: Bus, tmp_path: Path, tamper: str, capsys: pytest.CaptureFixture[str],
                                           monkeypatch: pytest.MonkeyPatch) -> None:
+    """Each tamper of an export file (lines[12] is a record in the first range) is named."""
+    monkeypatch.setattr(export_mod, "RANGE_RECORDS", 50)  # several ranges per log: lines[2] and lines[53] start two
     out_file = tmp_path / "audit.jsonl"
     assert (await bus.cli(capsys, monkeypatch, "export", "--out", str(out_file)))[0] == 0
     lines = out_file.read_bytes().splitlines()
+    assert [orjson.loads(lines[i])["type"] for i in (2, 52, 53)] == ["range", "record", "range"]
     victim = orjson.loads(lines[12])
-    where = f"{victim['log']} record {victim['id']} (#{victim['index']}, line 13)"
-    if tamper == "edit":
-        victim["fields"][0][1] = victim["fields"][0][1].replace("routed", "quarantined", 1) + " "
-        lines[12] = orjson.dumps(victim)
-        expected = f"{where} was changed"
-    elif tamper == "delete":
-        del lines[12]
-        expected = f"#{victim['index']}..#{victim['index']} are missing"
-    elif tamper == "swap":
-        lines[12], lines[13] = lines[13], lines[12]
-        expected = f"#{victim['index']}..#{victim['index']} are missing"  # the first sign of it: a gap
-    elif tamper == "cut":
-        lines = lines[:-3]
-        expected = "no end line"
-    else:
-        checkpoint = orjson.loads(lines[1])
-        checkpoint["checkpoint"]["body"] = checkpoint["checkpoint"]["body"].replace("time 2", "time 1")
-        lines[1] = orjson.dumps(checkpoint)
-        expected = "bad signature"
+    expected = TAMPERS[tamper](lines, victim, f"{victim['log']} record {victim['id']} (#{victim['index']}, line 13)")
     out_file.write_bytes(b"\n".join(lines) + b"\n")
     code, out = await bus.cli(capsys, monkeypatch, "verify", "--file", str(out_file))
     assert code == 1 and expected in out, out

@@ -2,9 +2,11 @@
 Redis with the public key alone.
 
 A JSON-lines export holds, in order: a header (format, origin, filters, logs), the newest signed checkpoint
-(body and signature), one line per record (log, index in its log, id, every field and value exactly, and
-its RFC 9162 inclusion proof against that checkpoint's root, cut where it reaches a node the records
-before it in the file already proved: a verifier reading in order needs no more), and an end line. Only records
+(body and signature), then per log its chosen records in runs of neighbours (at most ``RANGE_RECORDS``
+each): a range line (log, first and past-the-last index, and the range proof: the hashes of the subtrees
+beside the run, ``merkle.Tree.range_proof``) followed by one line per record (log, index in its log, id,
+every field and value exactly, and its leaf hash, which names a changed record when a range fails), and
+an end line. Only records
 under that checkpoint are exported; newer ones wait for the next (it is at most a second old while traffic
 flows). The live logs are verified as they are read: a log that does not verify is not exported.
 
@@ -28,12 +30,13 @@ import redis.asyncio as aioredis
 
 from bus.audit.checkpoint import Checkpoint, to_json
 from bus.audit.log import RawRecord, document, id_key, iter_raw, utc_text
-from bus.audit.merkle import Tree, proof_length, record_leaf
+from bus.audit.merkle import Tree, record_leaf
 from bus.audit.verify import LogWalk, Trusted
 from bus.errors import AuditError
 from bus.keys import Keys
 
-FORMAT = "intelbus-audit-export/1"
+FORMAT = "intelbus-audit-export/2"
+RANGE_RECORDS = 1024  # records under one range proof: a verifier holds this many leaves at a time
 Progress = Callable[[int], None]
 
 
@@ -159,15 +162,19 @@ class Exporter:
         out.write(orjson.dumps({"type": "checkpoint", "checkpoint": to_json(self.checkpoint)}) + b"\n")
         written = 0
         for selection in selections:
-            tree, proved = Tree(selection.leaves), set[tuple[int, int]]()
+            tree = Tree(selection.leaves)
+            bounds = dict(runs(selection.chosen, RANGE_RECORDS))
             async for index, entry_id, flat in self._chosen(selection):
-                if record_leaf(entry_id, flat) != selection.leaves[index]:
+                end = bounds.get(index)
+                if end is not None:
+                    out.write(orjson.dumps({"type": "range", "log": selection.log, "start": index, "end": end,
+                                            "proof": [_b64(h) for h in tree.range_proof(index, end)]}) + b"\n")
+                leaf = record_leaf(entry_id, flat)
+                if leaf != selection.leaves[index]:
                     raise AuditError(f"{selection.log} record {entry_id.decode()} changed during the export")
-                out.write(orjson.dumps({
-                    "type": "record", "log": selection.log, "index": index, "id": entry_id.decode(),
-                    "fields": _fields(flat), "proof": [base64.b64encode(h).decode() for h in
-                                                       tree.inclusion(index)[:proof_length(index, tree.size, proved)]],
-                }) + b"\n")
+                out.write(orjson.dumps({"type": "record", "log": selection.log, "index": index,
+                                        "id": entry_id.decode(), "fields": _fields(flat), "leaf": _b64(leaf)})
+                          + b"\n")
                 written += 1
         out.write(orjson.dumps({"type": "end", "records": written}) + b"\n")
         return written
@@ -194,6 +201,21 @@ class Exporter:
                 index += 1
                 if index >= selection.size:
                     return
+
+
+def runs(indices: list[int], limit: int) -> list[tuple[int, int]]:
+    """Rising ``indices`` as ranges ``(start, end)`` of neighbours, none longer than ``limit``."""
+    out: list[tuple[int, int]] = []
+    for index in indices:
+        if out and out[-1][1] == index and index - out[-1][0] < limit:
+            out[-1] = (out[-1][0], index + 1)
+        else:
+            out.append((index, index + 1))
+    return out
+
+
+def _b64(digest: bytes) -> str:
+    return base64.b64encode(digest).decode()
 
 
 def _beyond_team(filters: Filters) -> bool:

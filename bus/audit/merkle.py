@@ -6,15 +6,16 @@ lone last node carried up unchanged. Three shapes of it are used here:
 
 * ``Frontier``: the roots of the perfect subtrees of a growing log (at most log2(n) hashes), enough to add
   leaves and compute the root at every size: what the checkpointer keeps, and what verify replays.
-* ``Tree``: every level of a fixed tree, for inclusion proofs (``audit export``, ``audit explain``).
-* ``verify_inclusion``: RFC 9162 section 2.1.3.2, what an auditor runs against a signed root.
+* ``Tree``: every level of a fixed tree, for range proofs (``audit export``).
+* ``range_root``: what an auditor runs against a signed root: a run of neighbouring leaves and the
+  subtrees beside it give the root (one leaf is a run of one; RFC 9162's inclusion proof is that case).
 """
 
 from __future__ import annotations
 
 import hashlib
 import struct
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 
 _sha256 = hashlib.sha256
@@ -80,7 +81,7 @@ class Frontier:
 
 
 class Tree:
-    """Every level of the tree over ``leaves``: inclusion proofs for any of them."""
+    """Every level of the tree over ``leaves``: range proofs for any run of them."""
 
     def __init__(self, leaves: Sequence[bytes]) -> None:
         self.levels: list[list[bytes]] = [list(leaves)]
@@ -99,74 +100,53 @@ class Tree:
     def root(self) -> bytes:
         return self.levels[-1][0] if self.size else _sha256(b"").digest()
 
-    def inclusion(self, index: int) -> list[bytes]:
-        """The audit path of leaf ``index`` (RFC 9162 2.1.3.1), bottom up."""
-        if not 0 <= index < self.size:
-            raise IndexError(f"leaf {index} is not in a tree of {self.size}")
-        path = []
-        for level in self.levels[:-1]:
-            sibling = index ^ 1
-            if sibling < len(level):
-                path.append(level[sibling])
-            index >>= 1
-        return path
+    def node(self, lo: int, hi: int) -> bytes:
+        """The root of the subtree over leaves ``lo..hi-1``: one the RFC's split reaches (``lo`` a multiple of
+        its height's width; ``hi`` that width on, or the tree's end)."""
+        return self.levels[(hi - lo - 1).bit_length()][lo >> (hi - lo - 1).bit_length()]
+
+    def range_proof(self, start: int, end: int) -> list[bytes]:
+        """What proves leaves ``start..end-1`` against the root: the subtrees beside the range, in the order
+        ``range_root`` reads them (left to right). At most about 2 log2(n) hashes, whatever the range's length."""
+        if not 0 <= start < end <= self.size:
+            raise IndexError(f"leaves {start}..{end - 1} are not in a tree of {self.size}")
+        proof: list[bytes] = []
+        _walk(0, self.size, start, end, lambda lo, hi: proof.append(self.node(lo, hi)))
+        return proof
 
 
-def proof_length(index: int, size: int, proved: set[tuple[int, int]]) -> int:
-    """How much of leaf ``index``'s audit path a verifier holding ``proved`` (the places of nodes already
-    proved, as ``verify_inclusion``'s ``known`` keys them) reads: up to the first proved place. Marks the
-    places this proof proves. An exporter keeps ``proved`` as its reader will, and ships only that much."""
-    fn, sn, level, used = index, size - 1, 0, 0
-    places = [(0, fn)]
-    while (level, fn) not in proved and sn > 0:
-        if not fn & 1 and fn == sn:
-            while not fn & 1 and fn != 0:
-                fn >>= 1
-                sn >>= 1
-                level += 1
-        fn >>= 1
-        sn >>= 1
-        level += 1
-        used += 1
-        places.append((level, fn))
-    proved.update(places)
-    return used
+def _walk(lo: int, hi: int, start: int, end: int, beside: Callable[[int, int], None]) -> None:
+    """Visit, left to right, the largest subtrees of ``lo..hi-1`` (split as RFC 6962 splits) that lie wholly
+    outside ``start..end-1``."""
+    if hi <= start or lo >= end:
+        beside(lo, hi)
+    elif not (start <= lo and hi <= end):
+        k = 1 << ((hi - lo - 1).bit_length() - 1)
+        _walk(lo, lo + k, start, end, beside)
+        _walk(lo + k, hi, start, end, beside)
 
 
-def verify_inclusion(leaf: bytes, index: int, size: int, path: Iterable[bytes], root: bytes,
-                     known: dict[tuple[int, int], bytes] | None = None) -> bool:
-    """RFC 9162 section 2.1.3.2: whether ``path`` proves ``leaf`` is leaf ``index`` of the tree ``root``.
+def range_root(start: int, leaves: Sequence[bytes], size: int, proof: Sequence[bytes]) -> bytes | None:
+    """The root of a tree of ``size`` leaves whose leaves ``start..start+len(leaves)-1`` are ``leaves``, with
+    ``proof`` (``Tree.range_proof``) for the rest: compare it with a signed root. ``None`` when the proof
+    does not fit the range (too few or too many hashes, or a range outside the tree).
 
-    ``known`` (kept by the caller across proofs of one tree): nodes already proved, by (level, position).
-    A path that reaches one stops there, so neighbouring records' proofs cost a hash or two, not the
-    whole path, and the rest of the path is never read (``path`` may decode lazily); a path that
-    reaches a proved place with another hash fails. What a good proof proves joins ``known``."""
-    if not 0 <= index < size:
-        return False
-    known = {} if known is None else known
-    fn, sn, node, level = index, size - 1, leaf, 0
-    trail = [((0, fn), node)]
-    hit = known.get((0, fn))
-    for sibling in path:
-        if hit is not None:
-            break
-        if sn == 0:
-            return False
-        if fn & 1 or fn == sn:
-            node = _sha256(b"\x01" + sibling + node).digest()
-            while not fn & 1 and fn != 0:
-                fn >>= 1
-                sn >>= 1
-                level += 1
-        else:
-            node = _sha256(b"\x01" + node + sibling).digest()
-        fn >>= 1
-        sn >>= 1
-        level += 1
-        place = (level, fn)
-        trail.append((place, node))
-        hit = known.get(place)
-    good = node == hit if hit is not None else sn == 0 and node == root
-    if good:
-        known.update(trail)
-    return good
+    One hash per leaf and per inner node of the range, plus about 2 log2(size) for its edges: a run of
+    neighbouring records costs little more than hashing their leaves (RFC 9162 proves one leaf at a time;
+    this is the same tree's compact-range form)."""
+    end = start + len(leaves)
+    if not 0 <= start < end <= size:
+        return None
+    given = iter(proof)
+
+    def mth(lo: int, hi: int) -> bytes | None:
+        if hi <= start or lo >= end:
+            return next(given, None)
+        if start <= lo and hi <= end:
+            return Frontier.of(leaves[lo - start:hi - start]).root()
+        k = 1 << ((hi - lo - 1).bit_length() - 1)
+        left, right = mth(lo, lo + k), mth(lo + k, hi)
+        return None if left is None or right is None else node_hash(left, right)
+
+    root = mth(0, size)
+    return root if next(given, None) is None else None

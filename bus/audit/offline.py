@@ -1,10 +1,14 @@
 """``intelbus audit verify --file EXPORT``: an export checked with the public key alone, Redis or not.
 
 Checked: the header comes first and names this format; the checkpoint is signed by a trusted key; each
-record's inclusion proof leads from its own re-computed leaf to the checkpoint's root for its log, at its
-index; indices rise within each log; an export not filtered by content (the whole log, or a time slice)
-holds every index of its range, so a record removed from it is named; the end line is there and counts
-the records (a cut-off file is named).
+range's records re-hash, with the range's proof, to the checkpoint's root for its log (one leaf hash per
+record, about one inner hash, and a few dozen per range for its edges); a range's records are all there,
+in order, and nothing stands outside a range; ranges rise within each log, and in an export not filtered
+by content (the whole log, or a time slice) each starts where the last ended, so a record removed from it
+is named; the end line is there and counts the records (a cut-off file is named).
+
+When a range does not re-hash to the root, its records' own leaf hashes say which: if they hash to the root
+the record whose content no longer gives its leaf is named as changed; if not, the range is named.
 """
 
 from __future__ import annotations
@@ -22,9 +26,11 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
 from bus.audit.checkpoint import Checkpoint, LogHead, from_json
 from bus.audit.export import FORMAT
-from bus.audit.merkle import record_leaf, verify_inclusion
+from bus.audit.merkle import range_root, record_leaf
 from bus.audit.verify import Fault
 from bus.errors import AuditError
+
+MAX_RANGE = 65_536  # a verifier holds one range's leaves: a bigger one is refused, not read into memory
 
 
 @dataclass(slots=True)
@@ -45,34 +51,56 @@ class ExportReport:
                f"{rate:,.0f} records/s"
 
 
+@dataclass(slots=True)
+class _Run:
+    """One range line and the records read under it so far."""
+
+    head: LogHead
+    start: int
+    end: int
+    proof: list[bytes]
+    line: int
+    next: int = 0
+    leaves: list[bytes] = field(default_factory=list)
+    seen: list[tuple[str, int, Any]] = field(default_factory=list)  # (id, line, its leaf as the file gives it)
+
+
 class _Reader:
     def __init__(self, keys: Mapping[str, Ed25519PublicKey], report: ExportReport) -> None:
         self.keys, self.report = keys, report
         self.header: dict[str, Any] | None = None
-        self.last_index: dict[str, int] = {}
-        self.proved: dict[str, dict[tuple[int, int], bytes]] = {}  # per log: tree nodes proved so far
         self.heads: dict[str, LogHead] = {}
+        self.ended_at: dict[str, int] = {}  # per log: where its last range ended
+        self.run: _Run | None = None
         self.by_content = False
         self.ended = False
 
     def line(self, number: int, doc: Any) -> None:
         kind = doc.get("type") if type(doc) is dict else None
-        if self.ended:
+        if kind == "record":
+            self._record(number, doc)
+        elif self.ended:
             raise _Stop(f"line {number}: more after the end line")
-        if self.header is None:
+        elif self.header is None:
             if kind != "export" or doc.get("format") != FORMAT:
-                raise _Stop(f"line {number}: not an {FORMAT} export (no header)")
+                found = doc.get("format") if type(doc) is dict and kind == "export" else None
+                raise _Stop(f"line {number}: not an {FORMAT} export" + (f" (it says {found})" if found else
+                                                                          " (no header)"))
             self.header = doc
+        elif kind == "range":
+            self._unfinished(number)
+            self._range(number, doc)
         elif kind == "checkpoint":
             self._checkpoint(number, doc)
-        elif kind == "record":
-            self._record(number, doc)
         elif kind == "end":
+            self._unfinished(number)
             self._end(number, doc)
         else:
             raise _Stop(f"line {number}: unknown line type {kind!r}")
 
     def _checkpoint(self, number: int, doc: dict[str, Any]) -> None:
+        if self.report.checkpoint is not None:
+            raise _Stop(f"line {number}: a second checkpoint")
         try:
             checkpoint = from_json(doc.get("checkpoint"))
         except AuditError as exc:
@@ -84,30 +112,61 @@ class _Reader:
         self.heads = {head.name: head for head in checkpoint.logs}
         self.by_content = bool((self.header or {}).get("by_content"))
 
-    def _record(self, number: int, doc: dict[str, Any]) -> None:
+    def _range(self, number: int, doc: dict[str, Any]) -> None:
         if self.report.checkpoint is None:
-            raise _Stop(f"line {number}: a record before any checkpoint")
-        log, index, entry_id = doc.get("log"), doc.get("index"), doc.get("id")
-        head = self.heads.get(log)  # type: ignore[arg-type]
-        if head is None or type(index) is not int or type(entry_id) is not str:
-            raise _Stop(f"line {number}: a record with no log the checkpoint covers, index or id")
-        last = self.last_index.get(head.name)
-        if last is not None and (index <= last or (index != last + 1 and not self.by_content)):
-            self._order_fault(head.name, index, last, _where(head.name, entry_id, index, number))
-        self.last_index[head.name] = index
-        leaf = record_leaf(entry_id.encode(), _flat(doc.get("fields"), head.name, entry_id, index, number))
-        known = self.proved.setdefault(head.name, {})
-        if not verify_inclusion(leaf, index, head.size, _proof(doc.get("proof"), head.name, entry_id, index, number),
-                                head.root, known):
-            raise _Stop(f"{_where(head.name, entry_id, index, number)} was changed, or is not in the signed log at "
-                        "that place: its proof fails")
-        self.report.records += 1
+            raise _Stop(f"line {number}: a range before any checkpoint")
+        head, start, end = self.heads.get(doc.get("log")), doc.get("start"), doc.get("end")  # type: ignore[arg-type]
+        if head is None or type(start) is not int or type(end) is not int or not 0 <= start < end <= head.size:
+            raise _Stop(f"line {number}: a range with no log the checkpoint covers, or not within it")
+        if end - start > MAX_RANGE:
+            raise _Stop(f"line {number}: a range of {end - start:,} records (at most {MAX_RANGE:,} are read at once)")
+        last = self.ended_at.get(head.name)
+        if last is not None and start < last:
+            raise _Stop(f"line {number}: {head.name} range #{start}..#{end - 1} overlaps the one before it "
+                        f"(up to #{last - 1}): records were reordered or repeated")
+        if last is not None and start > last and not self.by_content:
+            raise _Stop(f"{head.name} records #{last}..#{start - 1} are missing before line {number}: deleted "
+                        "from the export")
+        self.ended_at[head.name] = end
+        self.run = _Run(head, start, end, _hashes(doc.get("proof"), number), number, start)
 
-    @staticmethod
-    def _order_fault(log: str, index: int, last: int, where: str) -> None:
-        if index <= last:
-            raise _Stop(f"{where} is out of order (after #{last}): records were reordered or repeated")
-        raise _Stop(f"{log} records #{last + 1}..#{index - 1} are missing before {where}: deleted from the export")
+    def _record(self, number: int, doc: dict[str, Any]) -> None:
+        run, index, entry_id = self.run, doc.get("index"), doc.get("id")
+        if run is None:
+            raise _Stop(f"line {number}: a record outside any range line: inserted, or its range line deleted")
+        if type(index) is not int or type(entry_id) is not str or doc.get("log") != run.head.name:
+            raise _Stop(f"line {number}: a record with no index or id, or of another log than its range's")
+        if index != run.next:
+            _order_fault(run, index, _where(run.head.name, entry_id, index, number))
+        run.leaves.append(record_leaf(entry_id.encode(),
+                                      _flat(doc.get("fields"), run.head.name, entry_id, index, number)))
+        run.seen.append((entry_id, number, doc.get("leaf")))
+        run.next = index + 1
+        if run.next == run.end:
+            self._close(run)
+
+    def _close(self, run: _Run) -> None:
+        self.run = None
+        head = run.head
+        if range_root(run.start, run.leaves, head.size, run.proof) == head.root:
+            self.report.records += len(run.leaves)
+            return
+        listed = [_hash(leaf) for _, _, leaf in run.seen]
+        if all(listed) and range_root(run.start, listed, head.size, run.proof) == head.root:  # type: ignore[arg-type]
+            at = next(i for i, leaf in enumerate(run.leaves) if leaf != listed[i])
+            entry_id, number, _ = run.seen[at]
+            raise _Stop(f"{_where(head.name, entry_id, run.start + at, number)} was changed: it does not hash to "
+                        "its leaf in the signed log")
+        first, last = run.seen[0], run.seen[-1]
+        raise _Stop(f"{head.name} records #{run.start}..#{run.end - 1} (ids {first[0]}..{last[0]}, lines "
+                    f"{first[1]}..{last[1]}) do not hash to the signed root: a record was changed, or the range "
+                    f"line {run.line} or the records' leaf hashes were edited")
+
+    def _unfinished(self, number: int) -> None:
+        run = self.run
+        if run is not None:
+            raise _Stop(f"{run.head.name} records #{run.next}..#{run.end - 1} are missing before line {number}: "
+                        "deleted from the export")
 
     def _end(self, number: int, doc: dict[str, Any]) -> None:
         if doc.get("records") != self.report.records:
@@ -118,6 +177,15 @@ class _Reader:
 
 class _Stop(Exception):
     pass
+
+
+def _order_fault(run: _Run, index: int, where: str) -> None:
+    if index < run.next:
+        raise _Stop(f"{where} is out of order (after #{run.next - 1}): records were reordered or repeated")
+    if index >= run.end:
+        raise _Stop(f"{where} is outside its range (#{run.start}..#{run.end - 1}, line {run.line}): inserted")
+    raise _Stop(f"{run.head.name} records #{run.next}..#{index - 1} are missing before {where}: deleted from "
+                "the export")
 
 
 def _where(log: str, entry_id: str, index: int, number: int) -> str:
@@ -148,18 +216,19 @@ def _bytes(value: Any, where: str) -> bytes:
     raise _Stop(f"{where}: a field value that is neither text nor base64")
 
 
-def _proof(proof: Any, *at: Any) -> Iterator[bytes]:
-    """The proof's hashes, decoded only as far as the check reads them (it stops at a proved node)."""
-    if type(proof) is not list:
-        raise _Stop(f"{_where(*at)}: no inclusion proof")
-    return (_hash(p, at) for p in proof)
+def _hashes(proof: Any, number: int) -> list[bytes]:
+    digests = [_hash(p) for p in proof] if type(proof) is list else [None]
+    if not all(digests):
+        raise _Stop(f"line {number}: a range proof that is not a list of base64 SHA-256 hashes")
+    return digests  # type: ignore[return-value]
 
 
-def _hash(text: Any, at: tuple[Any, ...]) -> bytes:
+def _hash(text: Any) -> bytes | None:
     try:
-        return binascii.a2b_base64(text)
+        digest = binascii.a2b_base64(text)
     except (TypeError, binascii.Error):
-        raise _Stop(f"{_where(*at)}: a proof hash that is not base64") from None
+        return None
+    return digest if len(digest) == 32 else None
 
 
 def _lines(path: Path) -> Iterator[tuple[int, Any]]:

@@ -126,7 +126,7 @@ class LogWalk:
 
     def __init__(self, name: str, trusted: Trusted, leaves: list[bytes] | None = None) -> None:
         self.result = LogResult(name)
-        self.leaves = leaves  # given: every leaf is kept (for inclusion proofs)
+        self.leaves = leaves  # given: every leaf is kept (for range proofs)
         self.heads = sorted(trusted.heads.get(name, {}).values(), key=lambda h: h.size)
         self.expected = trusted.leaves.get(name, {})
         self.frontier = Frontier()
