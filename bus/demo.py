@@ -2,7 +2,8 @@
 
 Starts the embedded redis-server (unless ``REDIS_URL`` is set) and the router, publishes the demo story
 as partners would (plus a spoofed and a malformed entry, written the way ``redis-cli XADD`` would), waits
-until every entry is decided, then prints what each team's feed received and what was quarantined.
+until every entry is decided, then prints what each team's feed received and what was quarantined, and
+verifies the audit log against the checkpoints the router signed (as ``intelbus audit verify`` does).
 """
 
 from __future__ import annotations
@@ -16,6 +17,11 @@ from typing import Any, TextIO
 import orjson
 import redis.asyncio as aioredis
 
+from bus.audit.checkpointer import audit_logs, origin
+from bus.audit.log import raw_reader
+from bus.audit.signing import keyring_dir, load_public_keys
+from bus.audit.store import checkpoint_file, every_checkpoint
+from bus.audit.verify import Report, trust, verify_live
 from bus.keys import Keys
 from bus.policy import Reference, Ruleset
 from bus.samples import demo_story
@@ -55,9 +61,21 @@ async def run_demo(settings: Settings, ruleset: Ruleset, reference: Reference, u
                   f"ahead of the queue), {stats.quarantined} quarantined, "
                   f"{stats.duplicate} duplicate. Every decision is on {keys.decisions}; "
                   f"replay it with: intelbus decisions --json\n")
-        return 0
+        if not settings.audit_checkpoints:
+            return 0
+        report = await _verify_audit(client, keys, settings, ruleset)
+        out.write(f"\n{report.summary()}\n(the same check: intelbus audit verify; an auditor's copy: "
+                  "intelbus audit export --out audit.jsonl)\n")
+        return 1 if report.faults else 0
     finally:
         await client.aclose()
+
+
+async def _verify_audit(client: aioredis.Redis, keys: Keys, settings: Settings, ruleset: Ruleset) -> Report:
+    """What ``intelbus audit verify`` says of the logs now: the router signed a last checkpoint as it stopped."""
+    trusted = trust(await every_checkpoint(client, keys, checkpoint_file(settings.data_dir)),
+                    load_public_keys([keyring_dir(settings.data_dir)]), origin(keys))
+    return await verify_live(raw_reader(client), audit_logs(keys, list(ruleset.team_ids)), trusted)
 
 
 async def _last_id(client: aioredis.Redis, stream: str) -> str:

@@ -64,8 +64,10 @@ def test_demo_runs_on_the_embedded_redis_from_an_empty_folder(tmp_path: Path) ->
     assert "sanitised (no narrative, source_reference, source_type)" in out
     assert (tmp_path / ".intelbus" / "redis").is_dir()
     assert "embedded redis-server stopped" in out
+    assert "audit verify: intact: 10 records" in out  # the router signed its last checkpoint as it stopped
     again = _cli("demo", env=env, cwd=tmp_path, timeout=120)  # a second run reuses the data, no duplicates
     assert again.returncode == 0 and "10 decisions" in again.stdout
+    assert "audit verify: intact: 20 records" in again.stdout  # the second router resumed the same tree
 
 
 def test_router_documents_itself_as_asyncapi() -> None:

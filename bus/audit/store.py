@@ -67,6 +67,11 @@ async def redis_checkpoints(client: aioredis.Redis, keys: Keys) -> AsyncIterator
             yield f"{keys.checkpoints} {entry_id.decode()}", _json(fields.get(b"checkpoint", b""))
 
 
+async def every_checkpoint(client: aioredis.Redis, keys: Keys, path: Path) -> list[Found]:
+    """What verify weighs: the file's checkpoints (kept outside Redis), then the ones in Redis."""
+    return [*CheckpointFile(path).read(), *[item async for item in redis_checkpoints(client, keys)]]
+
+
 async def add_to_redis(client: aioredis.Redis, keys: Keys, line: bytes) -> None:
     async with translate_errors(f"writing {keys.checkpoints}"):
         await client.xadd(keys.checkpoints, {"checkpoint": line})

@@ -20,7 +20,7 @@ from bus.audit import export as export_mod
 from bus.audit.checkpointer import audit_logs, origin
 from bus.audit.log import bound, raw_reader
 from bus.audit.signing import keyring_dir, load_public_keys, new_key_file, public_pem
-from bus.audit.store import CheckpointFile, checkpoint_file, redis_checkpoints
+from bus.audit.store import checkpoint_file, every_checkpoint
 from bus.audit.verify import Trusted, trust, verify_live
 from bus.cli import audit_whatif
 from bus.errors import AuditError
@@ -87,13 +87,10 @@ def _public_keys(args: argparse.Namespace, settings: Settings) -> dict[str, Ed25
 async def _trusted(redis: aioredis.Redis, args: argparse.Namespace, settings: Settings,
                    keys: dict[str, Ed25519PublicKey]) -> Trusted:
     bus_keys = Keys(settings.prefix)
-    found: list[Any] = []
     path = args.checkpoints or checkpoint_file(settings.data_dir)
     if args.checkpoints is not None and not path.exists():
         raise AuditError(f"no checkpoint file {path}")
-    found += CheckpointFile(path).read()
-    found += [item async for item in redis_checkpoints(redis, bus_keys)]
-    return trust(found, keys, origin(bus_keys))
+    return trust(await every_checkpoint(redis, bus_keys, path), keys, origin(bus_keys))
 
 
 def _logs(settings: Settings) -> list[str]:
