@@ -67,8 +67,11 @@ async def translate_errors(doing: str) -> AsyncIterator[None]:
 
 
 def client(url: str, **options: object) -> aioredis.Redis:
-    """An asyncio client; no automatic retries (callers retry whole operations with backoff)."""
-    return aioredis.Redis.from_url(url, health_check_interval=10, socket_keepalive=True, **options)  # type: ignore[arg-type]
+    """An asyncio client; no automatic retries (callers retry whole operations with backoff). TCP keepalive
+    on TCP only: a unix socket (the embedded server's) refuses the option."""
+    if not url.startswith("unix:"):
+        options = {"socket_keepalive": True, **options}
+    return aioredis.Redis.from_url(url, health_check_interval=10, **options)  # type: ignore[arg-type]
 
 
 StreamRows = list[tuple[bytes, dict[bytes, bytes]]]

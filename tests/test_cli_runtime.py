@@ -68,6 +68,8 @@ def test_demo_runs_on_the_embedded_redis_from_an_empty_folder(tmp_path: Path) ->
     again = _cli("demo", env=env, cwd=tmp_path, timeout=120)  # a second run reuses the data, no duplicates
     assert again.returncode == 0 and "10 decisions" in again.stdout
     assert "audit verify: intact: 20 records" in again.stdout  # the second router resumed the same tree
+    replay = _cli("decisions", env=env, cwd=tmp_path, timeout=60)  # on the embedded server's unix socket
+    assert replay.returncode == 0 and replay.stdout.count("\n") == 20, replay.stdout + replay.stderr
 
 
 def test_router_documents_itself_as_asyncapi() -> None:
