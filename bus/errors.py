@@ -5,7 +5,8 @@
     BusError
     ├── ConfigError                 settings or a command line that cannot work
     │   ├── RulesetError            a ruleset file that does not load or validate (names the line)
-    │   └── ReferenceDataError      an OCG register export that does not load (names the row)
+    │   ├── ReferenceDataError      an OCG register export that does not load (names the row)
+    │   └── RetentionError          a retention file that does not load or validate (names the key)
     ├── SubmissionRejected          a submission the bus will not route (schema, admission); carries
     │                               the reason a partner can act on and the submission_id if readable
     ├── EmbeddedRedisError          the private redis-server could not be found, started or stopped
@@ -32,8 +33,8 @@ from schemas.errors import BusError, SubmissionRejected
 
 __all__ = [
     "AuditError", "BusError", "ConfigError", "ConsultationError", "EmbeddedRedisError", "GroupExistsError",
-    "GroupMissingError", "LibraryMissingError", "PermissionDeniedError", "ReferenceDataError", "RulesetError",
-    "SubmissionRejected", "TransportError", "UnknownCommandError", "UnreachableError",
+    "GroupMissingError", "LibraryMissingError", "PermissionDeniedError", "ReferenceDataError", "RetentionError",
+    "RulesetError", "SubmissionRejected", "TransportError", "UnknownCommandError", "UnreachableError",
 ]
 
 
@@ -47,6 +48,10 @@ class RulesetError(ConfigError):
 
 class ReferenceDataError(ConfigError):
     """Reference data (the OCG register export) that does not load. The message names file and row."""
+
+
+class RetentionError(ConfigError):
+    """A retention file that does not parse or validate. The message names the file and key."""
 
 
 class EmbeddedRedisError(BusError):

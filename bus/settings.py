@@ -44,5 +44,7 @@ class Settings(BaseSettings):
         default=None,
         description="Ed25519 PEM private key signing checkpoints; default: made in <data_dir>/audit on first start.",
     )
+    retention: Path | None = Field(default=None,
+                                   description="Retention file (periods, legal holds); default: the shipped one.")
     audit_interval_ms: int = Field(default=1000, ge=50, le=60_000,
                                    description="How often checkpoints are signed while any audit log grows.")

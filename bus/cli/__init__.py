@@ -68,12 +68,13 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _add_runtime_commands(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    """Commands that talk to Redis (added by bus.cli.runtime and bus.cli.acl)."""
-    from bus.cli import acl, audit, runtime
+    """Commands that talk to Redis (added by bus.cli.runtime, acl, audit and retention)."""
+    from bus.cli import acl, audit, retention, runtime
 
     runtime.register(commands)
     acl.register(commands)
     audit.register(commands)
+    retention.register(commands)
 
 
 def _route(args: argparse.Namespace, settings: Settings) -> int:

@@ -1,0 +1,280 @@
+"""Retention on a real redis-server: each watermark keeps what a reader still needs and lets it go exactly
+when it should; holds stop removal; every removal step has its erasure record; the policy file is data."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from pathlib import Path
+from typing import Any
+
+import orjson
+import pytest
+import redis.asyncio as aredis
+import yaml
+from redis_procs import RedisProc
+from redis_replies import stream_rows
+from router_harness import drained, running_router
+
+from bus.batch import dedupe_key
+from bus.cli import main
+from bus.errors import RetentionError
+from bus.keys import TEAM_GROUP, Keys
+from bus.policy import load_ruleset
+from bus.retention.plan import Row, plan
+from bus.retention.policy import DEFAULT_FILE, UNITS, RetentionPolicy, load_retention, parse_retention
+from bus.retention.run import Retention
+from bus.samples import realistic_mix
+from bus.transport import text
+from consumers import TeamClient
+from producers import PartnerClient
+
+RULESET = load_ruleset(None)
+TEAM = sorted(RULESET.team_ids)[0]
+PARTNER = sorted(RULESET.partners)[0]
+DAY = UNITS["d"]
+T0 = 1_700_000_000_000  # the feed's entries are written at T0 + i ms; "now" is chosen per test
+LATER = T0 + 30 * DAY
+
+
+def policy(**holds: Any) -> RetentionPolicy:
+    doc = yaml.safe_load(DEFAULT_FILE.read_text())
+    doc["holds"] = [dict(h) for h in holds.get("holds", [])]
+    return parse_retention(doc)
+
+
+async def feed(r: aredis.Redis, keys: Keys, count: int, group: bool = True, team: str = TEAM) -> str:
+    stream = keys.feed(team)
+    for i in range(count):
+        await r.xadd(stream, {"payload": b"{}", "submission_id": f"S-{i}", "decision_id": f"{T0 + i}-0"},
+                     id=f"{T0 + i}-0")
+    if group:
+        await r.xgroup_create(stream, TEAM_GROUP, id="0")
+    return stream
+
+
+async def read(r: aredis.Redis, stream: str, count: int) -> list[bytes]:
+    reply: Any = await r.xreadgroup(TEAM_GROUP, "c1", {stream: ">"}, count=count)
+    return [entry_id for entry_id, _ in reply[0][1]]
+
+
+async def row_of(r: aredis.Redis, keys: Keys, stream: str, now_ms: int = LATER, **holds: Any) -> Row:
+    return next(row for row in await plan(r, keys, RULESET, policy(**holds), now_ms) if row.stream == stream)
+
+
+async def run(r: aredis.Redis, keys: Keys, now_ms: int = LATER, **holds: Any) -> Any:
+    return await Retention(r, keys, RULESET, policy(**holds), "test").run(now_ms)
+
+
+async def erasures(r: aredis.Redis, keys: Keys) -> list[dict[str, Any]]:
+    return [orjson.loads(fields[b"event"]) for _, fields in stream_rows(await r.xrange(keys.audit))]
+
+
+def test_the_shipped_policy_keeps_at_least_seven_days_of_everything() -> None:
+    shipped = load_retention()
+    assert min(shipped.keep_ms.values()) >= 7 * DAY and shipped.dedupe_window_ms >= 7 * DAY
+    assert shipped.holds == ()
+
+
+@pytest.mark.parametrize(("change", "message"), [
+    ({"keep": {"ingress": "7d", "feeds": "7d", "audit": "7d"}}, "keep: a period for each of"),
+    ({"keep": {"ingress": "7 days", "feeds": "7d", "audit": "7d", "quarantine": "7d"}},
+     "keep.ingress: '7 days' is not a duration"),
+    ({"dedupe_window": 30}, "dedupe_window: 30 is not a duration"),
+    ({"holds": [{"partner": "ukfiu"}]}, "holds[0]: why: say why"),
+    ({"holds": [{"partner": "ukfiu", "team": "x", "why": "w"}]}, "holds[0]: exactly one of"),
+    ({"holds": [{"stream": "s", "from": "yesterday", "why": "w"}]}, "holds[0]: from and to are stream ids"),
+    ({"holds": [{"team": "x", "why": "w", "until": "2027"}]}, "holds[0]: unknown key 'until'"),
+    ({"retain": 1}, "unknown key 'retain'"),
+])
+def test_a_retention_file_that_cannot_work_is_named(change: dict[str, Any], message: str) -> None:
+    doc = yaml.safe_load(DEFAULT_FILE.read_text()) | change
+    with pytest.raises(RetentionError, match=message.replace("[", r"\[").replace("]", r"\]")):
+        parse_retention(doc)
+
+
+async def test_a_feed_with_no_group_keeps_everything(r: aredis.Redis, keys: Keys) -> None:
+    stream = await feed(r, keys, 5, group=False)
+    row = await row_of(r, keys, stream)
+    assert (row.length, row.removable, row.below) == (5, 0, None) and "no consumer group" in row.blocked_by
+    await run(r, keys)
+    assert await r.xlen(stream) == 5 and await erasures(r, keys) == []
+
+
+async def test_an_entry_no_group_has_read_is_never_removed(r: aredis.Redis, keys: Keys) -> None:
+    stream = await feed(r, keys, 10)
+    assert (await row_of(r, keys, stream)).removable == 0  # the group exists, has read nothing
+    read_ids = await read(r, stream, 3)
+    await r.xack(stream, TEAM_GROUP, *read_ids)
+    row = await row_of(r, keys, stream)
+    assert row.removable == 3 and row.blocked_by == f"group {TEAM_GROUP}: nothing read after {T0 + 2}-0"
+    await run(r, keys)
+    assert [i for i, _ in stream_rows(await r.xrange(stream))] == [f"{T0 + i}-0".encode() for i in range(3, 10)]
+
+
+async def test_an_entry_pending_in_a_team_group_stays_until_acknowledged(r: aredis.Redis, keys: Keys) -> None:
+    stream = await feed(r, keys, 6)
+    read_ids = await read(r, stream, 5)
+    await r.xack(stream, TEAM_GROUP, read_ids[0], read_ids[1], read_ids[3], read_ids[4])
+    row = await row_of(r, keys, stream)
+    assert row.removable == 2 and row.below == f"{T0 + 2}-0"
+    assert row.blocked_by == f"group {TEAM_GROUP}: 1 pending (delivered, not acknowledged) from {T0 + 2}-0"
+    await run(r, keys)
+    assert await r.xlen(stream) == 4
+    await r.xack(stream, TEAM_GROUP, read_ids[2])  # acknowledged now: it and the two after it may go
+    assert (await row_of(r, keys, stream)).removable == 3
+    await run(r, keys)
+    assert [i for i, _ in stream_rows(await r.xrange(stream))] == [f"{T0 + 5}-0".encode()]  # never read: it stays
+
+
+async def test_every_group_on_a_feed_holds_it(r: aredis.Redis, keys: Keys) -> None:
+    stream = await feed(r, keys, 4)
+    await r.xack(stream, TEAM_GROUP, *await read(r, stream, 4))
+    await r.xgroup_create(stream, "audit-copy", id=f"{T0}-0")  # a second group that has read only the first
+    row = await row_of(r, keys, stream)
+    assert row.removable == 1 and row.blocked_by == f"group audit-copy: nothing read after {T0}-0"
+
+
+async def test_nothing_younger_than_the_period_goes(r: aredis.Redis, keys: Keys) -> None:
+    stream = await feed(r, keys, 4)
+    await r.xack(stream, TEAM_GROUP, *await read(r, stream, 4))
+    seven_days = 7 * DAY
+    assert (await row_of(r, keys, stream, now_ms=T0 + seven_days)).removable == 0
+    row = await row_of(r, keys, stream, now_ms=T0 + seven_days + 2)  # entries T0 and T0+1 are 7 days old
+    assert row.removable == 2 and row.blocked_by == "period: keep 7d after acknowledgement"
+
+
+@pytest.mark.parametrize(("hold", "removable"), [
+    ({"team": TEAM, "why": "inspection"}, 0),
+    ({"submission": "S-2", "why": "disclosure request"}, 2),
+    ({"stream": "FEED", "from": f"{T0 + 1}-0", "to": f"{T0 + 1}-0", "why": "complaint"}, 1),
+    ({"partner": PARTNER, "why": "preservation order"}, 3),
+    ({"partner": "someone-else", "why": "preservation order"}, 5),
+])
+async def test_a_held_entry_is_never_removed(r: aredis.Redis, keys: Keys, hold: dict[str, str],
+                                             removable: int) -> None:
+    stream = await feed(r, keys, 5)
+    for i in range(5):  # the decisions the feed entries name; the fourth is PARTNER's
+        record = {"partner": PARTNER if i == 3 else "another"}
+        await r.xadd(keys.decisions, {"decision": orjson.dumps(record)}, id=f"{T0 + i}-0")
+    await r.xack(stream, TEAM_GROUP, *await read(r, stream, 5))
+    hold = {k: (stream if v == "FEED" else v) for k, v in hold.items()}
+    row = await row_of(r, keys, stream, holds=[hold])
+    assert row.removable == removable
+    if removable < 5:
+        assert row.blocked_by.startswith(f"hold on {next(iter(hold))}")
+    await run(r, keys, holds=[hold])
+    assert await r.xlen(stream) == 5 - removable
+
+
+async def test_each_step_is_bounded_and_has_its_erasure_record(r: aredis.Redis, keys: Keys) -> None:
+    stream = await feed(r, keys, 1203)
+    await r.xack(stream, TEAM_GROUP, *await read(r, stream, 1203))
+    removed = await run(r, keys)
+    assert removed.by_stream == {stream: 1203} and removed.records == 3
+    records = await erasures(r, keys)
+    assert [(e["type"], e["stream"], e["count"]) for e in records] == [("erasure", stream, 500),
+                                                                       ("erasure", stream, 500),
+                                                                       ("erasure", stream, 203)]
+    assert (records[0]["first"], records[-1]["last"]) == (f"{T0}-0", f"{T0 + 1202}-0")
+    assert records[0]["by"] == "test" and records[0]["clause"].startswith("keep.feeds 7d; bound:")
+    again = await run(r, keys)
+    assert again.total == 0 and len(await erasures(r, keys)) == 3  # nothing to do writes nothing
+
+
+async def test_dedupe_marks_go_after_the_window_unless_held(r: aredis.Redis, keys: Keys) -> None:
+    seen = keys.seen(PARTNER)
+    window = 365 * DAY  # the shipped window
+    now = T0 + window + 10
+    marks = {"OLD-1": f"{T0}-0 s 1-0", "OLD-2": f"{T0 + 5}-0 s 2-0", "HELD": f"{T0}-0 s 3-0",
+             "NEW": f"{T0 + 20}-0 s 4-0", "ODD": "not an id"}
+    for submission_id, mark in marks.items():
+        await r.hset(seen, dedupe_key(submission_id), mark)
+    holds = [{"submission": "HELD", "why": "disclosure request"}]
+    row = await row_of(r, keys, seen, now_ms=now, holds=holds)
+    assert (row.kind, row.length, row.removable) == ("dedupe", 5, 2)
+    removed = await run(r, keys, now_ms=now, holds=holds)
+    assert removed.by_stream == {seen: 2}
+    assert sorted(await r.hkeys(seen)) == sorted(k.encode() for k in (dedupe_key("HELD"), dedupe_key("NEW"),
+                                                                       dedupe_key("ODD")))
+    (record,) = await erasures(r, keys)
+    assert (record["stream"], record["count"], record["clause"]) == (seen, 2, "dedupe_window 365d")
+    partner_hold = [{"partner": PARTNER, "why": "preservation order"}]
+    assert (await run(r, keys, now_ms=now + window, holds=partner_hold)).total == 0
+
+
+async def test_what_must_be_archived_first_is_never_removed(r: aredis.Redis, keys: Keys) -> None:
+    """Ingress, quarantine and the audit logs leave Redis only through the archive, which this release
+    does not have: however old, they stay, and the plan says why."""
+    for stream in (keys.ingress(PARTNER), keys.quarantine, keys.decisions, keys.audit):
+        await r.xadd(stream, {"x": b"1"}, id=f"{T0}-0")
+    rows = {row.stream: row for row in await plan(r, keys, RULESET, policy(), LATER + 365 * DAY)}
+    for stream in (keys.ingress(PARTNER), keys.quarantine, keys.decisions, keys.audit):
+        assert rows[stream].length == 1 and rows[stream].removable == 0
+        assert rows[stream].blocked_by.startswith("archive:")
+    await run(r, keys, now_ms=LATER + 365 * DAY)
+    assert await r.xlen(keys.ingress(PARTNER)) == 1 and await r.xlen(keys.decisions) == 1
+
+
+async def cli(*args: str) -> int:
+    """``intelbus retention ARGS`` as a user runs it (in a thread: it runs its own event loop)."""
+    return await asyncio.to_thread(main, ["retention", *args])
+
+
+async def test_the_commands_plan_and_run(r: aredis.Redis, keys: Keys, redis_url_session: str, tmp_path: Path,
+                                         capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:
+    stream = await feed(r, keys, 3)
+    await r.xack(stream, TEAM_GROUP, *await read(r, stream, 3))  # entries of 2023: older than any period
+    monkeypatch.setenv("REDIS_URL", redis_url_session)
+    monkeypatch.setenv("INTELBUS_PREFIX", keys.prefix)
+    assert await cli("plan", "--json") == 0
+    doc = orjson.loads(capsys.readouterr().out)
+    (mine,) = [k for k in doc["keys"] if k["stream"] == stream]
+    assert mine["removable"] == 3 and mine["kind"] == "feed"
+    assert await cli("plan") == 0
+    table = capsys.readouterr().out
+    assert stream in table and "3 entries and marks may go now" in table
+    assert await cli("run") == 0
+    out = capsys.readouterr().out
+    assert f"{stream}: 3 removed" in out and "1 erasure records" in out and await r.xlen(stream) == 0
+    bad = tmp_path / "retention.yaml"
+    bad.write_text("keep: {}\n")
+    assert await cli("plan", "--retention", str(bad)) == 2
+    assert "retention.yaml: keep: a period for each of" in capsys.readouterr().err
+
+
+async def test_on_a_real_bus_only_what_the_team_acknowledged_goes(redis_proc: RedisProc) -> None:
+    """The real router routes real submissions; a team reads some through TeamClient and acknowledges some
+    of those; eight days on, retention removes exactly the acknowledged deliveries (in order up to the first
+    one still needed) and nothing else; the router's decisions and the ingress stay."""
+    client = aredis.Redis.from_url(redis_proc.url)
+    keys = Keys()
+    try:
+        by_partner: dict[str, list[dict[str, Any]]] = {}
+        for submission in realistic_mix(300, seed=5):
+            by_partner.setdefault(submission["partner"], []).append(submission)
+        for partner, items in by_partner.items():
+            await PartnerClient(client, partner).publish_many(items)
+        async with running_router(redis_proc.url) as router:
+            await drained(router)
+        lengths = {team: await client.xlen(keys.feed(team)) for team in RULESET.team_ids}
+        team = max(lengths, key=lambda t: lengths[t])
+        reader = TeamClient(client, team, "analyst-1")
+        await reader.ensure_groups()
+        got = await reader.read(count=lengths[team])
+        routine = [d for d in got if d.stream == keys.feed(team)]
+        assert len(routine) >= 4
+        acked = routine[: len(routine) // 2]
+        await reader.ack_many([*acked, *routine[len(routine) // 2 + 1:]])  # one in the middle stays pending
+        before = {name: await client.xlen(name) for name in (keys.decisions, *keys.feeds(team))}
+        now = int(time.time() * 1000) + 8 * DAY
+        row = await row_of(client, keys, keys.feed(team), now_ms=now)
+        assert row.removable == len(acked) and "1 pending" in row.blocked_by
+        removed = await run(client, keys, now_ms=now)
+        assert removed.by_stream.get(keys.feed(team)) == len(acked)
+        left = [text(i) for i, _ in stream_rows(await client.xrange(keys.feed(team)))]
+        assert left[0] == routine[len(routine) // 2].entry_id and not {d.entry_id for d in acked} & set(left)
+        assert await client.xlen(keys.decisions) == before[keys.decisions]
+        assert sum(removed.by_stream.values()) == removed.total
+    finally:
+        await client.aclose()
