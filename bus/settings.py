@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pydantic import AliasChoices, Field
+from pydantic import AliasChoices, Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -48,3 +48,14 @@ class Settings(BaseSettings):
                                    description="Retention file (periods, legal holds); default: the shipped one.")
     audit_interval_ms: int = Field(default=1000, ge=50, le=60_000,
                                    description="How often checkpoints are signed while any audit log grows.")
+
+    @field_validator("redis_url")
+    @classmethod
+    def _a_redis_url(cls, url: str | None) -> str | None:
+        if url is not None and not url.startswith(REDIS_SCHEMES):
+            raise ValueError(f"{url!r} is not a Redis URL: redis://host:port[/db], rediss://... (TLS) or "
+                             "unix:///path/to/socket; unset it to use the embedded server")
+        return url
+
+
+REDIS_SCHEMES = ("redis://", "rediss://", "unix://")

@@ -13,7 +13,7 @@ from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 
-from bus.errors import BusError
+from bus.errors import BusError, ConfigError
 from bus.settings import Settings
 
 Handler = Callable[[argparse.Namespace, Settings], int]
@@ -99,7 +99,10 @@ def _schema_export(args: argparse.Namespace, settings: Settings) -> int:
     from schemas.export import export_schemas
 
     ruleset = load_ruleset(args.ruleset or settings.ruleset)
-    written = export_schemas(args.dir, ruleset.area_names, ruleset.team_ids, ruleset.handling_conditions)
+    try:
+        written = export_schemas(args.dir, ruleset.area_names, ruleset.team_ids, ruleset.handling_conditions)
+    except OSError as exc:
+        raise ConfigError(f"cannot write the JSON Schema files into {args.dir}: {exc.strerror}") from None
     for path in written:
         print(path)
     return 0
@@ -117,10 +120,27 @@ def _ruleset_check(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def _settings() -> Settings:
+    """The settings from the environment; one that cannot work is a ``ConfigError`` naming its variable."""
+    from pydantic import ValidationError
+
+    try:
+        return Settings()
+    except ValidationError as exc:
+        problems = "; ".join(f"{_variable(error['loc'])}: {error['msg'].removeprefix('Value error, ')}"
+                             for error in exc.errors())
+        raise ConfigError(f"settings: {problems}") from None
+
+
+def _variable(loc: tuple[int | str, ...]) -> str:
+    name = str(loc[0]) if loc else "?"
+    return name if name.isupper() else f"INTELBUS_{name.upper()}"
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
-        settings = Settings()
+        settings = _settings()
         handler: Handler = args.handler
         return handler(args, settings)
     except BusError as exc:

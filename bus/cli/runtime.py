@@ -11,12 +11,13 @@ import asyncio
 import gc
 import logging
 import sys
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterable
 from pathlib import Path
 from typing import TypeVar
 
 import redis.asyncio as aioredis
 
+from bus.errors import ConfigError
 from bus.keys import Keys
 from bus.settings import Settings
 
@@ -115,16 +116,33 @@ def _router(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def known(kind: str, name: str, names: Iterable[str]) -> str:
+    """``name`` if the ruleset has it; otherwise a ``ConfigError`` with the nearest names (nothing is written
+    for a partner or team that does not exist: no router reads its stream)."""
+    import difflib
+
+    if name in names:
+        return name
+    near = difflib.get_close_matches(name, sorted(names), n=3)
+    hint = f"; did you mean {', '.join(near)}?" if near else ""
+    raise ConfigError(f"no {kind} {name!r} in the ruleset{hint} (its {kind}s are in the ruleset file: "
+                      "INTELBUS_RULESET, or the shipped bus/data/ruleset.yaml)")
+
+
 def _publish(args: argparse.Namespace, settings: Settings) -> int:
     from bus.cli.publish import publish_file
+    from bus.policy import load_ruleset
 
+    known("partner", args.partner, load_ruleset(settings.ruleset).partners)
     summary = _with_redis(settings, lambda redis: publish_file(redis, args.partner, args.file, Keys(settings.prefix)))
     return 0 if summary.rejected == 0 else 1
 
 
 def _tail(args: argparse.Namespace, settings: Settings) -> int:
     from bus.cli.feed import tail
+    from bus.policy import load_ruleset
 
+    known("team", args.team, load_ruleset(settings.ruleset).team_ids)
     _with_redis(settings, lambda redis: tail(redis, args.team, Keys(settings.prefix), args.json, count=args.count))
     return 0
 
