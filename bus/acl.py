@@ -12,7 +12,9 @@ user                     may
                          ``:seen:*``, ``:scout``, ``:scouted``, ``:failures``, ``:checkpoints`` (the audit
                          checkpointer XADDs signed checkpoints) only; for the checkpointer also XRANGE,
                          XREVRANGE, XLEN and XINFO STREAM of the consultation streams ``:consult:*``
-                         (read only) and SET, GET and PEXPIRE of its lease ``:checkpointer``; and CLIENT ID,
+                         (read only) and SET, GET and PEXPIRE of its lease ``:checkpointer``; for
+                         retention (``bus.retention.loop``) XTRIM of the feeds only, EXISTS, HSCAN,
+                         MULTI/EXEC, its lease ``:retainer`` and its status hash ``:retention``; and CLIENT ID,
                          CLIENT TRACKING and SUBSCRIBE to ``__redis__:invalidate`` only, by which the
                          scout is told which ingress streams changed (``bus.wake``: key names, never values)
 ``admin``                (Redis 7) load the function library (FUNCTION LOAD/LIST/DELETE), nothing else
@@ -27,12 +29,12 @@ user                     may
 Every user may also PING, HELLO and CLIENT SETNAME (connection set-up and health checks). CLIENT
 SETINFO, which redis-py sends on connect and whose error it ignores, is not granted: Redis 7.0 rejects an
 ACL file naming that subcommand (it arrived in 7.2). The rules use only syntax Redis 6.2 and 7.0 both
-load (no ``%R~``/``%W~`` key permissions), but for one thing: a file for Redis 7 gives the three narrow
-grants above (the team's XADD to its consultation stream, the router's reads of consultation streams and
-its lease commands) as *selectors*, ``(+xadd ~<prefix>:consult:<id>)``: those commands on those keys only
-(Redis 7.0 and later). A file for 6.2, which has no selectors, adds those commands and keys to the user's
-other rights (below). Passwords are ``secrets.token_urlsafe(32)``; the ACL file holds only their sha256
-(``#<hex>``), the credentials file the passwords themselves.
+load (no ``%R~``/``%W~`` key permissions), but for one thing: a file for Redis 7 gives the four narrow
+grants above (the team's XADD to its consultation stream, the router's reads of consultation streams, its
+lease commands and its XTRIM of the feeds) as *selectors*, ``(+xadd ~<prefix>:consult:<id>)``: those
+commands on those keys only (Redis 7.0 and later). A file for 6.2, which has no selectors, adds those
+commands and keys to the user's other rights (below). Passwords are ``secrets.token_urlsafe(32)``; the
+ACL file holds only their sha256 (``#<hex>``), the credentials file the passwords themselves.
 
 What ACLs cannot narrow (Redis checks a command and its keys, not its options): a partner's XADD may
 carry ``MAXLEN``/``MINID`` and so trim its *own* ingress stream (the router detects it: unread entries
@@ -46,9 +48,10 @@ against its caller's rights; with ``CLIENT TRACKING ... BCAST`` the router could
 keys written outside its patterns (never their values; it knows every partner and team name anyway).
 On Redis 6.2 (no selectors) the narrow grants widen: a team's XADD reaches its own feeds too (it could
 add entries to them, or trim them) and it can read its own consultation stream; the router may run all
-its commands on the consultation streams, XADD included, and SET, GET and PEXPIRE on every key it may
-touch. So on 6.2 "only the team appends to its consultation stream" holds against partners, other teams
-and operators, not against the router.
+its commands on the consultation streams, XADD included, SET, GET and PEXPIRE on every key it may
+touch, and XTRIM on every stream it may touch (the decisions and the audit stream too: the checkpointer's
+signed checkpoints still show any record so removed). So on 6.2 "only the team appends to its
+consultation stream" holds against partners, other teams and operators, not against the router.
 
 On Redis 7 the router runs no code but the library an administrator loaded: it has ``FCALL`` and no
 ``EVAL``, ``EVALSHA``, ``SCRIPT`` or ``FUNCTION``, so it can neither run a script of its own nor
@@ -88,6 +91,10 @@ ROUTER_CHANNELS = ("__redis__:invalidate",)  # tracking's invalidation messages:
 # GET, PEXPIRE) on <prefix>:checkpointer; on Redis 7 each is a selector on those keys alone
 ROUTER_AUDIT_READS = ("+xrange", "+xrevrange", "+xlen", "+xinfo|stream")
 ROUTER_AUDIT = ("+set", "+get", "+pexpire")
+# bus.retention.loop: it looks at its feeds' groups and its dedupe marks, and removes, each step with its
+# erasure record in one MULTI/EXEC; XTRIM is a selector on the feeds alone (on 6.2: on all the router's keys)
+ROUTER_RETENTION = ("+exists", "+hscan", "+multi", "+exec", "+discard")
+ROUTER_TRIM = ("+xtrim",)
 ADMIN_COMMANDS = (*CONNECTION, "+fcall", "+function|load", "+function|list", "+function|delete")
 PARTNER_COMMANDS = (*CONNECTION, "+xadd")
 TEAM_COMMANDS = (
@@ -187,16 +194,19 @@ def _narrow(commands: tuple[str, ...], patterns: tuple[str, ...], grants: Sequen
     if redis_version == "7":
         return commands, patterns, tuple(grants)
     merged = [*commands, *(command for grant in grants for command in grant.commands)]
-    return (tuple(dict.fromkeys(merged)), (*patterns, *(p for grant in grants for p in grant.key_patterns)), ())
+    keys = dict.fromkeys((*patterns, *(p for grant in grants for p in grant.key_patterns)))
+    return tuple(dict.fromkeys(merged)), tuple(keys), ()
 
 
 def router_user(keys: Keys, password: str, redis_version: RedisVersion = "7") -> AclUser:
     p = _safe("key prefix", keys.prefix)
     own = (f"{p}:ingress:*", f"{p}:feed:*", keys.decisions, keys.quarantine, keys.audit, f"{p}:seen:*",
-           keys.scout, keys.scouted, keys.failures, keys.checkpoints)
-    audit = (Selector(ROUTER_AUDIT_READS, (f"{p}:consult:*",)), Selector(ROUTER_AUDIT, (keys.checkpointer,)))
+           keys.scout, keys.scouted, keys.failures, keys.checkpoints, keys.retention)
+    grants = (Selector(ROUTER_AUDIT_READS, (f"{p}:consult:*",)),
+              Selector(ROUTER_AUDIT, (keys.checkpointer, keys.retainer)), Selector(ROUTER_TRIM, (f"{p}:feed:*",)))
     commands, patterns, selectors = _narrow(
-        (*CONNECTION, *ROUTER_CALLS[redis_version], *ROUTER_RUNS, *ROUTER_WAKE), own, audit, redis_version)
+        (*CONNECTION, *ROUTER_CALLS[redis_version], *ROUTER_RUNS, *ROUTER_WAKE, *ROUTER_RETENTION), own, grants,
+        redis_version)
     return AclUser("router", "router", None, commands, patterns, password, ROUTER_CHANNELS, selectors)
 
 

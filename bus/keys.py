@@ -12,6 +12,8 @@ key                                type    written by / read by
 ``intel:consult:<team>``           stream  that team's clients (field ``consultation``: reads, acks) / auditors
 ``intel:checkpoints``              stream  router's checkpointer (``checkpoint``, ``leaves``) / auditors
 ``intel:checkpointer``             string  the router holding the checkpointer's lease (SET NX PX)
+``intel:retainer``                 string  the router holding retention's lease (SET NX PX)
+``intel:retention``                hash    that router: its last retention run (at, by, removed, records, error)
 ``intel:seen:<partner>``           hash    router: normalised submission_id -> "decision_id stream entry_id"
 ``intel:scout``                    hash    router's scout: ingress stream -> id scanned up to (+ |from|down|top)
 ``intel:scouted``                  hash    scout: "stream entry_id" -> decision id, until the group acks it
@@ -86,6 +88,14 @@ class Keys:
     @property
     def checkpointer(self) -> str:
         return f"{self.prefix}:checkpointer"
+
+    @property
+    def retainer(self) -> str:
+        return f"{self.prefix}:retainer"
+
+    @property
+    def retention(self) -> str:
+        return f"{self.prefix}:retention"
 
     @property
     def ingress_prefix(self) -> str:

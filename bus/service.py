@@ -1,5 +1,6 @@
 """Running the router: connect, prepare the server-side library and the groups, run the three loops
-(batch routing, scout, recovery) until stopped, then finish the batch in hand.
+(batch routing, scout, recovery) and the two housekeepers (the audit checkpointer, retention) until
+stopped, then finish the batch in hand.
 
 ``run_router`` is what ``intelbus router``, the demo and the tests call; ``Router`` is what it returns
 (and hands to ``ready`` once reading): its counts, and ``until_idle()`` for "everything decided".
@@ -26,6 +27,7 @@ from bus.library import Library
 from bus.policy import Reference, Ruleset, decide_payload
 from bus.progress import Progress, RouterStats
 from bus.recovery import Recovery
+from bus.retention.loop import make_retention
 from bus.router import BatchLoop, consumer_name, ensure_groups
 from bus.scout import Scout
 from bus.settings import Settings
@@ -83,9 +85,10 @@ async def run_router(settings: Settings, ruleset: Ruleset, reference: Reference,
         )
         inner = asyncio.Event()
         tasks = [asyncio.create_task(loop.run(inner)) for loop in loops]
-        checkpointer = make_checkpointer(settings, keys, ruleset, url, router.consumer)
-        if checkpointer is not None:
-            tasks.append(asyncio.create_task(checkpointer.run(inner)))
+        for extra in (make_checkpointer(settings, keys, ruleset, url, router.consumer),
+                      make_retention(settings, keys, ruleset, url, router.consumer)):
+            if extra is not None:
+                tasks.append(asyncio.create_task(extra.run(inner)))
         log.info("router %s reading %d ingress streams (ruleset %s, %s)", router.consumer, len(streams),
                  ruleset.digest, "Redis functions" if library.uses_functions else "Redis 6.2 scripts")
         if ready is not None:

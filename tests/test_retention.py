@@ -14,13 +14,14 @@ import redis.asyncio as aredis
 import yaml
 from redis_procs import RedisProc
 from redis_replies import stream_rows
-from router_harness import drained, running_router
+from router_harness import drained, running_router, wait_until
 
 from bus.batch import dedupe_key
 from bus.cli import main
 from bus.errors import RetentionError
 from bus.keys import TEAM_GROUP, Keys
 from bus.policy import load_ruleset
+from bus.retention.loop import RetentionLoop
 from bus.retention.plan import Row, plan
 from bus.retention.policy import DEFAULT_FILE, UNITS, RetentionPolicy, load_retention, parse_retention
 from bus.retention.run import Retention
@@ -276,5 +277,36 @@ async def test_on_a_real_bus_only_what_the_team_acknowledged_goes(redis_proc: Re
         assert left[0] == routine[len(routine) // 2].entry_id and not {d.entry_id for d in acked} & set(left)
         assert await client.xlen(keys.decisions) == before[keys.decisions]
         assert sum(removed.by_stream.values()) == removed.total
+    finally:
+        await client.aclose()
+
+
+async def test_the_loop_runs_retention_under_its_lease_and_reports_it(r: aredis.Redis, keys: Keys,
+                                                                      redis_url_session: str) -> None:
+    stream = await feed(r, keys, 3)
+    await r.xack(stream, TEAM_GROUP, *await read(r, stream, 3))  # 2023's entries: older than any period
+    await r.set(keys.retainer, "another-router", px=60_000)
+    other = RetentionLoop(aredis.Redis.from_url(redis_url_session), keys, RULESET, policy(), "me", 10)
+    assert not await other.once() and await r.xlen(stream) == 3  # the lease is another router's: nothing done
+    await r.delete(keys.retainer)
+    stop = asyncio.Event()
+    task = asyncio.create_task(other.run(stop))
+    await other.ran.wait()
+    stop.set()
+    await task
+    assert other.runs >= 1 and await r.xlen(stream) == 0 and await r.get(keys.retainer) == b"me"
+    status = {text(k): text(v) for k, v in (await r.hgetall(keys.retention)).items()}
+    assert status["by"] == "me" and status["error"] == "" and orjson.loads(status["by_key"]) in ({stream: 3}, {})
+    assert sum(e["count"] for e in await erasures(r, keys)) == 3
+
+
+async def test_the_router_runs_retention_itself(redis_proc: RedisProc) -> None:
+    client = aredis.Redis.from_url(redis_proc.url)
+    keys = Keys()
+    try:
+        async with running_router(redis_proc.url, retention_interval_ms=1000):
+            await wait_until(lambda: client.hget(keys.retention, "at"))
+        assert (await client.hget(keys.retention, "error")) == b""
+        assert await client.get(keys.retainer) is not None
     finally:
         await client.aclose()

@@ -32,6 +32,7 @@ from bus.audit.signing import Signer, router_signer, signature_ok
 from bus.audit.store import CheckpointFile, add_to_redis, checkpoint_file
 from bus.errors import AuditError, TransportError
 from bus.keys import Keys
+from bus.lease import hold
 from bus.policy import Ruleset
 from bus.settings import Settings
 from bus.transport import packing_client, translate_errors
@@ -159,16 +160,7 @@ class Checkpointer:
         return checkpoint
 
     async def _lease(self) -> bool:
-        ttl = max(int(self.interval * 3000), 1000)
-        key = self.keys.checkpointer
-        async with translate_errors(f"taking the lease {key}"):
-            if await self.client.set(key, self.owner, nx=True, px=ttl):
-                return True
-            holder = await self.client.get(key)
-            if holder is None or _text(holder) != self.owner:
-                return False
-            await self.client.pexpire(key, ttl)
-        return True
+        return await hold(self.client, self.keys.checkpointer, self.owner, max(int(self.interval * 3000), 1000))
 
 
 def _frontiers(doc: Any, checkpoint: Checkpoint, signer: Signer) -> dict[str, tuple[Frontier, str]]:
@@ -204,7 +196,3 @@ def make_checkpointer(settings: Settings, keys: Keys, ruleset: Ruleset, url: str
 def origin(keys: Keys) -> str:
     """The name checkpoints sign for: the bus and its key prefix."""
     return f"intelbus/{keys.prefix}"
-
-
-def _text(value: bytes | str) -> str:
-    return value.decode() if isinstance(value, bytes) else value

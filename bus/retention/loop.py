@@ -1,0 +1,89 @@
+"""Retention inside the router (``INTELBUS_RETENTION_RUN``, on by default): ``intelbus retention run`` every
+``INTELBUS_RETENTION_INTERVAL_MS`` (the first after one interval: a router starts fast), by whichever router
+holds the lease ``intel:retainer``; each run's figures go to the hash ``intel:retention`` for operators.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from contextlib import suppress
+from datetime import UTC, datetime
+
+import orjson
+import redis.asyncio as aioredis
+
+from bus.audit.log import utc_text
+from bus.errors import TransportError
+from bus.keys import Keys
+from bus.lease import hold
+from bus.policy import Ruleset
+from bus.retention.policy import RetentionPolicy, load_retention
+from bus.retention.run import Retention
+from bus.settings import Settings
+from bus.transport import client as redis_client
+from bus.transport import translate_errors
+
+log = logging.getLogger("intelbus.retention")
+
+
+class RetentionLoop:
+    def __init__(self, client: aioredis.Redis, keys: Keys, ruleset: Ruleset, policy: RetentionPolicy, owner: str,
+                 interval_ms: int) -> None:
+        self.client, self.keys, self.ruleset, self.policy, self.owner = client, keys, ruleset, policy, owner
+        self.interval = interval_ms / 1000
+        self.runs = 0  # runs this router made (it held the lease)
+        self.ran = asyncio.Event()  # set after each run: tests wait for it, not for a clock
+
+    async def run(self, stop: asyncio.Event) -> None:
+        """Run retention every interval until ``stop``; closes the client."""
+        try:
+            while not stop.is_set():
+                with suppress(TimeoutError):
+                    await asyncio.wait_for(stop.wait(), timeout=self.interval)
+                if stop.is_set():
+                    return
+                try:
+                    await self.once()
+                except TransportError as exc:
+                    log.warning("retention skipped: %s", exc)
+        finally:
+            await self.client.aclose()
+
+    async def once(self) -> bool:
+        """One run, if this router holds the lease; its figures (or its error) to ``intel:retention``."""
+        if not await hold(self.client, self.keys.retainer, self.owner, max(int(self.interval * 3000), 60_000)):
+            return False
+        started = time.perf_counter()
+        status = {"at": utc_text(datetime.now(UTC)), "by": self.owner, "policy": self.policy.source}
+        try:
+            removed = await Retention(self.client, self.keys, self.ruleset, self.policy, self.owner).run(
+                int(time.time() * 1000))
+        except TransportError as exc:
+            status |= {"error": str(exc)}
+            await self._status(status)
+            raise
+        seconds = time.perf_counter() - started
+        status |= {"removed": str(removed.total), "erasure_records": str(removed.records), "error": "",
+                   "by_key": orjson.dumps(removed.by_stream).decode(), "seconds": f"{seconds:.3f}"}
+        await self._status(status)
+        if removed.total:
+            log.info("retention: %d removed from %d keys (%d erasure records)", removed.total,
+                     len(removed.by_stream), removed.records)
+        self.runs += 1
+        self.ran.set()
+        return True
+
+    async def _status(self, status: dict[str, str]) -> None:
+        async with translate_errors(f"writing {self.keys.retention}"):
+            await self.client.hset(self.keys.retention, mapping=status)  # type: ignore[arg-type]
+
+
+def make_retention(settings: Settings, keys: Keys, ruleset: Ruleset, url: str, owner: str) -> RetentionLoop | None:
+    """The router's retention loop (None when ``retention_run`` is off); a retention file that cannot work
+    stops the router at start (``RetentionError``), not at the first run."""
+    if not settings.retention_run:
+        return None
+    policy = load_retention(settings.retention)
+    return RetentionLoop(redis_client(url), keys, ruleset, policy, owner, settings.retention_interval_ms)
