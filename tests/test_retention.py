@@ -4,6 +4,10 @@ when it should; holds stop removal; every removal step has its erasure record; t
 from __future__ import annotations
 
 import asyncio
+import os
+import signal
+import subprocess
+import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -308,5 +312,42 @@ async def test_the_router_runs_retention_itself(redis_proc: RedisProc) -> None:
             await wait_until(lambda: client.hget(keys.retention, "at"))
         assert (await client.hget(keys.retention, "error")) == b""
         assert await client.get(keys.retainer) is not None
+    finally:
+        await client.aclose()
+
+
+async def test_a_run_killed_mid_way_leaves_every_removal_with_its_record(redis_proc: RedisProc, tmp_path: Path) -> None:
+    """``intelbus retention run`` SIGKILLed while it trims: what went is exactly what its erasure records
+    count (each step and its record are one MULTI/EXEC), the rest is intact, and a second run finishes it
+    with no entry counted twice."""
+    count = 100_000
+    client = aredis.Redis.from_url(redis_proc.url)
+    keys = Keys()
+    stream = keys.feed(TEAM)
+    try:
+        for start in range(0, count, 10_000):
+            pipe = client.pipeline(transaction=False)
+            for i in range(start, start + 10_000):
+                pipe.xadd(stream, {"payload": b"{}", "submission_id": f"S-{i}"}, id=f"{T0 + i}-0")
+            await pipe.execute()
+        await client.xgroup_create(stream, TEAM_GROUP, id="$")  # all read (as if with NOACK), none pending
+        env = {k: v for k, v in os.environ.items() if k != "INTELBUS_REDIS_URL"} | {"REDIS_URL": redis_proc.url}
+        proc = subprocess.Popen([sys.executable, "-m", "bus.cli", "retention", "run"], env=env, cwd=tmp_path,
+                                stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        while await client.xlen(keys.audit) < 3 and proc.poll() is None:
+            await asyncio.sleep(0.002)
+        proc.send_signal(signal.SIGKILL)
+        proc.wait(timeout=30)
+        assert proc.returncode == -signal.SIGKILL, "the run ended before it could be killed mid-way"
+        counted = sum(e["count"] for e in await erasures(client, keys))
+        left = await client.xlen(stream)
+        assert 0 < counted < count and left == count - counted
+        first = stream_rows(await client.xrange(stream, count=1))[0][0]
+        assert first == f"{T0 + counted}-0".encode()  # the oldest went, in order, and nothing else
+        assert (await run(client, keys)).total == left and await client.xlen(stream) == 0
+        records = await erasures(client, keys)
+        assert sum(e["count"] for e in records) == count
+        firsts = [int(e["first"].split("-")[0]) for e in records]
+        assert firsts == sorted(set(firsts))  # no step was recorded twice
     finally:
         await client.aclose()
