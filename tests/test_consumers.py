@@ -9,6 +9,7 @@ import asyncio
 import io
 import logging
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -372,3 +373,31 @@ async def test_example_service_consumes_and_acks(r: aredis.Redis, keys: Keys, re
     assert reads == sorted(rec["entries"] for rec in records if rec["action"] == "ack")
     assert sorted(reads) == sorted([[f"{keys.feed(TEAM, 'immediate')} {backlog[1][0]}"],
                                     [f"{keys.feed(TEAM)} {backlog[0][0]}"], [f"{keys.feed(TEAM)} {live[0]}"]])
+
+
+def test_the_readmes_team_recipe_works_from_redis_cli(redis_proc: RedisProc) -> None:
+    """The README's commands for a team in another language, run as written through redis-cli: both
+    groups are made, one read takes the immediate entry before the routine one, and the ack and the
+    consultation record are accepted."""
+    readme = (ROOT / "README.md").read_text()
+    start = readme.index("A team in any language")
+    recipe = readme[start:readme.index("In Python, `consumers.TeamClient`", start)]
+    commands: list[str] = re.findall(r"`(X[A-Z]+ [^`]+)`", recipe)
+    assert [c.split()[0] for c in commands] == ["XGROUP", "XGROUP", "XREADGROUP", "XADD"]
+    cli = [str(find_redis_cli()), "-p", str(redis_proc.port), "--no-raw"]
+    immediate, routine = Keys().feeds("durham.fib")
+
+    def run(*args: str) -> str:
+        return str(subprocess.run([*cli, *args], capture_output=True, text=True, check=True, timeout=10).stdout)
+
+    for command in commands[:2]:
+        assert run(*command.split()).strip() == "OK"
+    run("XADD", routine, "*", "payload", "{}", "submission_id", "routine-1")
+    run("XADD", immediate, "*", "payload", "{}", "submission_id", "urgent-1")
+    read = run(*commands[2].replace("<me>", "analyst-1").split())
+    assert read.index(f'"{immediate}"') < read.index("urgent-1") < read.index(f'"{routine}"') < read.index("routine-1")
+    entry_id = re.search(r'"(\d+-\d+)"', read[read.index(immediate):])
+    assert entry_id is not None
+    assert run("XACK", immediate, TEAM_GROUP, entry_id.group(1)).strip() == "(integer) 1"
+    record = '{"team": "durham.fib", "consumer": "analyst-1", "action": "ack"}'
+    assert re.match(r'"\d+-\d+"', run("XADD", Keys().consultations("durham.fib"), "*", "consultation", record))

@@ -72,3 +72,14 @@ def test_the_commit_arguments_are_the_ones_commit_lua_documents() -> None:
     words = [line.split() for line in header.splitlines() if line.startswith("--         ")]
     documented = [word[1] for word in words if len(word) > 1 and word[1].isidentifier()]
     assert documented == list(ENTRY_FIELDS)
+
+
+def test_every_package_says_it_is_typed() -> None:
+    """PEP 561: a partner's or team's type checker uses the clients' annotations (``py.typed``, shipped)."""
+    import tomllib
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parent.parent
+    data = tomllib.loads((root / "pyproject.toml").read_text())["tool"]["setuptools"]["package-data"]
+    for package in ("bus", "producers", "consumers", "schemas"):
+        assert (root / package / "py.typed").is_file() and "py.typed" in data[package], package
