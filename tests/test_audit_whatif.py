@@ -21,22 +21,9 @@ from redis_procs import RedisProc
 from redis_replies import as_bytes, decoded
 from router_harness import decisions, drained, running_router
 
+from bus.audit.compare import Comparison, Difference, compare, describe, summarise
 from bus.audit.log import bound
-from bus.audit.whatif import (
-    Change,
-    Comparison,
-    Difference,
-    Report,
-    Skipped,
-    Target,
-    Unavailable,
-    compare,
-    describe,
-    judge,
-    summarise,
-    target,
-    what_if,
-)
+from bus.audit.whatif import Change, Report, Skipped, Target, Unavailable, judge, target, what_if
 from bus.batch import Engine
 from bus.cli import audit_whatif
 from bus.errors import BusError, RulesetError

@@ -16,8 +16,9 @@ from typing import Any, TextIO
 import orjson
 import redis.asyncio as aioredis
 
+from bus.audit.compare import COLUMNS, describe
 from bus.audit.log import bound
-from bus.audit.whatif import COLUMNS, WHY_DUPLICATE, WHY_POISON, Report, describe, what_if
+from bus.audit.whatif import WHY_DUPLICATE, WHY_POISON, Report, what_if
 from bus.keys import Keys
 from bus.policy import Reference, Ruleset
 from bus.settings import Settings
