@@ -41,6 +41,7 @@ from bus.retention.loop import RetentionLoop
 from bus.retention.policy import load_retention
 from bus.retention.run import Retention
 from bus.settings import Settings
+from bus.status.figures import gather
 from bus.transport import xread_parts
 from consumers import TeamClient
 from producers import PartnerClient
@@ -534,6 +535,12 @@ async def test_end_to_end_each_party_as_its_own_user(version: str, tmp_path: Pat
                 ("analyst-1", "read", [decision_id.decode()], [entry]),
                 ("analyst-1", "ack", [decision_id.decode()], [entry])]
         await _retention_as_the_router(server, KEYS.feed("cleveland.fiu"))
+        as_operator = aioredis.Redis.from_url(server.url("operator"))  # intelbus status needs nothing more
+        try:
+            status = await gather(as_operator, KEYS, load_ruleset())
+        finally:
+            await as_operator.aclose()
+        assert status.ingress["ukfiu"].group and status.last_checkpoint_ms is not None
     finally:
         await publisher.aclose()
         await reader.aclose()

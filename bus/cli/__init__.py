@@ -68,13 +68,14 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _add_runtime_commands(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    """Commands that talk to Redis (added by bus.cli.runtime, acl, audit and retention)."""
-    from bus.cli import acl, audit, retention, runtime
+    """Commands that talk to Redis (added by bus.cli.runtime, acl, audit, retention and status)."""
+    from bus.cli import acl, audit, retention, runtime, status
 
     runtime.register(commands)
     acl.register(commands)
     audit.register(commands)
     retention.register(commands)
+    status.register(commands)
 
 
 def _route(args: argparse.Namespace, settings: Settings) -> int:

@@ -1,0 +1,139 @@
+"""What Redis says of the bus now: per stream and group, what waits, what is pending, and how old (read-only).
+
+Lag is counted from the group's last-delivered id, not taken from Redis's ``lag`` (which is NULL after
+``XGROUP SETID`` or deletions, and absent before Redis 7): entries after that id are counted, up to
+``COUNT_LIMIT`` (beyond it the figure says so: ``at_least``). Ages are from the entry ids' times.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+import orjson
+import redis.asyncio as aioredis
+
+from bus.keys import IMMEDIATE, ROUTER_GROUP, TEAM_GROUP, Keys
+from bus.policy import Ruleset
+from bus.transport import text, translate_errors, xrange_rows
+
+COUNT_LIMIT = 100_000
+WINDOWS = {"hour": 3_600_000, "day": 86_400_000}
+
+
+@dataclass(slots=True)
+class StreamFigures:
+    stream: str
+    length: int
+    group: bool  # the group exists
+    waiting: int  # entries after the group's last-delivered id (not yet read); all of them with no group
+    waiting_at_least: bool  # more than COUNT_LIMIT were there
+    oldest_waiting_ms: int | None  # age of the oldest of them
+    pending: int  # delivered, not acknowledged
+    oldest_pending_ms: int | None  # age of the oldest pending entry (since it was written)
+    consumers: int
+    idle_ms: int | None  # the least idle consumer's idle time: how recently anyone read
+
+    def as_json(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass(slots=True)
+class Status:
+    at_ms: int
+    ingress: dict[str, StreamFigures] = field(default_factory=dict)  # by partner
+    feeds: dict[str, StreamFigures] = field(default_factory=dict)  # by "<team>" and "<team>:immediate"
+    quarantined: dict[str, dict[str, int]] = field(default_factory=dict)  # window -> reason class -> count
+    decisions_last_minute: int = 0
+    last_checkpoint_ms: int | None = None
+    retention: dict[str, str] = field(default_factory=dict)
+
+    def as_json(self) -> dict[str, Any]:
+        return {"at_ms": self.at_ms, "ingress": {k: v.as_json() for k, v in self.ingress.items()},
+                "feeds": {k: v.as_json() for k, v in self.feeds.items()}, "quarantined": self.quarantined,
+                "decisions_last_minute": self.decisions_last_minute, "last_checkpoint_ms": self.last_checkpoint_ms,
+                "retention": self.retention}
+
+
+def id_ms(entry_id: bytes | str | int) -> int:
+    return int(text(entry_id).split("-", 1)[0])
+
+
+async def gather(client: aioredis.Redis, keys: Keys, ruleset: Ruleset, now_ms: int | None = None) -> Status:
+    now = now_ms if now_ms is not None else int(time.time() * 1000)
+    status = Status(now)
+    for partner in sorted(ruleset.partners):
+        status.ingress[partner] = await stream_figures(client, keys.ingress(partner), ROUTER_GROUP, now)
+    for team in sorted(ruleset.team_ids):
+        status.feeds[f"{team}:{IMMEDIATE}"] = await stream_figures(client, keys.feed(team, IMMEDIATE), TEAM_GROUP, now)
+        status.feeds[team] = await stream_figures(client, keys.feed(team), TEAM_GROUP, now)
+    status.quarantined = await quarantine_classes(client, keys, now)
+    status.decisions_last_minute = await _count_since(client, keys.decisions, now - 60_000)
+    async with translate_errors(f"reading {keys.checkpoints} and {keys.retention}"):
+        last = await xrange_rows(client, keys.checkpoints, reverse=True, count=1)
+        status.last_checkpoint_ms = id_ms(last[0][0]) if last else None
+        status.retention = {text(k): text(v) for k, v in (await client.hgetall(keys.retention)).items()}
+    return status
+
+
+async def stream_figures(client: aioredis.Redis, stream: str, group: str, now: int) -> StreamFigures:
+    async with translate_errors(f"reading {stream}"):
+        length = int(await client.xlen(stream))
+        info = next((g for g in (await client.xinfo_groups(stream) if length or await client.exists(stream) else [])
+                     if text(g["name"]) == group), None)
+        if info is None:
+            first = await xrange_rows(client, stream, count=1)
+            return StreamFigures(stream, length, False, length, False, now - id_ms(first[0][0]) if first else None,
+                                 0, None, 0, None)
+        waiting, more, oldest = await _after(client, stream, text(info["last-delivered-id"]), now)
+        pending = int(info["pending"])
+        oldest_pending = None
+        if pending:
+            first_pending = await client.xpending_range(stream, group, min="-", max="+", count=1)
+            oldest_pending = now - id_ms(first_pending[0]["message_id"]) if first_pending else None
+        consumers = await client.xinfo_consumers(stream, group)
+        idle = min((int(c["idle"]) for c in consumers), default=None)
+    return StreamFigures(stream, length, True, waiting, more, oldest, pending, oldest_pending, len(consumers), idle)
+
+
+async def _after(client: aioredis.Redis, stream: str, last_delivered: str, now: int) -> tuple[int, bool, int | None]:
+    """How many entries come after ``last_delivered`` (up to COUNT_LIMIT), and the age of the first."""
+    start, counted, oldest = f"({last_delivered}", 0, None
+    while counted < COUNT_LIMIT:
+        rows = await xrange_rows(client, stream, min=start, max="+", count=min(10_000, COUNT_LIMIT - counted))
+        if not rows:
+            return counted, False, oldest
+        if oldest is None:
+            oldest = now - id_ms(rows[0][0])
+        counted += len(rows)
+        start = f"({text(rows[-1][0])}"
+    more = bool(await xrange_rows(client, stream, min=start, max="+", count=1))
+    return counted, more, oldest
+
+
+async def quarantine_classes(client: aioredis.Redis, keys: Keys, now: int) -> dict[str, dict[str, int]]:
+    """Quarantined entries of the last hour and day by reason class (the reason's text before its first
+    colon: "schema", "spoofing", "H1", ...), newest first; no payload is read out."""
+    out: dict[str, dict[str, int]] = {window: {} for window in WINDOWS}
+    start = "+"
+    oldest = now - max(WINDOWS.values())
+    async with translate_errors(f"reading {keys.quarantine}"):
+        while True:
+            rows = await xrange_rows(client, keys.quarantine, reverse=True, max=start, min=str(oldest), count=1000)
+            for entry_id, fields in rows:
+                reason = text(fields.get(b"reason")).split(":", 1)[0].strip() or "unknown"
+                for window, span in WINDOWS.items():
+                    if id_ms(entry_id) >= now - span:
+                        out[window][reason] = out[window].get(reason, 0) + 1
+            if len(rows) < 1000:
+                return out
+            start = f"({text(rows[-1][0])}"
+
+
+async def _count_since(client: aioredis.Redis, stream: str, since_ms: int) -> int:
+    return len(await xrange_rows(client, stream, min=str(since_ms), max="+", count=COUNT_LIMIT))
+
+
+def to_json(status: Status) -> str:
+    return orjson.dumps(status.as_json(), option=orjson.OPT_INDENT_2).decode()
