@@ -1,8 +1,9 @@
 """What Redis says of the bus now: per stream and group, what waits, what is pending, and how old (read-only).
 
-Lag is counted from the group's last-delivered id, not taken from Redis's ``lag`` (which is NULL after
-``XGROUP SETID`` or deletions, and absent before Redis 7): entries after that id are counted, up to
-``COUNT_LIMIT`` (beyond it the figure says so: ``at_least``). Ages are from the entry ids' times.
+What waits is Redis's ``lag`` where it knows it; where it does not (NULL after ``XGROUP SETID`` or
+deletions, absent before Redis 7) the entries after the group's last-delivered id are counted, up to
+``COUNT_LIMIT`` (beyond it the figure says so: ``at_least``), never taken as 0. Ages are from the entry
+ids' times.
 """
 
 from __future__ import annotations
@@ -86,7 +87,7 @@ async def stream_figures(client: aioredis.Redis, stream: str, group: str, now: i
             first = await xrange_rows(client, stream, count=1)
             return StreamFigures(stream, length, False, length, False, now - id_ms(first[0][0]) if first else None,
                                  0, None, 0, None)
-        waiting, more, oldest = await _after(client, stream, text(info["last-delivered-id"]), now)
+        waiting, more, oldest = await _after(client, stream, text(info["last-delivered-id"]), now, info.get("lag"))
         pending = int(info["pending"])
         oldest_pending = None
         if pending:
@@ -97,9 +98,14 @@ async def stream_figures(client: aioredis.Redis, stream: str, group: str, now: i
     return StreamFigures(stream, length, True, waiting, more, oldest, pending, oldest_pending, len(consumers), idle)
 
 
-async def _after(client: aioredis.Redis, stream: str, last_delivered: str, now: int) -> tuple[int, bool, int | None]:
-    """How many entries come after ``last_delivered`` (up to COUNT_LIMIT), and the age of the first."""
+async def _after(client: aioredis.Redis, stream: str, last_delivered: str, now: int,
+                 lag: Any) -> tuple[int, bool, int | None]:
+    """How many entries come after ``last_delivered`` (Redis's ``lag`` when it knows it, else counted up to
+    COUNT_LIMIT), and the age of the first."""
     start, counted, oldest = f"({last_delivered}", 0, None
+    if isinstance(lag, int):
+        first = await xrange_rows(client, stream, min=start, max="+", count=1)
+        return (lag, False, now - id_ms(first[0][0])) if first else (0, False, None)
     while counted < COUNT_LIMIT:
         rows = await xrange_rows(client, stream, min=start, max="+", count=min(10_000, COUNT_LIMIT - counted))
         if not rows:
