@@ -55,6 +55,10 @@ USER intelbus
 # Writable working directory (the embedded-redis fallback keeps its data under ./.intelbus).
 WORKDIR /home/intelbus
 
+# Healthy when the router's /readyz answers 200 (INTELBUS_METRICS_PORT); a container that runs no router
+# (the deploy step, a team service) sets no port and is healthy while it runs.
+HEALTHCHECK --interval=10s --timeout=5s --start-period=20s --retries=3 CMD ["python", "-m", "bus.health"]
+
 # Exec form: intelbus runs as PID 1 and receives SIGTERM directly from `docker stop`.
 STOPSIGNAL SIGTERM
 ENTRYPOINT ["intelbus"]

@@ -20,6 +20,7 @@ import redis.asyncio as aioredis
 from bus.audit.checkpointer import make_checkpointer
 from bus.batch import Decider, Engine
 from bus.commit import Committer
+from bus.endpoint import Endpoint
 from bus.errors import TransportError
 from bus.keys import Keys
 from bus.lanes import Lanes
@@ -31,6 +32,7 @@ from bus.retention.loop import make_retention
 from bus.router import BatchLoop, consumer_name, ensure_groups
 from bus.scout import Scout
 from bus.settings import Settings
+from bus.transport import client as redis_client
 from bus.transport import packing_client
 
 log = logging.getLogger("intelbus.router")
@@ -49,6 +51,8 @@ class Router:
     engine: Engine
     consumer: str
     progress: Progress = field(default_factory=Progress)
+    consuming: bool = False  # its loops are running (``/readyz``)
+    metrics_port: int | None = None  # the port its endpoint bound, when it has one
 
     @property
     def ruleset(self) -> Ruleset:
@@ -91,11 +95,16 @@ async def run_router(settings: Settings, ruleset: Ruleset, reference: Reference,
                 tasks.append(asyncio.create_task(extra.run(inner)))
         log.info("router %s reading %d ingress streams (ruleset %s, %s)", router.consumer, len(streams),
                  ruleset.digest, "Redis functions" if library.uses_functions else "Redis 6.2 scripts")
+        router.consuming = True
+        endpoint = await _endpoint(settings, keys, ruleset, url, router)
         if ready is not None:
             ready(router)
         try:
             await stop.wait()
         finally:
+            router.consuming = False
+            if endpoint is not None:
+                await endpoint.stop()
             inner.set()  # each loop finishes what it holds, then returns
             for task in tasks:
                 with suppress(asyncio.CancelledError):
@@ -104,6 +113,14 @@ async def run_router(settings: Settings, ruleset: Ruleset, reference: Reference,
     finally:
         await client.aclose()
     return router
+
+
+async def _endpoint(settings: Settings, keys: Keys, ruleset: Ruleset, url: str, router: Router) -> Endpoint | None:
+    if settings.metrics_port is None:
+        return None
+    endpoint = Endpoint(redis_client(url), keys, ruleset, lambda: router.stats, lambda: router.consuming)
+    router.metrics_port = await endpoint.start(settings.metrics_host, settings.metrics_port)
+    return endpoint
 
 
 async def _prepare(client: aioredis.Redis, library: Library, streams: list[str], stop: asyncio.Event) -> bool:

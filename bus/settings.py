@@ -44,6 +44,9 @@ class Settings(BaseSettings):
         default=None,
         description="Ed25519 PEM private key signing checkpoints; default: made in <data_dir>/audit on first start.",
     )
+    metrics_port: int | None = Field(default=None, ge=0, le=65_535,
+                                     description="The router's /metrics, /healthz and /readyz port; off when unset.")
+    metrics_host: str = Field(default="127.0.0.1", description="Address the metrics port listens on.")
     retention: Path | None = Field(default=None,
                                    description="Retention file (periods, legal holds); default: the shipped one.")
     retention_run: bool = Field(default=True, description="The router runs retention (intelbus retention run).")

@@ -202,6 +202,8 @@ def test_dockerfile_uses_python_311_slim_installs_the_project_and_drops_root() -
     users = [args for kw, args in _final_stage() if kw == "USER"]
     assert users, "final stage must switch to a non-root USER"
     assert users[-1].split(":")[0] not in {"root", "0"}
+    checks = [args for kw, args in _final_stage() if kw == "HEALTHCHECK"]
+    assert len(checks) == 1 and checks[0].endswith('CMD ["python", "-m", "bus.health"]'), checks
 
 
 # --------------------------------------------------------------------------------------------- services
@@ -284,6 +286,9 @@ def test_router_and_team_services_are_wired_as_specified() -> None:
 
     assert _as_argv(team["entrypoint"]) == ["python", "-m", "consumers.example_service"]
     assert team["environment"] == {"REDIS_URL": "redis://redis:6379/0", "INTELBUS_TEAM": "durham.fib"}
-    assert team["depends_on"] == {"router": {"condition": "service_started"}}
+    assert team["depends_on"] == {"router": {"condition": "service_healthy"}}  # its /readyz answered
+    port = router["environment"]["INTELBUS_METRICS_PORT"]
+    assert router["healthcheck"]["test"] == ["CMD", "python", "-m", "bus.health"] and port in router["expose"]
+    assert router["environment"]["INTELBUS_METRICS_HOST"] == "0.0.0.0"  # scraped from outside the container
     assert team["restart"] == "unless-stopped"
     assert team.get("image") == router.get("image") and team.get("build") == router.get("build")

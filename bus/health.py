@@ -1,0 +1,31 @@
+"""``python -m bus.health``: the container healthcheck (Dockerfile ``HEALTHCHECK``, compose).
+
+Exits 0 when the router's ``/readyz`` on ``INTELBUS_METRICS_PORT`` answers 200, 1 when it does not (with the
+reason on stderr); 0 when no metrics port is set (a container of the image that runs no router: the
+deploy step, a team service).
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import urllib.error
+import urllib.request
+
+
+def main() -> int:
+    port = os.environ.get("INTELBUS_METRICS_PORT")
+    if not port:
+        return 0
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/readyz", timeout=3) as reply:
+            return 0 if reply.status == 200 else 1
+    except urllib.error.HTTPError as exc:
+        print(f"not ready: {exc.read().decode(errors='replace').strip()}", file=sys.stderr)
+    except OSError as exc:
+        print(f"no answer on port {port}: {exc}", file=sys.stderr)
+    return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
