@@ -22,6 +22,7 @@ from bus.status.figures import gather
 from bus.transport import translate_errors
 
 log = logging.getLogger("intelbus.endpoint")
+ANSWER_SECONDS = 10
 REASONS = {200: "OK", 404: "Not Found", 405: "Method Not Allowed", 503: "Service Unavailable"}
 
 
@@ -30,6 +31,7 @@ class Endpoint:
                  consuming: Callable[[], bool]) -> None:
         self.client, self.keys, self.ruleset, self.stats, self.consuming = client, keys, ruleset, stats, consuming
         self.server: asyncio.Server | None = None
+        self.busy = asyncio.Semaphore(4)
 
     async def start(self, host: str, port: int) -> int:
         """Listen; the port actually bound (``port`` 0: a free one)."""
@@ -48,11 +50,12 @@ class Endpoint:
         try:
             request = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), timeout=5)
             method, path, *_ = [*request.split(b"\r\n", 1)[0].decode("latin-1").split(" "), "", ""]
-            code, body, kind = await self.answer(method, path.split("?", 1)[0])
+            async with self.busy:  # a few answers at a time, each bounded: a scraper cannot pile them up
+                code, body, kind = await asyncio.wait_for(self.answer(method, path.split("?", 1)[0]), ANSWER_SECONDS)
             head = f"HTTP/1.1 {code} {REASONS[code]}\r\nContent-Type: {kind}\r\nContent-Length: {len(body)}\r\n" \
                    "Connection: close\r\n\r\n"
             writer.write(head.encode() + body)
-            await writer.drain()
+            await asyncio.wait_for(writer.drain(), ANSWER_SECONDS)
         except (asyncio.IncompleteReadError, asyncio.LimitOverrunError, TimeoutError, ConnectionError):
             pass
         finally:
@@ -69,7 +72,7 @@ class Endpoint:
             return (503, f"not ready: {problem}\n".encode(), text) if problem else (200, b"ready\n", text)
         if path == "/metrics":
             try:
-                status = await gather(self.client, self.keys, self.ruleset)
+                status = await gather(self.client, self.keys, self.ruleset, light=True)
             except TransportError as exc:
                 log.warning("metrics without Redis's figures: %s", exc)
                 status = None

@@ -1,8 +1,8 @@
 """``python -m bus.health``: the container healthcheck (Dockerfile ``HEALTHCHECK``, compose).
 
-Exits 0 when the router's ``/readyz`` on ``INTELBUS_METRICS_PORT`` answers 200, 1 when it does not (with the
-reason on stderr); 0 when no metrics port is set (a container of the image that runs no router: the
-deploy step, a team service).
+Exits 0 when the router's ``/readyz`` on ``INTELBUS_METRICS_HOST``:``INTELBUS_METRICS_PORT`` answers 200,
+1 when it does not (with the reason on stderr); 0 when no metrics port is set (a container of the image
+that runs no router: the deploy step, a team service).
 """
 
 from __future__ import annotations
@@ -17,8 +17,13 @@ def main() -> int:
     port = os.environ.get("INTELBUS_METRICS_PORT")
     if not port:
         return 0
+    if port == "0":
+        print("INTELBUS_METRICS_PORT=0 (a free port each start) cannot be checked from outside", file=sys.stderr)
+        return 1
+    host = os.environ.get("INTELBUS_METRICS_HOST", "127.0.0.1")
+    host = "127.0.0.1" if host in ("", "0.0.0.0", "::") else host  # listening everywhere: ask it locally
     try:
-        with urllib.request.urlopen(f"http://127.0.0.1:{port}/readyz", timeout=3) as reply:
+        with urllib.request.urlopen(f"http://{host}:{port}/readyz", timeout=3) as reply:
             return 0 if reply.status == 200 else 1
     except urllib.error.HTTPError as exc:
         print(f"not ready: {exc.read().decode(errors='replace').strip()}", file=sys.stderr)

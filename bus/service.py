@@ -87,6 +87,7 @@ async def run_router(settings: Settings, ruleset: Ruleset, reference: Reference,
             Scout(library, committer, router.engine, settings, streams, router.progress, url, lanes),
             Recovery(library, committer, router.engine, settings, streams, router.consumer, router.progress),
         )
+        endpoint = await _endpoint(settings, keys, ruleset, url, router)  # a port in use fails before any loop runs
         inner = asyncio.Event()
         tasks = [asyncio.create_task(loop.run(inner)) for loop in loops]
         for extra in (make_checkpointer(settings, keys, ruleset, url, router.consumer),
@@ -96,7 +97,6 @@ async def run_router(settings: Settings, ruleset: Ruleset, reference: Reference,
         log.info("router %s reading %d ingress streams (ruleset %s, %s)", router.consumer, len(streams),
                  ruleset.digest, "Redis functions" if library.uses_functions else "Redis 6.2 scripts")
         router.consuming = True
-        endpoint = await _endpoint(settings, keys, ruleset, url, router)
         if ready is not None:
             ready(router)
         try:

@@ -6,6 +6,7 @@ Library code never reads the environment: ``Settings()`` reads it once (``INTELB
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 from pydantic import AliasChoices, Field, field_validator
@@ -59,7 +60,8 @@ class Settings(BaseSettings):
     @classmethod
     def _a_redis_url(cls, url: str | None) -> str | None:
         if url is not None and not url.startswith(REDIS_SCHEMES):
-            raise ValueError(f"{url!r} is not a Redis URL: redis://host:port[/db], rediss://... (TLS) or "
+            shown = re.sub(r"//[^@/]*@", "//***@", url)  # never echo a password
+            raise ValueError(f"{shown!r} is not a Redis URL: redis://host:port[/db], rediss://... (TLS) or "
                              "unix:///path/to/socket; unset it to use the embedded server")
         return url
 

@@ -200,7 +200,27 @@ async def test_an_export_verifies_with_the_public_key_alone_after_redis_is_gone(
     public = str(bus.data / "audit" / "signing.pub")
     code, out = await bus.cli(capsys, monkeypatch, "verify", "--file", str(out_file), "--public-key", public)
     assert code == 0, out
-    assert f"{len(records):,} records proved" in out
+    assert f"{len(records):,} records proved" in out and "complete: every record of every log it covers" in out
+
+
+async def test_a_slice_says_it_proves_its_records_not_that_none_is_missing(
+        bus: Bus, tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:
+    """A header that claims a filter (it is unsigned: anyone can write one) makes the file a slice, and the
+    verdict says what that proves, so deleting records behind a forged filter cannot pass as complete."""
+    monkeypatch.setattr(export_mod, "RANGE_RECORDS", 50)
+    out_file = tmp_path / "audit.jsonl"
+    assert (await bus.cli(capsys, monkeypatch, "export", "--out", str(out_file)))[0] == 0
+    lines = out_file.read_bytes().splitlines()
+    header = orjson.loads(lines[0])
+    header["by_content"], header["filters"] = True, {"status": "routed"}
+    lines[0] = orjson.dumps(header)
+    out_file.write_bytes(b"\n".join(lines) + b"\n")
+    code, out = await bus.cli(capsys, monkeypatch, "verify", "--file", str(out_file))
+    assert code == 0 and "complete: every record" in out  # nothing removed yet: still every record
+    _drop_last_range(lines, {}, "")
+    out_file.write_bytes(b"\n".join(lines) + b"\n")
+    code, out = await bus.cli(capsys, monkeypatch, "verify", "--file", str(out_file))
+    assert code == 0 and 'a slice ({"status":"routed"}' in out and "not that none is missing" in out
 
 
 def _edit(lines: list[bytes], victim: dict[str, Any], where: str) -> str:
@@ -242,6 +262,39 @@ def _drop_range(lines: list[bytes], victim: dict[str, Any], where: str) -> str:
     return f"{victim['log']} records #50..#99 are missing before line 54: deleted from the export"
 
 
+def _drop_first_range(lines: list[bytes], victim: dict[str, Any], where: str) -> str:
+    """The first range and its records gone, the end line's count mended: the file still claims the whole log."""
+    del lines[2:53]
+    end = orjson.loads(lines[-1])
+    end["records"] -= 50
+    lines[-1] = orjson.dumps(end)
+    return f"{victim['log']} records #0..#49 are missing: deleted from the export"
+
+
+def _drop_last_range(lines: list[bytes], victim: dict[str, Any], where: str) -> str:
+    """The last range and its records gone, the end line's count mended: only a claim of completeness shows it."""
+    at = max(i for i, line in enumerate(lines) if orjson.loads(line)["type"] == "range")
+    last = orjson.loads(lines[at])
+    end = orjson.loads(lines[-1])
+    end["records"] -= last["end"] - last["start"]
+    lines[at:] = [orjson.dumps(end)]
+    return f"{last['log']} records #{last['start']}..#{last['end'] - 1} are missing: deleted from the export"
+
+
+def _bad_base64(lines: list[bytes], victim: dict[str, Any], where: str) -> str:
+    """A field value as base64 that is not: named, not a traceback."""
+    victim["fields"][0][1] = {"b64": "abc"}
+    lines[12] = orjson.dumps(victim)
+    return f"{where}: a field value that is neither text nor base64"
+
+
+def _bad_proof_hash(lines: list[bytes], victim: dict[str, Any], where: str) -> str:
+    doc = orjson.loads(lines[53])
+    doc["proof"][0] = "é" * 44  # not ASCII: binascii raises ValueError, not binascii.Error
+    lines[53] = orjson.dumps(doc)
+    return "line 54: a range proof that is not a list of base64 SHA-256 hashes"
+
+
 def _old_format(lines: list[bytes], victim: dict[str, Any], where: str) -> str:
     lines[0] = lines[0].replace(export_mod.FORMAT.encode(), b"intelbus-audit-export/1")
     return f"not an {export_mod.FORMAT} export (it says intelbus-audit-export/1)"
@@ -270,7 +323,8 @@ def _checkpoint(lines: list[bytes], victim: dict[str, Any], where: str) -> str:
 
 
 TAMPERS = {f.__name__.strip("_").replace("_", "-"): f for f in (
-    _edit, _edit_and_leaf, _delete, _swap, _repeat, _insert, _proof, _drop_range, _cut, _checkpoint, _old_format)}
+    _edit, _edit_and_leaf, _delete, _swap, _repeat, _insert, _proof, _drop_range, _drop_first_range,
+    _drop_last_range, _bad_base64, _bad_proof_hash, _cut, _checkpoint, _old_format)}
 
 
 @pytest.mark.parametrize("tamper", TAMPERS)

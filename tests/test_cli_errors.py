@@ -21,6 +21,7 @@ from bus.cli import main
     ({"REDIS_URL": "redis://127.0.0.1:1"}, ["publish", "--partner", "ukfu", "-"],
      "no partner 'ukfu' in the ruleset; did you mean ukfiu?"),
     ({}, ["schema", "export", "/proc/nope"], "cannot write the JSON Schema files into /proc/nope: No such file"),
+    ({"REDIS_URL": "http://router:s3cret@redis:6379"}, ["decisions"], "'http://***@redis:6379' is not a Redis URL"),
 ])
 def test_a_command_that_cannot_work_says_why_in_one_line(env: dict[str, str], args: list[str], says: str,
                                                         capsys: pytest.CaptureFixture[str],
@@ -32,6 +33,7 @@ def test_a_command_that_cannot_work_says_why_in_one_line(env: dict[str, str], ar
     assert main(args) == 2
     err = capsys.readouterr().err
     assert err.startswith("intelbus: ") and says in err and err.count("\n") == 1, err
+    assert "s3cret" not in err  # a password in a mistyped URL is never echoed
 
 
 def test_schema_export_onto_a_file_says_so(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

@@ -80,6 +80,7 @@ async def health(port: int | None) -> int:
 async def test_the_healthcheck_without_a_router_or_a_port() -> None:
     assert await health(None) == 0  # a container that runs no router (the deploy step, a team service)
     assert await health(free_port()) == 1  # nothing answers
+    assert await health(0) == 1  # a port chosen afresh at each start cannot be checked from outside
 
 
 async def test_not_ready_without_redis_or_before_consuming() -> None:

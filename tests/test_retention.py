@@ -146,7 +146,7 @@ async def test_nothing_younger_than_the_period_goes(r: aredis.Redis, keys: Keys)
     seven_days = 7 * DAY
     assert (await row_of(r, keys, stream, now_ms=T0 + seven_days)).removable == 0
     row = await row_of(r, keys, stream, now_ms=T0 + seven_days + 2)  # entries T0 and T0+1 are 7 days old
-    assert row.removable == 2 and row.blocked_by == "period: keep 7d after acknowledgement"
+    assert row.removable == 2 and row.blocked_by == "period: keep 7d from when it was written"
 
 
 @pytest.mark.parametrize(("hold", "removable"), [
@@ -242,6 +242,10 @@ async def test_the_commands_plan_and_run(r: aredis.Redis, keys: Keys, redis_url_
     assert await cli("run") == 0
     out = capsys.readouterr().out
     assert f"{stream}: 3 removed" in out and "1 erasure records" in out and await r.xlen(stream) == 0
+    assert await r.get(keys.retainer) is None  # released when it ended
+    await r.set(keys.retainer, "router-a", px=60_000)  # a router is running retention: a manual run waits its turn
+    assert await cli("run") == 1 and "held by router-a" in capsys.readouterr().err
+    await r.delete(keys.retainer)
     bad = tmp_path / "retention.yaml"
     bad.write_text("keep: {}\n")
     assert await cli("plan", "--retention", str(bad)) == 2

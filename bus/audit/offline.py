@@ -40,6 +40,8 @@ class ExportReport:
     checkpoint: Checkpoint | None = None
     faults: list[Fault] = field(default_factory=list)
     seconds: float = 0.0
+    complete: bool = False  # every record of every log the checkpoint covers is in the file
+    filters: dict[str, Any] = field(default_factory=dict)
 
     def summary(self) -> str:
         if self.faults:
@@ -47,7 +49,10 @@ class ExportReport:
         cp = self.checkpoint
         signed = f"checkpoint of {cp.time}, key {cp.key_id}" if cp else "no checkpoint"
         rate = self.records / self.seconds if self.seconds > 0 else 0.0
-        return f"audit verify: intact: {self.path}: {self.records:,} records proved in the {signed}; " \
+        whole = "complete: every record of every log it covers" if self.complete else \
+            f"a slice ({orjson.dumps(self.filters).decode()}, as its unsigned header says): each record in it is " \
+            "proved, not that none is missing"
+        return f"audit verify: intact: {self.path}: {self.records:,} records proved in the {signed}; {whole}; " \
                f"{rate:,.0f} records/s"
 
 
@@ -71,6 +76,7 @@ class _Reader:
         self.header: dict[str, Any] | None = None
         self.heads: dict[str, LogHead] = {}
         self.ended_at: dict[str, int] = {}  # per log: where its last range ended
+        self.began_at: dict[str, int] = {}  # per log: where its first range began
         self.run: _Run | None = None
         self.by_content = False
         self.ended = False
@@ -128,6 +134,7 @@ class _Reader:
             raise _Stop(f"{head.name} records #{last}..#{start - 1} are missing before line {number}: deleted "
                         "from the export")
         self.ended_at[head.name] = end
+        self.began_at.setdefault(head.name, start)
         self.run = _Run(head, start, end, _hashes(doc.get("proof"), number), number, start)
 
     def _record(self, number: int, doc: dict[str, Any]) -> None:
@@ -173,6 +180,23 @@ class _Reader:
             raise _Stop(f"line {number}: the end line counts {doc.get('records')} records, the file holds "
                         f"{self.report.records}: records were deleted or inserted")
         self.ended = True
+        filters = (self.header or {}).get("filters")
+        self.report.filters = filters if isinstance(filters, dict) else {"filters": filters}
+        gaps = [gap for gap in map(self._gap, self.heads.values()) if gap]
+        self.report.complete = not gaps
+        if gaps and not self.report.filters and not self.by_content:  # it says it is the whole log: it must be
+            raise _Stop(f"{gaps[0]} are missing: deleted from the export (an export with no filter holds every "
+                        "record up to its checkpoint)")
+
+    def _gap(self, head: LogHead) -> str:
+        """The records of ``head``'s log up to the checkpoint that the file does not cover ("" when none)."""
+        began, ended = self.began_at.get(head.name), self.ended_at.get(head.name, 0)
+        if head.size == 0 or (began == 0 and ended == head.size):
+            return ""
+        if began is None:
+            return f"{head.name} records #0..#{head.size - 1} (all of them)"
+        first, last = (0, began - 1) if began > 0 else (ended, head.size - 1)
+        return f"{head.name} records #{first}..#{last}"
 
 
 class _Stop(Exception):
@@ -212,7 +236,10 @@ def _bytes(value: Any, where: str) -> bytes:
     if isinstance(value, str):
         return value.encode("utf-8")
     if isinstance(value, dict) and isinstance(value.get("b64"), str):
-        return base64.b64decode(value["b64"])
+        try:
+            return base64.b64decode(value["b64"], validate=True)
+        except ValueError:  # binascii.Error is one
+            pass
     raise _Stop(f"{where}: a field value that is neither text nor base64")
 
 
@@ -225,8 +252,8 @@ def _hashes(proof: Any, number: int) -> list[bytes]:
 
 def _hash(text: Any) -> bytes | None:
     try:
-        digest = binascii.a2b_base64(text)
-    except (TypeError, binascii.Error):
+        digest = binascii.a2b_base64(text, strict_mode=True)
+    except (TypeError, ValueError):  # binascii.Error is a ValueError; so is a non-ASCII string
         return None
     return digest if len(digest) == 32 else None
 

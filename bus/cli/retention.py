@@ -1,7 +1,8 @@
 """``intelbus retention``: plan (what may leave Redis now, and what blocks each stream) and run.
 
 The periods and legal holds come from the retention file (``--retention FILE``, ``INTELBUS_RETENTION``,
-default ``bus/data/retention.yaml``). ``run`` writes one erasure record to ``intel:audit`` per step.
+default ``bus/data/retention.yaml``). ``run`` writes one erasure record to ``intel:audit`` per step, and
+holds the lease ``intel:retainer`` while it runs, as a router's retention does: never two runs at once.
 """
 
 from __future__ import annotations
@@ -17,10 +18,14 @@ import orjson
 import redis.asyncio as aioredis
 
 from bus.keys import Keys
+from bus.lease import hold
 from bus.retention.plan import Row, plan
 from bus.retention.policy import RetentionPolicy, load_retention
 from bus.retention.run import Progress, Retention
 from bus.settings import Settings
+from bus.transport import text
+
+LEASE_MS = 600_000  # the lease a manual run holds (released when it ends; lapses if it is killed)
 
 
 def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -50,7 +55,16 @@ def _handle(args: argparse.Namespace, settings: Settings) -> int:
             print(_json(rows, policy) if args.json else _table(rows, policy))
             return 0
         by = f"intelbus retention run ({socket.gethostname()}, pid {os.getpid()})"
-        removed = await Retention(redis, keys, ruleset, policy, by, _progress()).run(now_ms)
+        if not await hold(redis, keys.retainer, by, LEASE_MS):  # never two runs at once: each counts what it removes
+            holder = text(await redis.get(keys.retainer))
+            print(f"intelbus: retention is running elsewhere ({keys.retainer} is held by {holder}; a router runs it "
+                  "every INTELBUS_RETENTION_INTERVAL_MS): nothing done", file=sys.stderr)
+            return 1
+        try:
+            removed = await Retention(redis, keys, ruleset, policy, by, _progress()).run(now_ms)
+        finally:
+            if text(await redis.get(keys.retainer)) == by:
+                await redis.delete(keys.retainer)
         if sys.stderr.isatty():
             sys.stderr.write("\n")
         for name, count in removed.by_stream.items():

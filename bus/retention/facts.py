@@ -8,6 +8,7 @@ from typing import Any
 import orjson
 import redis.asyncio as aioredis
 
+from bus.batch import dedupe_key
 from bus.retention.policy import Hold
 from bus.retention.watermark import Group, key
 from bus.transport import text, translate_errors, xrange_rows
@@ -53,7 +54,7 @@ class HoldCheck:
 
     def __init__(self, client: aioredis.Redis, decisions: str, stream: str, holds: list[Hold]) -> None:
         self.client, self.decisions, self.stream = client, decisions, stream
-        self.submissions = {h.value: h for h in holds if h.kind == "submission"}
+        self.submissions = {dedupe_key(h.value): h for h in holds if h.kind == "submission"}  # case-blind
         self.partners = {h.value: h for h in holds if h.kind == "partner"}
         self.ranges = [h for h in holds if h.kind == "stream" and h.value == stream]
 
@@ -61,7 +62,7 @@ class HoldCheck:
         for held in self.ranges:
             if key(held.first) <= key(entry_id) <= key(held.last):
                 return held
-        hold = self.submissions.get(text(fields.get(b"submission_id")))
+        hold = self.submissions.get(dedupe_key(text(fields.get(b"submission_id"))))
         if hold is None and self.partners:
             partner = await self._partner(text(fields.get(b"decision_id")))
             # a partner that cannot be read may be a held one: keep the entry

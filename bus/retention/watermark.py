@@ -51,7 +51,7 @@ def feed_watermark(stream: str, groups: list[Group], now_ms: int, keep_ms: int, 
         return Watermark(stream, None, [str(h) for h in held])
     if not groups:
         return Watermark(stream, None, ["no consumer group yet: a feed nobody reads keeps everything"])
-    bounds = [(f"{max(now_ms - keep_ms, 0)}-0", f"period: keep {show_duration(keep_ms)} after acknowledgement")]
+    bounds = [(f"{max(now_ms - keep_ms, 0)}-0", f"period: keep {show_duration(keep_ms)} from when it was written")]
     for group in groups:
         if group.pending:
             bounds.append((group.oldest_pending or "0-0",

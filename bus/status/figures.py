@@ -20,6 +20,7 @@ from bus.policy import Ruleset
 from bus.transport import text, translate_errors, xrange_rows
 
 COUNT_LIMIT = 100_000
+SCAN_LIMIT = 20_000  # decision records a status reads back for its quarantine classes and rate (about 14 MB)
 WINDOWS = {"hour": 3_600_000, "day": 86_400_000}
 
 
@@ -61,7 +62,10 @@ def id_ms(entry_id: bytes | str | int) -> int:
     return int(text(entry_id).split("-", 1)[0])
 
 
-async def gather(client: aioredis.Redis, keys: Keys, ruleset: Ruleset, now_ms: int | None = None) -> Status:
+async def gather(client: aioredis.Redis, keys: Keys, ruleset: Ruleset, now_ms: int | None = None,
+                 light: bool = False) -> Status:
+    """``light`` (a metrics scrape): the per-stream figures only, none of the log scans (quarantine classes,
+    decisions in the last minute), which the router's own counters give a scraper anyway."""
     now = now_ms if now_ms is not None else int(time.time() * 1000)
     status = Status(now)
     for partner in sorted(ruleset.partners):
@@ -69,8 +73,9 @@ async def gather(client: aioredis.Redis, keys: Keys, ruleset: Ruleset, now_ms: i
     for team in sorted(ruleset.team_ids):
         status.feeds[f"{team}:{IMMEDIATE}"] = await stream_figures(client, keys.feed(team, IMMEDIATE), TEAM_GROUP, now)
         status.feeds[team] = await stream_figures(client, keys.feed(team), TEAM_GROUP, now)
-    status.quarantined = await quarantine_classes(client, keys, now)
-    status.decisions_last_minute = await _count_since(client, keys.decisions, now - 60_000)
+    if not light:
+        status.quarantined = await quarantine_classes(client, keys, now)
+        status.decisions_last_minute = await _count_since(client, keys.decisions, now - 60_000)
     async with translate_errors(f"reading {keys.checkpoints} and {keys.retention}"):
         last = await xrange_rows(client, keys.checkpoints, reverse=True, count=1)
         status.last_checkpoint_ms = id_ms(last[0][0]) if last else None
@@ -119,26 +124,42 @@ async def _after(client: aioredis.Redis, stream: str, last_delivered: str, now: 
 
 
 async def quarantine_classes(client: aioredis.Redis, keys: Keys, now: int) -> dict[str, dict[str, int]]:
-    """Quarantined entries of the last hour and day by reason class (the reason's text before its first
-    colon: "schema", "spoofing", "H1", ...), newest first; no payload is read out."""
+    """Quarantine decisions of the last hour and day by reason class (the reason's text before its first
+    colon: "spoofing", "invalid submission", ...), from the decision log (small records: the quarantine
+    stream holds copied payloads of up to 256 KiB each), at most ``SCAN_LIMIT`` decisions back: a
+    ``capped`` count says it stopped there."""
     out: dict[str, dict[str, int]] = {window: {} for window in WINDOWS}
-    start = "+"
+    start, read = "+", 0
     oldest = now - max(WINDOWS.values())
-    async with translate_errors(f"reading {keys.quarantine}"):
-        while True:
-            rows = await xrange_rows(client, keys.quarantine, reverse=True, max=start, min=str(oldest), count=1000)
-            for entry_id, fields in rows:
-                reason = text(fields.get(b"reason")).split(":", 1)[0].strip() or "unknown"
-                for window, span in WINDOWS.items():
-                    if id_ms(entry_id) >= now - span:
-                        out[window][reason] = out[window].get(reason, 0) + 1
-            if len(rows) < 1000:
-                return out
-            start = f"({text(rows[-1][0])}"
+    while read < SCAN_LIMIT:
+        rows = await xrange_rows(client, keys.decisions, reverse=True, max=start, min=str(oldest), count=1000)
+        read += len(rows)
+        for entry_id, fields in rows:
+            doc = _decision(fields.get(b"decision"))
+            if doc.get("status") != "quarantined":
+                continue
+            reason = str(doc.get("reason") or "").split(":", 1)[0].strip()[:60] or "unknown"
+            for window, span in WINDOWS.items():
+                if id_ms(entry_id) >= now - span:
+                    out[window][reason] = out[window].get(reason, 0) + 1
+        if len(rows) < 1000:
+            return out
+        start = f"({text(rows[-1][0])}"
+    for classes in out.values():
+        classes["capped"] = SCAN_LIMIT
+    return out
+
+
+def _decision(data: bytes | None) -> dict[str, Any]:
+    try:
+        doc = orjson.loads(data or b"{}")
+    except orjson.JSONDecodeError:
+        return {}
+    return doc if isinstance(doc, dict) else {}
 
 
 async def _count_since(client: aioredis.Redis, stream: str, since_ms: int) -> int:
-    return len(await xrange_rows(client, stream, min=str(since_ms), max="+", count=COUNT_LIMIT))
+    return len(await xrange_rows(client, stream, min=str(since_ms), max="+", count=SCAN_LIMIT))
 
 
 def to_json(status: Status) -> str:
