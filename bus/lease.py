@@ -1,6 +1,8 @@
 """A lease one router holds at a time (the audit checkpointer's, retention's): SET NX PX, renewed by its holder.
 
-An overlap when a lease lapses is harmless for both users: what they do depends only on Redis's state.
+Renewal is GET then PEXPIRE, not atomic: when a lease lapses exactly then, two holders can overlap for a
+moment. For the checkpointer that is harmless (what it signs depends only on the logs); for retention, two
+runs at once may each count the same step in its erasure record.
 """
 
 from __future__ import annotations

@@ -27,9 +27,9 @@ from typing import Any
 import orjson
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
-from bus.audit.log import id_key
 from bus.audit.signing import Signer, signature_ok
 from bus.errors import AuditError
+from bus.ids import id_key
 
 HEADER = "intelbus audit checkpoint v1"
 _LEAF = struct.Struct(">QQ32s")

@@ -29,10 +29,11 @@ import orjson
 import redis.asyncio as aioredis
 
 from bus.audit.checkpoint import Checkpoint, to_json
-from bus.audit.log import RawRecord, document, id_key, iter_raw, utc_text
+from bus.audit.log import RawRecord, document, iter_raw, utc_text
 from bus.audit.merkle import Tree, record_leaf
 from bus.audit.verify import LogWalk, Trusted
 from bus.errors import AuditError
+from bus.ids import id_key, id_ms
 from bus.keys import Keys
 
 FORMAT = "intelbus-audit-export/2"
@@ -224,7 +225,7 @@ def _beyond_team(filters: Filters) -> bool:
 
 def _in_range(entry_id: bytes, since: str, until: str) -> bool:
     key = id_key(entry_id)
-    return (since == "-" or key >= id_key(since.encode())) and (until == "+" or key <= id_key(until.encode()))
+    return (since == "-" or key >= id_key(since)) and (until == "+" or key <= id_key(until))
 
 
 def _fields(flat: list[bytes]) -> list[list[Any]]:
@@ -243,8 +244,7 @@ CSV_COLUMNS = ("log", "index", "id", "time", "submission_id", "partner", "kind",
 
 
 def _csv_row(log: str, index: int, entry_id: bytes, doc: dict[str, Any]) -> list[Any]:
-    ms = int(entry_id.split(b"-")[0])
-    moment = utc_text(datetime.fromtimestamp(ms / 1000, UTC))
+    moment = utc_text(datetime.fromtimestamp(id_ms(entry_id) / 1000, UTC))
     deliveries = "; ".join(f"{d.get('recipient')} [{d.get('view')}, {d.get('priority')}]"
                            for d in doc.get("deliveries", []) if isinstance(d, dict))
     withheld = "; ".join(f"{w.get('recipient')} ({w.get('rule')})" for w in doc.get("withheld", [])

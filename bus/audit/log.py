@@ -77,12 +77,6 @@ async def iter_raw(client: aioredis.Redis, stream: str, start: str = "-", end: s
         cursor = f"({rows[-1][0].decode()}"
 
 
-def id_key(entry_id: bytes) -> tuple[int, int]:
-    """A stream id as numbers, to compare ids as Redis orders them."""
-    ms, _, seq = entry_id.partition(b"-")
-    return int(ms), int(seq or 0)
-
-
 def document(flat: list[bytes]) -> dict[str, Any]:
     """An audit record's one JSON field (decision, event or consultation) as a dict ({} when not one)."""
     if len(flat) < 2:

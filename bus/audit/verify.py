@@ -25,9 +25,10 @@ import redis.asyncio as aioredis
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
 from bus.audit.checkpoint import Checkpoint, Leaf, from_json, leaves_from_json
-from bus.audit.log import RawRecord, document, id_key, iter_raw
+from bus.audit.log import RawRecord, document, iter_raw
 from bus.audit.merkle import Frontier, record_leaf
 from bus.errors import AuditError
+from bus.ids import id_key
 from bus.transport import translate_errors
 
 Found = tuple[str, Any]

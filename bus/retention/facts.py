@@ -9,8 +9,9 @@ import orjson
 import redis.asyncio as aioredis
 
 from bus.batch import dedupe_key
+from bus.ids import id_key
 from bus.retention.policy import Hold
-from bus.retention.watermark import Group, key
+from bus.retention.watermark import Group
 from bus.transport import text, translate_errors, xrange_rows
 
 PAGE = 500  # entries per read and per trim step: each XTRIM removes at most this many (a millisecond or two)
@@ -60,7 +61,7 @@ class HoldCheck:
 
     async def holding(self, entry_id: str, fields: dict[bytes, bytes]) -> Hold | None:
         for held in self.ranges:
-            if key(held.first) <= key(entry_id) <= key(held.last):
+            if id_key(held.first) <= id_key(entry_id) <= id_key(held.last):
                 return held
         hold = self.submissions.get(dedupe_key(text(fields.get(b"submission_id"))))
         if hold is None and self.partners:

@@ -31,7 +31,7 @@ class Hold:
     value: str
     why: str
     first: str = "0-0"  # for a stream hold: the id range it covers
-    last: str = "18446744073709551615-18446744073709551615"  # MAX_ID
+    last: str = MAX_ID
 
     def __str__(self) -> str:
         where = f" {self.first}..{self.last}" if self.kind == "stream" else ""

@@ -17,12 +17,13 @@ import orjson
 import redis.asyncio as aioredis
 
 from bus.audit.log import utc_text
+from bus.ids import successor
 from bus.keys import Keys
 from bus.policy import Ruleset
 from bus.retention.facts import Entries, HoldCheck, entries_below, groups_of
 from bus.retention.plan import expired_marks
 from bus.retention.policy import RetentionPolicy, show_duration
-from bus.retention.watermark import feed_watermark, successor
+from bus.retention.watermark import feed_watermark
 from bus.transport import translate_errors
 
 Progress = Callable[[str, int], None]

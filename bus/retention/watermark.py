@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from bus.ids import id_key, successor
 from bus.retention.policy import Hold, show_duration
 
 
@@ -36,16 +37,6 @@ class Watermark:
         return self.reasons[0] if self.reasons else ""
 
 
-def key(entry_id: str) -> tuple[int, int]:
-    ms, _, seq = entry_id.partition("-")
-    return int(ms), int(seq or 0)
-
-
-def successor(entry_id: str) -> str:
-    ms, seq = key(entry_id)
-    return f"{ms}-{seq + 1}"
-
-
 def feed_watermark(stream: str, groups: list[Group], now_ms: int, keep_ms: int, held: list[Hold]) -> Watermark:
     if held:
         return Watermark(stream, None, [str(h) for h in held])
@@ -60,15 +51,15 @@ def feed_watermark(stream: str, groups: list[Group], now_ms: int, keep_ms: int, 
         else:
             bounds.append((successor(group.last_delivered),
                            f"group {group.name}: nothing read after {group.last_delivered}"))
-    bounds.sort(key=lambda bound: key(bound[0]))
+    bounds.sort(key=lambda bound: id_key(bound[0]))
     below = bounds[0][0]
-    return Watermark(stream, below if key(below) > (0, 0) else None, [reason for _, reason in bounds])
+    return Watermark(stream, below if id_key(below) > (0, 0) else None, [reason for _, reason in bounds])
 
 
 def mark_expired(decision_id: str, now_ms: int, window_ms: int) -> bool:
     """A dedupe mark (its value begins with the decision id, whose time is when it was set) past the window;
     a mark that does not begin with an id is kept."""
     try:
-        return key(decision_id)[0] < now_ms - window_ms
+        return id_key(decision_id)[0] < now_ms - window_ms
     except ValueError:
         return False

@@ -15,6 +15,7 @@ from typing import Any
 import orjson
 import redis.asyncio as aioredis
 
+from bus.ids import id_ms
 from bus.keys import IMMEDIATE, ROUTER_GROUP, TEAM_GROUP, Keys
 from bus.policy import Ruleset
 from bus.transport import text, translate_errors, xrange_rows
@@ -58,10 +59,6 @@ class Status:
                 "retention": self.retention}
 
 
-def id_ms(entry_id: bytes | str | int) -> int:
-    return int(text(entry_id).split("-", 1)[0])
-
-
 async def gather(client: aioredis.Redis, keys: Keys, ruleset: Ruleset, now_ms: int | None = None,
                  light: bool = False) -> Status:
     """``light`` (a metrics scrape): the per-stream figures only, none of the log scans (quarantine classes,
@@ -97,7 +94,7 @@ async def stream_figures(client: aioredis.Redis, stream: str, group: str, now: i
         oldest_pending = None
         if pending:
             first_pending = await client.xpending_range(stream, group, min="-", max="+", count=1)
-            oldest_pending = now - id_ms(first_pending[0]["message_id"]) if first_pending else None
+            oldest_pending = now - id_ms(text(first_pending[0]["message_id"])) if first_pending else None
         consumers = await client.xinfo_consumers(stream, group)
         idle = min((int(c["idle"]) for c in consumers), default=None)
     return StreamFigures(stream, length, True, waiting, more, oldest, pending, oldest_pending, len(consumers), idle)

@@ -1,0 +1,21 @@
+"""Stream entry ids as numbers (``<ms>-<seq>``): to compare them as Redis orders them, to read their time,
+and to name the id just after one (``XTRIM MINID`` past it). Pure; text or bytes alike."""
+
+from __future__ import annotations
+
+
+def id_key(entry_id: bytes | str) -> tuple[int, int]:
+    """A stream id as numbers, to compare ids as Redis orders them (``"5"`` is ``5-0``)."""
+    ms, _, seq = entry_id.partition(b"-") if isinstance(entry_id, bytes) else entry_id.partition("-")
+    return int(ms), int(seq or 0)
+
+
+def id_ms(entry_id: bytes | str) -> int:
+    """When Redis wrote the entry: its id's milliseconds."""
+    return id_key(entry_id)[0]
+
+
+def successor(entry_id: str) -> str:
+    """The smallest id after ``entry_id``."""
+    ms, seq = id_key(entry_id)
+    return f"{ms}-{seq + 1}"

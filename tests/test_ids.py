@@ -1,0 +1,20 @@
+"""Stream ids as numbers: Redis's order, not text order; bytes and text alike."""
+
+from __future__ import annotations
+
+import pytest
+
+from bus.ids import id_key, id_ms, successor
+
+
+@pytest.mark.parametrize(("entry_id", "key"), [
+    ("0-0", (0, 0)), ("5", (5, 0)), (b"1700000000000-12", (1_700_000_000_000, 12)),
+    ("18446744073709551615-18446744073709551615", (2**64 - 1, 2**64 - 1)),
+])
+def test_an_id_as_numbers(entry_id: str | bytes, key: tuple[int, int]) -> None:
+    assert id_key(entry_id) == key and id_ms(entry_id) == key[0]
+
+
+def test_ids_order_as_redis_orders_them_and_the_successor_is_the_next() -> None:
+    assert id_key("9-0") < id_key("10-0") and "9-0" > "10-0"  # text order would be wrong
+    assert id_key("10-9") < id_key("10-10") < id_key(successor("10-10")) == (10, 11)
