@@ -90,6 +90,7 @@ def test_the_shipped_policy_keeps_at_least_seven_days_of_everything() -> None:
     ({"holds": [{"partner": "ukfiu", "team": "x", "why": "w"}]}, "holds[0]: exactly one of"),
     ({"holds": [{"stream": "s", "from": "yesterday", "why": "w"}]}, "holds[0]: from and to are stream ids"),
     ({"holds": [{"team": "x", "why": "w", "until": "2027"}]}, "holds[0]: unknown key 'until'"),
+    ({"holds": [{"stream": "s", "from": "20-0", "to": "9-5", "why": "w"}]}, "holds[0]: from 20-0 is after to 9-5"),
     ({"retain": 1}, "unknown key 'retain'"),
 ])
 def test_a_retention_file_that_cannot_work_is_named(change: dict[str, Any], message: str) -> None:

@@ -13,6 +13,7 @@ from typing import Any
 import yaml
 
 from bus.errors import RetentionError
+from bus.ids import id_key
 
 DEFAULT_FILE = Path(__file__).resolve().parent.parent / "data" / "retention.yaml"
 KINDS = ("ingress", "feeds", "audit", "quarantine")
@@ -109,7 +110,13 @@ def _hold(doc: Any, where: str) -> Hold:
         raise RetentionError(f"{where}: {kinds[0]}: a name is expected")
     if kinds[0] != "stream":
         return Hold(kinds[0], value, why)
+    return Hold("stream", value, why, *_id_range(doc, where))
+
+
+def _id_range(doc: dict[str, Any], where: str) -> tuple[str, str]:
     first, last = str(doc.get("from", "0-0")), str(doc.get("to", MAX_ID))
     if not _ID.match(first) or not _ID.match(last):
         raise RetentionError(f"{where}: from and to are stream ids (\"1764547200000-0\")")
-    return Hold("stream", value, why, first, last)
+    if id_key(first) > id_key(last):  # a hold that covers nothing must not pass for one that holds
+        raise RetentionError(f"{where}: from {first} is after to {last}: the hold would cover nothing")
+    return first, last
