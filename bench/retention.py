@@ -4,7 +4,7 @@ Fills a private redis-server's feed with COUNT acknowledged entries (a group who
 top, none pending), then times, alternately on fresh copies: (b) the bare loop: XRANGE a page of 500 ids,
 XTRIM MINID past it (the baseline: the least any exact, bounded trimming does), and (r) ``Retention.run``
 (the watermark taken again before each step, holds checked, each step and its erasure record in one
-MULTI/EXEC). Prints entries/s of each and r/b. Run it on purpose: ``.venv/bin/python bench/retention.py``.
+call of lua/erase.lua). Prints entries/s of each and r/b. Run it on purpose: ``.venv/bin/python bench/retention.py``.
 """
 
 from __future__ import annotations
@@ -55,7 +55,7 @@ async def bare(client: aioredis.Redis, stream: str) -> int:
 
 
 async def retention(client: aioredis.Redis, stream: str) -> int:
-    removed = await Retention(client, KEYS, RULESET, load_retention(), "bench").run(int(time.time() * 1000))
+    removed = await Retention(client, KEYS, RULESET, load_retention(), "bench", None).run(int(time.time() * 1000))
     return removed.total
 
 

@@ -31,7 +31,8 @@ SETINFO, which redis-py sends on connect and whose error it ignores, is not gran
 ACL file naming that subcommand (it arrived in 7.2). The rules use only syntax Redis 6.2 and 7.0 both
 load (no ``%R~``/``%W~`` key permissions), but for one thing: a file for Redis 7 gives the four narrow
 grants above (the team's XADD to its consultation stream, the router's reads of consultation streams, its
-lease commands and its XTRIM of the feeds) as *selectors*, ``(+xadd ~<prefix>:consult:<id>)``: those
+lease commands and its XTRIM of the streams retention trims: feeds, ingress, quarantine and the audit
+logs, each only once archived, bus.retention) as *selectors*, ``(+xadd ~<prefix>:consult:<id>)``: those
 commands on those keys only (Redis 7.0 and later). A file for 6.2, which has no selectors, adds those
 commands and keys to the user's other rights (below). Passwords are ``secrets.token_urlsafe(32)``; the
 ACL file holds only their sha256 (``#<hex>``), the credentials file the passwords themselves.
@@ -89,11 +90,14 @@ ROUTER_WAKE = ("+client|id", "+client|tracking", "+subscribe")  # bus.wake: told
 ROUTER_CHANNELS = ("__redis__:invalidate",)  # tracking's invalidation messages: key names, never values
 # bus.audit.checkpointer: it hashes each team's consultation log (read only) and holds its lease (SET NX PX,
 # GET, PEXPIRE) on <prefix>:checkpointer; on Redis 7 each is a selector on those keys alone
-ROUTER_AUDIT_READS = ("+xrange", "+xrevrange", "+xlen", "+xinfo|stream")
+ROUTER_AUDIT_READS = ("+xrange", "+xrevrange", "+xlen", "+xinfo|stream", "+exists", "+xinfo|groups",
+                      "+xpending")  # the last three: retention's watermark (bus.retention.facts.groups_of)
 ROUTER_AUDIT = ("+set", "+get", "+pexpire")
-# bus.retention.loop: it looks at its feeds' groups and its dedupe marks, and removes, each step with its
-# erasure record in one MULTI/EXEC; XTRIM is a selector on the feeds alone (on 6.2: on all the router's keys)
-ROUTER_RETENTION = ("+exists", "+hscan", "+multi", "+exec", "+discard")
+# bus.retention.loop: it looks at its streams' groups and its dedupe marks, archives, and removes, each step
+# with its erasure record in one call of lua/erase.lua (XTRIM or HDEL, HINCRBY, XADD); an archived segment's
+# record and position in one MULTI/EXEC. XTRIM is a selector on the streams retention trims (on 6.2: on all
+# the router's keys)
+ROUTER_RETENTION = ("+exists", "+hscan", "+hincrby", "+multi", "+exec", "+discard")
 ROUTER_TRIM = ("+xtrim",)
 ADMIN_COMMANDS = (*CONNECTION, "+fcall", "+function|load", "+function|list", "+function|delete")
 PARTNER_COMMANDS = (*CONNECTION, "+xadd")
@@ -201,9 +205,14 @@ def _narrow(commands: tuple[str, ...], patterns: tuple[str, ...], grants: Sequen
 def router_user(keys: Keys, password: str, redis_version: RedisVersion = "7") -> AclUser:
     p = _safe("key prefix", keys.prefix)
     own = (f"{p}:ingress:*", f"{p}:feed:*", keys.decisions, keys.quarantine, keys.audit, f"{p}:seen:*",
-           keys.scout, keys.scouted, keys.failures, keys.checkpoints, keys.retention)
+           keys.scout, keys.scouted, keys.failures, keys.checkpoints, keys.retention, keys.archive, keys.trimmed)
+    trimmed = (f"{p}:feed:*", f"{p}:ingress:*", keys.quarantine, keys.decisions, keys.audit, f"{p}:consult:*",
+               keys.checkpoints)
+    # FCALL of lua/erase.lua names the stream it trims with the audit stream and the counts: on Redis 7 a
+    # consultation stream is outside the root patterns, so the call itself needs the trim selector
+    trim = Selector((*ROUTER_TRIM, *(("+fcall",) if redis_version == "7" else ())), (*trimmed, keys.trimmed))
     grants = (Selector(ROUTER_AUDIT_READS, (f"{p}:consult:*",)),
-              Selector(ROUTER_AUDIT, (keys.checkpointer, keys.retainer)), Selector(ROUTER_TRIM, (f"{p}:feed:*",)))
+              Selector(ROUTER_AUDIT, (keys.checkpointer, keys.retainer)), trim)
     commands, patterns, selectors = _narrow(
         (*CONNECTION, *ROUTER_CALLS[redis_version], *ROUTER_RUNS, *ROUTER_WAKE, *ROUTER_RETENTION), own, grants,
         redis_version)

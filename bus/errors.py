@@ -11,6 +11,8 @@
     │                               the reason a partner can act on and the submission_id if readable
     ├── EmbeddedRedisError          the private redis-server could not be found, started or stopped
     ├── AuditError                  an audit key, checkpoint file or export that cannot be read or used
+    ├── ArchiveError                the retention archive's folder, manifest or a segment cannot be read or
+    │                               written, or is not the archive Redis says it has (names the file)
     └── TransportError              Redis refused or lost a connection (translated at one boundary,
         │                           ``bus.transport``, by the error's code); callers retry with backoff
         ├── UnreachableError        no connection, or it broke or timed out (nothing was refused)
@@ -32,9 +34,9 @@ from __future__ import annotations
 from schemas.errors import BusError, SubmissionRejected
 
 __all__ = [
-    "AuditError", "BusError", "ConfigError", "ConsultationError", "EmbeddedRedisError", "GroupExistsError",
-    "GroupMissingError", "LibraryMissingError", "PermissionDeniedError", "ReferenceDataError", "RetentionError",
-    "RulesetError", "SubmissionRejected", "TransportError", "UnknownCommandError", "UnreachableError",
+    "ArchiveError", "AuditError", "BusError", "ConfigError", "ConsultationError", "EmbeddedRedisError",
+    "GroupExistsError", "GroupMissingError", "LibraryMissingError", "PermissionDeniedError", "ReferenceDataError",
+    "RetentionError", "RulesetError", "SubmissionRejected", "TransportError", "UnknownCommandError", "UnreachableError",
 ]
 
 
@@ -60,6 +62,10 @@ class EmbeddedRedisError(BusError):
 
 class AuditError(BusError):
     """An audit signing key, public key, checkpoint file or export that cannot be read or used."""
+
+
+class ArchiveError(BusError):
+    """The retention archive cannot be read or written, or is not the one Redis says it has: names the file."""
 
 
 class TransportError(BusError):

@@ -14,6 +14,8 @@ key                                type    written by / read by
 ``intel:checkpointer``             string  the router holding the checkpointer's lease (SET NX PX)
 ``intel:retainer``                 string  the router holding retention's lease (SET NX PX)
 ``intel:retention``                hash    that router: its last retention run (at, by, removed, records, error)
+``intel:archive``                  hash    retention: stream -> "<records archived> <last id>", with each segment
+``intel:trimmed``                  hash    retention: stream -> entries removed from it (XTRIM), ever
 ``intel:seen:<partner>``           hash    router: normalised submission_id -> "decision_id stream entry_id"
 ``intel:scout``                    hash    router's scout: ingress stream -> id scanned up to (+ |from|down|top)
 ``intel:scouted``                  hash    scout: "stream entry_id" -> decision id, until the group acks it
@@ -96,6 +98,14 @@ class Keys:
     @property
     def retention(self) -> str:
         return f"{self.prefix}:retention"
+
+    @property
+    def archive(self) -> str:
+        return f"{self.prefix}:archive"
+
+    @property
+    def trimmed(self) -> str:
+        return f"{self.prefix}:trimmed"
 
     @property
     def ingress_prefix(self) -> str:

@@ -33,6 +33,7 @@ class Operation(StrEnum):
     COMMIT = "commit"
     SCOUT = "scout"
     CLAIM = "claim"
+    ERASE = "erase"
 
 
 def _source(name: str) -> str:
@@ -73,6 +74,11 @@ class Library:
         self._client = client
         self._functions: bool | None = None
         self._shas: dict[Operation, str] = {}
+
+    @property
+    def ready(self) -> bool:
+        """``prepare`` has been awaited."""
+        return self._functions is not None
 
     @property
     def uses_functions(self) -> bool:

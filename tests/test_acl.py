@@ -14,6 +14,7 @@ import shutil
 import stat
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -32,6 +33,7 @@ from redis_procs import RedisProc, free_port, server_version
 from router_harness import drained, running_router
 
 from bus.acl import DEFAULT_USER, RedisVersion, acl_users, render_aclfile, render_credentials, users_for
+from bus.archive.store import Archive
 from bus.cli.acl import generate, register
 from bus.errors import ConfigError, TransportError
 from bus.keys import Keys
@@ -275,11 +277,10 @@ DENIED_ON_7: list[tuple[str, tuple[str, ...]]] = [
     ("team-durham.fib", ("XADD", FIB_NOW, "*", "payload", "{}")),
     ("team-durham.fib", ("XRANGE", FIB_LOG, "-", "+")),
     # the router reads consultation streams, never writes them; its lease commands reach the lease only
-    # retention's XTRIM reaches the feeds only
-    ("router", ("XTRIM", DEC, "MAXLEN", "0")),
-    ("router", ("XTRIM", HMRC, "MINID", "1-0")),
-    ("router", ("XTRIM", KEYS.audit, "MINID", "1-0")),
-    ("router", ("XTRIM", FIB_LOG, "MAXLEN", "0")),
+    # retention's XTRIM reaches the streams it trims (feeds, ingress, quarantine, the audit logs, each only
+    # once archived: a removal the archive does not hold is a gap audit verify names), no other key
+    ("router", ("XTRIM", KEYS.scout, "MAXLEN", "0")),
+    ("router", ("XTRIM", "elsewhere:stream", "MAXLEN", "0")),
     ("router", ("XADD", FIB_LOG, "*", "consultation", "{}")),
     ("router", ("XADD", KEYS.consultations("new.team"), "*", "consultation", "{}")),
     ("router", ("XGROUP", "CREATE", FIB_LOG, "router", "0")),
@@ -287,8 +288,6 @@ DENIED_ON_7: list[tuple[str, tuple[str, ...]]] = [
     ("router", ("SET", KEYS.scouted, "x")),
     ("router", ("GET", KEYS.scout)),
     ("router", ("PEXPIRE", KEYS.failures, "60000")),
-    ("router", ("XTRIM", DEC, "MINID", "1-0")),
-    ("router", ("XTRIM", FIB_LOG, "MINID", "1-0")),
 ]
 
 # What a 6.2 file (no selectors) cannot narrow, as bus.acl states: these work there and fail on Redis 7.
@@ -323,6 +322,10 @@ ALLOWED: list[tuple[str, tuple[str, ...]]] = [
     ("router", ("XREVRANGE", CAB_LOG, "+", "-", "COUNT", "1")),
     # retention (bus.retention.loop): what it reads and the removals it may make
     ("router", ("XTRIM", FIB, "MINID", "1-0")),
+    ("router", ("XTRIM", DEC, "MINID", "1-0")),
+    ("router", ("XTRIM", FIB_LOG, "MINID", "1-0")),
+    ("router", ("HINCRBY", KEYS.trimmed, DEC, "1")),
+    ("router", ("HSET", KEYS.archive, DEC, "1 1-0")),
     ("router", ("EXISTS", FIB_NOW)),
     ("router", ("HSCAN", KEYS.seen("ukfiu"), "0")),
     ("router", ("SET", KEYS.retainer, "router-a", "NX", "PX", "1000")),
@@ -549,21 +552,26 @@ async def test_end_to_end_each_party_as_its_own_user(version: str, tmp_path: Pat
 
 async def _retention_as_the_router(server: AclServer, feed: str) -> None:
     """The router's retention with the router's own rights: its lease and status, then (400 days on) the
-    acknowledged delivery and the dedupe mark go, each with its erasure record."""
+    acknowledged delivery and the dedupe mark go, and the decided ingress entry and the checkpointed
+    decision are archived and go, each removal with its erasure record."""
     as_router = aioredis.Redis.from_url(server.url("router"))
-    loop = RetentionLoop(as_router, KEYS, load_ruleset(), load_retention(), "router-a", 1000)
+    archive = Archive(Path(tempfile.mkdtemp(prefix="intelbus-acl-archive-")))
+    loop = RetentionLoop(as_router, KEYS, load_ruleset(), load_retention(), "router-a", 1000, archive)
     try:
         assert await loop.once() and loop.runs == 1  # nothing is old enough yet: it ran, removed nothing
-        removed = await Retention(as_router, KEYS, load_ruleset(), load_retention(), "router-a").run(
+        removed = await Retention(as_router, KEYS, load_ruleset(), load_retention(), "router-a", archive).run(
             int(time.time() * 1000) + 400 * 86_400_000)
-        assert removed.by_stream == {feed: 1, KEYS.seen("ukfiu"): 1} and removed.records == 2
+        ingress, decisions = KEYS.ingress("ukfiu"), KEYS.decisions
+        assert removed.blocked == {} and removed.archived[ingress] == 1 and removed.archived[decisions] == 1
+        assert {feed: 1, KEYS.seen("ukfiu"): 1, ingress: 1, decisions: 1}.items() <= removed.by_stream.items()
     finally:
         await as_router.aclose()
     with server.connect("operator") as operator:
         assert operator.hget(KEYS.retention, "removed") == b"0" and operator.xlen(feed) == 0
+        assert operator.xlen(ingress) == 0 and operator.xlen(decisions) == 0
         events = [orjson.loads(fields[b"event"]) for _, fields in operator.xrange(KEYS.audit)]
-        assert [(e["type"], e["stream"]) for e in events if e["type"] == "erasure"] == [
-            ("erasure", feed), ("erasure", KEYS.seen("ukfiu"))]
+        erased = [e["stream"] for e in events if e["type"] == "erasure"]
+        assert {feed, KEYS.seen("ukfiu"), ingress, decisions} <= set(erased) and len(erased) == removed.records
 
 
 def _cli_functions_load(url: str) -> str:
@@ -600,13 +608,15 @@ def test_exact_rules() -> None:
     assert team.line() == f"user team-durham.fib {common} {team_rules} {feeds} (+xadd ~x:consult:durham.fib)"
     router_rules = ("+xreadgroup +xack +xclaim +xpending +xrange +xrevrange +xlen +xadd +xgroup|create "
                     "+xgroup|setid +xinfo|stream +xinfo|groups +hget +hset +hdel +time "
-                    "+client|id +client|tracking +subscribe +exists +hscan +multi +exec +discard")
+                    "+client|id +client|tracking +subscribe +exists +hscan +hincrby +multi +exec +discard")
     router_keys = ("~x:ingress:* ~x:feed:* ~x:decisions ~x:quarantine ~x:audit ~x:seen:* ~x:scout ~x:scouted "
-                   "~x:failures ~x:checkpoints ~x:retention")
+                   "~x:failures ~x:checkpoints ~x:retention ~x:archive ~x:trimmed")
     assert router.line() == (
         f"user router {common} +fcall {router_rules} {router_keys} &__redis__:invalidate "
-        "(+xrange +xrevrange +xlen +xinfo|stream ~x:consult:*) (+set +get +pexpire ~x:checkpointer ~x:retainer) "
-        "(+xtrim ~x:feed:*)")
+        "(+xrange +xrevrange +xlen +xinfo|stream +exists +xinfo|groups +xpending ~x:consult:*) "
+        "(+set +get +pexpire ~x:checkpointer ~x:retainer) "
+        "(+xtrim +fcall ~x:feed:* ~x:ingress:* ~x:quarantine ~x:decisions ~x:audit ~x:consult:* ~x:checkpoints "
+        "~x:trimmed)")
     assert "eval" not in router.line() and "script" not in router.line() and "function" not in router.line()
     assert admin.line() == f"user admin {common} +fcall +function|load +function|list +function|delete"
     old_router, old_team = (user for user in users_for([], ["durham.fib"], Keys("x"), lambda: "pw",

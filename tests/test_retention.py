@@ -20,6 +20,7 @@ from redis_procs import RedisProc
 from redis_replies import stream_rows
 from router_harness import drained, running_router, wait_until
 
+from bus.archive.store import Archive
 from bus.batch import dedupe_key
 from bus.cli import main
 from bus.errors import RetentionError
@@ -63,16 +64,19 @@ async def read(r: aredis.Redis, stream: str, count: int) -> list[bytes]:
     return [entry_id for entry_id, _ in reply[0][1]]
 
 
-async def row_of(r: aredis.Redis, keys: Keys, stream: str, now_ms: int = LATER, **holds: Any) -> Row:
-    return next(row for row in await plan(r, keys, RULESET, policy(**holds), now_ms) if row.stream == stream)
+async def row_of(r: aredis.Redis, keys: Keys, stream: str, now_ms: int = LATER, archive: Archive | None = None,
+                 **holds: Any) -> Row:
+    rows = await plan(r, keys, RULESET, policy(**holds), now_ms, archive)
+    return next(row for row in rows if row.stream == stream)
 
 
-async def run(r: aredis.Redis, keys: Keys, now_ms: int = LATER, **holds: Any) -> Any:
-    return await Retention(r, keys, RULESET, policy(**holds), "test").run(now_ms)
+async def run(r: aredis.Redis, keys: Keys, now_ms: int = LATER, archive: Archive | None = None, **holds: Any) -> Any:
+    return await Retention(r, keys, RULESET, policy(**holds), "test", archive).run(now_ms)
 
 
-async def erasures(r: aredis.Redis, keys: Keys) -> list[dict[str, Any]]:
-    return [orjson.loads(fields[b"event"]) for _, fields in stream_rows(await r.xrange(keys.audit))]
+async def erasures(r: aredis.Redis, keys: Keys, kind: str = "erasure") -> list[dict[str, Any]]:
+    events = [orjson.loads(fields[b"event"]) for _, fields in stream_rows(await r.xrange(keys.audit))]
+    return [e for e in events if e["type"] == kind]
 
 
 def test_the_shipped_policy_keeps_at_least_seven_days_of_everything() -> None:
@@ -209,15 +213,17 @@ async def test_dedupe_marks_go_after_the_window_unless_held(r: aredis.Redis, key
     assert (await run(r, keys, now_ms=now + window, holds=partner_hold)).total == 0
 
 
-async def test_what_must_be_archived_first_is_never_removed(r: aredis.Redis, keys: Keys) -> None:
-    """Ingress, quarantine and the audit logs leave Redis only through the archive, which this release
-    does not have: however old, they stay, and the plan says why."""
+async def test_without_an_archive_what_must_be_archived_first_is_never_removed(r: aredis.Redis, keys: Keys) -> None:
+    """Ingress, quarantine and the audit logs leave Redis only through the archive: with no archive folder,
+    however old, they stay, and the plan says why."""
     for stream in (keys.ingress(PARTNER), keys.quarantine, keys.decisions, keys.audit):
         await r.xadd(stream, {"x": b"1"}, id=f"{T0}-0")
-    rows = {row.stream: row for row in await plan(r, keys, RULESET, policy(), LATER + 365 * DAY)}
+    await r.xgroup_create(keys.ingress(PARTNER), "router", id="$")  # decided: only the archive is missing
+    rows = {row.stream: row for row in await plan(r, keys, RULESET, policy(), LATER + 365 * DAY, None)}
     for stream in (keys.ingress(PARTNER), keys.quarantine, keys.decisions, keys.audit):
         assert rows[stream].length == 1 and rows[stream].removable == 0
-        assert rows[stream].blocked_by.startswith("archive:")
+        assert rows[stream].blocked_by.startswith(
+            "archive:" if stream in (keys.ingress(PARTNER), keys.quarantine) else "audit: no signed checkpoint")
     await run(r, keys, now_ms=LATER + 365 * DAY)
     assert await r.xlen(keys.ingress(PARTNER)) == 1 and await r.xlen(keys.decisions) == 1
 
@@ -233,6 +239,7 @@ async def test_the_commands_plan_and_run(r: aredis.Redis, keys: Keys, redis_url_
     await r.xack(stream, TEAM_GROUP, *await read(r, stream, 3))  # entries of 2023: older than any period
     monkeypatch.setenv("REDIS_URL", redis_url_session)
     monkeypatch.setenv("INTELBUS_PREFIX", keys.prefix)
+    monkeypatch.setenv("INTELBUS_DATA_DIR", str(tmp_path))
     assert await cli("plan", "--json") == 0
     doc = orjson.loads(capsys.readouterr().out)
     (mine,) = [k for k in doc["keys"] if k["stream"] == stream]
@@ -242,7 +249,7 @@ async def test_the_commands_plan_and_run(r: aredis.Redis, keys: Keys, redis_url_
     assert stream in table and "3 entries and marks may go now" in table
     assert await cli("run") == 0
     out = capsys.readouterr().out
-    assert f"{stream}: 3 removed" in out and "1 erasure records" in out and await r.xlen(stream) == 0
+    assert f"{stream}: 0 archived, 3 removed" in out and "1 erasure records" in out and await r.xlen(stream) == 0
     assert await r.get(keys.retainer) is None  # released when it ended
     await r.set(keys.retainer, "router-a", px=60_000)  # a router is running retention: a manual run waits its turn
     assert await cli("run") == 1 and "held by router-a" in capsys.readouterr().err
@@ -295,7 +302,7 @@ async def test_the_loop_runs_retention_under_its_lease_and_reports_it(r: aredis.
     stream = await feed(r, keys, 3)
     await r.xack(stream, TEAM_GROUP, *await read(r, stream, 3))  # 2023's entries: older than any period
     await r.set(keys.retainer, "another-router", px=60_000)
-    other = RetentionLoop(aredis.Redis.from_url(redis_url_session), keys, RULESET, policy(), "me", 10)
+    other = RetentionLoop(aredis.Redis.from_url(redis_url_session), keys, RULESET, policy(), "me", 10, None)
     assert not await other.once() and await r.xlen(stream) == 3  # the lease is another router's: nothing done
     await r.delete(keys.retainer)
     stop = asyncio.Event()
@@ -323,7 +330,7 @@ async def test_the_router_runs_retention_itself(redis_proc: RedisProc) -> None:
 
 async def test_a_run_killed_mid_way_leaves_every_removal_with_its_record(redis_proc: RedisProc, tmp_path: Path) -> None:
     """``intelbus retention run`` SIGKILLed while it trims: what went is exactly what its erasure records
-    count (each step and its record are one MULTI/EXEC), the rest is intact, and a second run finishes it
+    count (each step and its record are one call of lua/erase.lua), the rest is intact, and a second run finishes it
     with no entry counted twice."""
     count = 100_000
     client = aredis.Redis.from_url(redis_proc.url)

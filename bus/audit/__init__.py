@@ -5,7 +5,3 @@ hashing and proofs), ``keys`` (Ed25519 key files), ``checkpoint`` (the signed ch
 ``checkpointer`` (the router's task that makes them), ``verify``, ``export``, ``explain``, ``whatif``,
 ``consult`` (consultation records written by team clients), ``replay`` (``intelbus decisions``).
 """
-
-from bus.audit.replay import replay
-
-__all__ = ["replay"]

@@ -9,7 +9,9 @@ frontier, checked against the signed root), or rebuilds from the logs' first rec
 
 A log that holds fewer records than were checkpointed (deleted, trimmed or replaced under the bus) is
 written to the audit stream as ``audit_log_shrank`` once per change, and logged; the checkpointer goes on
-covering new records, and ``intelbus audit verify`` names what went.
+covering new records, and ``intelbus audit verify`` names what went. What retention archived and removed
+is not missing: a log's length is what Redis holds plus retention's count (``<prefix>:trimmed``), and a
+checkpointer rebuilding from the first record reads the archive first (``bus.archive.reader``).
 """
 
 from __future__ import annotations
@@ -25,8 +27,10 @@ from typing import Any
 import orjson
 import redis.asyncio as aioredis
 
+from bus.archive.reader import archive_dir, pages
+from bus.archive.store import Archive
 from bus.audit.checkpoint import Checkpoint, Leaf, LogHead, from_json, sign, to_json
-from bus.audit.log import iter_raw, raw_reader, utc_text
+from bus.audit.log import raw_reader, utc_text
 from bus.audit.merkle import Frontier, record_leaf
 from bus.audit.signing import Signer, router_signer, signature_ok
 from bus.audit.store import CheckpointFile, add_to_redis, checkpoint_file
@@ -65,8 +69,8 @@ class LogState:
 
 class Checkpointer:
     def __init__(self, client: aioredis.Redis, keys: Keys, logs: list[str], signer: Signer, file: CheckpointFile,
-                 origin: str, owner: str, interval_ms: int = 1000) -> None:
-        self.client, self.keys, self.signer, self.file = client, keys, signer, file
+                 origin: str, owner: str, interval_ms: int = 1000, archive: Archive | None = None) -> None:
+        self.client, self.keys, self.signer, self.file, self.archive = client, keys, signer, file, archive
         self.origin, self.owner, self.interval = origin, owner, interval_ms / 1000
         self.logs = {name: LogState(name) for name in logs}
         self.written = 0  # checkpoints signed by this process
@@ -122,7 +126,7 @@ class Checkpointer:
     async def _catch_up(self, state: LogState) -> bool:
         before = state.frontier.size
         start = f"({state.last_id}" if state.last_id != "-" else "-"
-        async for page in iter_raw(self.client, state.name, start):
+        async for page in pages(self.client, self.archive, state.name, start):
             for entry_id, flat in page:
                 leaf = record_leaf(entry_id, flat)
                 state.frontier.add(leaf)
@@ -134,8 +138,11 @@ class Checkpointer:
         return state.frontier.size > before
 
     async def _check_length(self, state: LogState) -> None:
+        """The log's length in Redis plus what retention removed from it (read in that order: a removal and
+        its count are one step, so a removal between the two reads can only add) against what was hashed."""
         async with translate_errors(f"reading {state.name}"):
             length = int(await self.client.xlen(state.name))
+            length += int(await self.client.hget(self.keys.trimmed, state.name) or 0)
         if length >= state.frontier.size or length == state.reported:
             return
         state.reported = length
@@ -190,7 +197,7 @@ def make_checkpointer(settings: Settings, keys: Keys, ruleset: Ruleset, url: str
     signer = router_signer(settings.audit_key, settings.data_dir)
     return Checkpointer(raw_reader(packing_client(url)), keys, audit_logs(keys, list(ruleset.team_ids)), signer,
                         CheckpointFile(checkpoint_file(settings.data_dir)), origin(keys), owner,
-                        settings.audit_interval_ms)
+                        settings.audit_interval_ms, Archive(archive_dir(settings.data_dir)))
 
 
 def origin(keys: Keys) -> str:

@@ -28,8 +28,10 @@ from typing import IO, Any
 import orjson
 import redis.asyncio as aioredis
 
+from bus.archive.reader import pages
+from bus.archive.store import Archive
 from bus.audit.checkpoint import Checkpoint, to_json
-from bus.audit.log import RawRecord, document, iter_raw, utc_text
+from bus.audit.log import RawRecord, document, utc_text
 from bus.audit.merkle import Tree, record_leaf
 from bus.audit.verify import LogWalk, Trusted
 from bus.errors import AuditError
@@ -92,12 +94,13 @@ class Selection:
 
 class Exporter:
     def __init__(self, client: aioredis.Redis, keys: Keys, trusted: Trusted, filters: Filters,
-                 progress: Progress | None = None) -> None:
+                 progress: Progress | None = None, archive: Archive | None = None) -> None:
         if trusted.newest is None:
             raise AuditError("no trusted signed checkpoint: nothing can be exported that an auditor could verify")
         self.client, self.keys, self.trusted, self.filters = client, keys, trusted, filters
         self.checkpoint: Checkpoint = trusted.newest
         self.progress = progress
+        self.archive = archive  # a log's archived records come first (bus.archive.reader)
         self.decision_ids: set[str] = set()
 
     async def select(self) -> list[Selection]:
@@ -122,11 +125,12 @@ class Exporter:
         selection = Selection(log, size)
         walk = LogWalk(log, self.trusted, selection.leaves)
         index = 0
-        async for page in iter_raw(self.client, log):
+        async for page in pages(self.client, self.archive, log, verify=True):
             page = page[:size - index]
             walk.feed(page)
             if walk.done:
-                raise AuditError(f"the live log does not verify, so it is not exported: {walk.result.fault}")
+                raise AuditError(f"the log (archive and live) does not verify, so it is not exported: "
+                                 f"{walk.result.fault}")
             selection.chosen += [index + i for i, record in enumerate(page) if self._keep(log, record)]
             index += len(page)
             if self.progress is not None:
@@ -195,7 +199,7 @@ class Exporter:
         if not chosen:
             return
         index = 0
-        async for page in iter_raw(self.client, selection.log):
+        async for page in pages(self.client, self.archive, selection.log):
             for entry_id, flat in page:
                 if index in chosen:
                     yield index, entry_id, flat

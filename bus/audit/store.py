@@ -13,7 +13,9 @@ from typing import Any
 import orjson
 import redis.asyncio as aioredis
 
-from bus.audit.log import iter_log
+from bus.archive.reader import pages
+from bus.archive.store import Archive
+from bus.audit.log import raw_reader
 from bus.audit.signing import audit_dir
 from bus.errors import AuditError
 from bus.keys import Keys
@@ -61,15 +63,17 @@ class CheckpointFile:
         return found
 
 
-async def redis_checkpoints(client: aioredis.Redis, keys: Keys) -> AsyncIterator[Found]:
-    async for page in iter_log(client, keys.checkpoints):
-        for entry_id, fields in page:
-            yield f"{keys.checkpoints} {entry_id.decode()}", _json(fields.get(b"checkpoint", b""))
+async def redis_checkpoints(client: aioredis.Redis, keys: Keys, archive: Archive | None = None) -> AsyncIterator[Found]:
+    """The checkpoints of the stream, its archived ones first (a checkpoint is its one field's value)."""
+    async for page in pages(raw_reader(client), archive, keys.checkpoints):
+        for entry_id, flat in page:
+            yield f"{keys.checkpoints} {entry_id.decode()}", _json(flat[1] if len(flat) > 1 else b"")
 
 
-async def every_checkpoint(client: aioredis.Redis, keys: Keys, path: Path) -> list[Found]:
-    """What verify weighs: the file's checkpoints (kept outside Redis), then the ones in Redis."""
-    return [*CheckpointFile(path).read(), *[item async for item in redis_checkpoints(client, keys)]]
+async def every_checkpoint(client: aioredis.Redis, keys: Keys, path: Path,
+                           archive: Archive | None = None) -> list[Found]:
+    """What verify weighs: the file's checkpoints (kept outside Redis), then the stream's (archive, Redis)."""
+    return [*CheckpointFile(path).read(), *[item async for item in redis_checkpoints(client, keys, archive)]]
 
 
 async def add_to_redis(client: aioredis.Redis, keys: Keys, line: bytes) -> None:

@@ -24,10 +24,12 @@ from typing import Any
 import redis.asyncio as aioredis
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
+from bus.archive.reader import fetch, pages
+from bus.archive.store import Archive
 from bus.audit.checkpoint import Checkpoint, Leaf, from_json, leaves_from_json
-from bus.audit.log import RawRecord, document, iter_raw
+from bus.audit.log import RawRecord, document
 from bus.audit.merkle import Frontier, record_leaf
-from bus.errors import AuditError
+from bus.errors import ArchiveError, AuditError
 from bus.ids import id_key
 from bus.transport import translate_errors
 
@@ -207,6 +209,9 @@ class LogWalk:
                 return j
         return None
 
+    def archive_fault(self, what: str) -> None:
+        self._fault(f"archive: {what}")
+
     def _fault(self, what: str) -> None:
         self.result.records = self.frontier.size
         self.result.fault = Fault(self.result.name, what)
@@ -238,49 +243,53 @@ class Report:
 
 
 async def verify_live(client: aioredis.Redis, logs: Iterable[str], trusted: Trusted,
-                      progress: Any = None) -> Report:
-    """Re-hash each log (a ``raw_reader`` client) against ``trusted``; ``progress(n)`` after each page."""
+                      progress: Any = None, archive: Archive | None = None) -> Report:
+    """Re-hash each log (a ``raw_reader`` client; its archived records first) against ``trusted``;
+    ``progress(n)`` after each page."""
     started = time.perf_counter()
     names = list(dict.fromkeys([*logs, *trusted.heads]))
     results = []
     for name in names:
         walk = LogWalk(name, trusted)
-        async for page in _pages(client, name):
-            walk.feed(page)
-            if progress is not None:
-                progress(len(page))
-            if walk.done:
-                break
+        try:
+            async for page in _pages(client, name, archive):
+                walk.feed(page)
+                if progress is not None:
+                    progress(len(page))
+                if walk.done:
+                    break
+        except ArchiveError as exc:  # a segment changed, damaged or missing: a fault of this log, named
+            walk.archive_fault(str(exc))
         results.append(walk.finish())
     return Report(results, trusted, time.perf_counter() - started)
 
 
-async def _pages(client: aioredis.Redis, name: str) -> AsyncIterator[list[RawRecord]]:
-    """Pages of ``name`` with the next one already asked for while this one is hashed (Redis works on
-    the other core meanwhile)."""
-    pages = aiter(iter_raw(client, name, page=PAGE))
-    ahead = asyncio.ensure_future(anext(pages, None))
+async def _pages(client: aioredis.Redis, name: str, archive: Archive | None) -> AsyncIterator[list[RawRecord]]:
+    """Pages of ``name`` (archive, then live) with the next one already asked for while this one is hashed
+    (Redis works on the other core meanwhile); each archive segment must hash to its manifest line."""
+    found = aiter(pages(client, archive, name, page=PAGE, verify=True))
+    ahead = asyncio.ensure_future(anext(found, None))
     while (page := await ahead) is not None:
-        ahead = asyncio.ensure_future(anext(pages, None))
+        ahead = asyncio.ensure_future(anext(found, None))
         await asyncio.sleep(0)  # let it send the XRANGE before this page is hashed
         yield page
 
 
-async def verdict_for(client: aioredis.Redis, log: str, entry_id: str, trusted: Trusted) -> tuple[dict[str, Any], str]:
-    """One record of ``log`` (a ``raw_reader`` client): its JSON document and, in words, whether it verifies:
-    the log is re-hashed up to the first signed checkpoint that covers it."""
+async def verdict_for(client: aioredis.Redis, log: str, entry_id: str, trusted: Trusted,
+                      archive: Archive | None = None) -> tuple[dict[str, Any], str]:
+    """One record of ``log`` (a ``raw_reader`` client; archived or live): its JSON document and, in words,
+    whether it verifies: the log is re-hashed up to the first signed checkpoint that covers it."""
     async with translate_errors(f"reading {log}"):
-        rows = await client.execute_command("XRANGE", log, entry_id, entry_id)  # type: ignore[no-untyped-call]
-    if not rows:
+        found = await fetch(client, archive, log, [entry_id])
+    if entry_id not in found:
         raise AuditError(f"no record {entry_id} in {log}")
-    flat = rows[0][1]
-    record = document(flat)
+    record = document(found[entry_id])
     walk = LogWalk(log, trusted)
     index: int | None = None
-    async for page in _pages(client, log):
+    async for page in _pages(client, log, archive):
         if index is None:
-            found = [i for i, (rid, _) in enumerate(page) if rid.decode() == entry_id]
-            index = walk.frontier.size + found[0] if found else None
+            at = [i for i, (rid, _) in enumerate(page) if rid.decode() == entry_id]
+            index = walk.frontier.size + at[0] if at else None
         walk.feed(page)
         if walk.done or (index is not None and walk.next_head and walk.heads[walk.next_head - 1].size > index):
             break

@@ -1,17 +1,18 @@
 """What if: past submissions decided again under a candidate ruleset, and what would change (DESIGN.md 1, 9).
 
-Nothing is written to the bus. ``what_if`` reads the decision log between two bounds (``bus.audit.log``),
-fetches each record's ingress entry (one pipelined round trip of XRANGE per page of the log, fields exactly
-as Redis holds them), decides it again exactly as the router does (``bus.batch.Engine.writes``: the same
-decider, the stream's owner as ``ingress_owner``, an entry that is not one ``payload`` field quarantined
-the same way) at the record's own ``decided_at``, and compares (``bus.audit.compare``, pure).
+Nothing is written to the bus. ``what_if`` reads the decision log between two bounds (``bus.audit.log``;
+its archived records first, ``bus.archive.reader``), fetches each record's ingress entry (from the archive,
+or one pipelined round trip of XRANGE per page of the log, fields exactly as Redis holds them), decides
+it again exactly as the router does (``bus.batch.Engine.writes``: the same decider, the stream's owner as
+``ingress_owner``, an entry that is not one ``payload`` field quarantined the same way) at the record's
+own ``decided_at``, and compares (``bus.audit.compare``, pure).
 
 Not every record is re-decided, and none is skipped silently:
 
 - ``duplicate`` records come from the dedupe marks, not the ruleset: counted, not compared;
 - poison quarantines (``poison: …``) come from repeated processing failures, not the ruleset: listed;
-- a record whose ingress entry is gone (trimmed, deleted), that names no entry, or that cannot be read is
-  listed as unavailable, by decision id;
+- a record whose ingress entry is gone (deleted, or trimmed where the archive is not at hand), that names
+  no entry, or that cannot be read is listed as unavailable, by decision id;
 - an entry whose re-decision raises is listed as failed, with the error.
 """
 
@@ -26,8 +27,10 @@ from typing import Any, Literal
 import orjson
 import redis.asyncio as aioredis
 
+from bus.archive.reader import pages
+from bus.archive.store import Archive
 from bus.audit.compare import Comparison, Record, compare, describe, summarise
-from bus.audit.log import iter_log
+from bus.audit.log import raw_reader
 from bus.batch import Engine, error_text
 from bus.keys import Keys
 from bus.policy import DUPLICATE, QUARANTINED, Reference, Ruleset
@@ -219,16 +222,16 @@ class Report:
 
 async def what_if(client: aioredis.Redis, keys: Keys, ruleset: Ruleset, reference: Reference,
                   since: str = "-", until: str = "+", *, on_page: Callable[[int], None] | None = None,
-                  page: int = PAGE) -> Report:
+                  page: int = PAGE, archive: Archive | None = None) -> Report:
     """Decide every submission of the decision log between ``since`` and ``until`` (XRANGE bounds, see
     ``bus.audit.log.bound``) again under ``ruleset`` and ``reference``; read only, nothing is written.
     ``on_page`` is told how many records each page held (for progress)."""
     engine = Engine(ruleset, reference, keys)
     report = Report(ruleset.digest, reference.digest, since, until)
-    async for rows in iter_log(client, keys.decisions, since, until, page=page):
-        items = [target(decision_id.decode(), fields, keys) for decision_id, fields in rows]
+    async for rows in pages(raw_reader(client), archive, keys.decisions, since, until, page=page):
+        items = [target(decision_id.decode(), _fields(flat), keys) for decision_id, flat in rows]
         targets = [item for item in items if isinstance(item, Target)]
-        replies = dict(zip((t.decision_id for t in targets), await _fetch(client, targets), strict=True))
+        replies = dict(zip((t.decision_id for t in targets), await _fetch(client, targets, archive), strict=True))
         for item in items:
             report.note(judge(engine, item, replies[item.decision_id]) if isinstance(item, Target) else item)
         if on_page is not None:
@@ -236,11 +239,21 @@ async def what_if(client: aioredis.Redis, keys: Keys, ruleset: Ruleset, referenc
     return report
 
 
-async def _fetch(client: aioredis.Redis, targets: Sequence[Target]) -> list[Any]:
-    """Each target's ingress entry, unparsed (fields in order, repeated names kept), in one round trip; an
-    error reply (a wrong id, a key that is no stream) is returned in its place."""
+def _fields(flat: list[bytes]) -> dict[bytes, bytes]:
+    return dict(zip(flat[::2], flat[1::2], strict=False))
+
+
+async def _fetch(client: aioredis.Redis, targets: Sequence[Target], archive: Archive | None = None) -> list[Any]:
+    """Each target's ingress entry, unparsed (fields in order, repeated names kept): from the archive when it
+    holds it, else in one round trip; an error reply (a wrong id, a key that is no stream) in its place."""
     if not targets:
         return []
+    if archive is not None:
+        found = [archive.lookup(t.stream, t.entry_id) for t in targets]
+        rest = [t for t, flat in zip(targets, found, strict=True) if flat is None]
+        live = iter(await _fetch(client, rest) if rest else [])
+        return [[[t.entry_id.encode(), flat]] if flat is not None else next(live)
+                for t, flat in zip(targets, found, strict=True)]
     pipe = client.pipeline(transaction=False)
     pipe.response_callbacks = {}  # this pipeline only: redis-py would fold an entry's fields into a dict
     for t in targets:

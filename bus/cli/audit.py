@@ -16,6 +16,8 @@ from typing import Any
 import redis.asyncio as aioredis
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
+from bus.archive.reader import archive_dir
+from bus.archive.store import Archive
 from bus.audit import export as export_mod
 from bus.audit.checkpointer import audit_logs, origin
 from bus.audit.log import bound, raw_reader
@@ -71,6 +73,8 @@ def _trust_options(parser: argparse.ArgumentParser) -> None:
                         help="trusted public key file or folder (repeatable; default: <data_dir>/audit/keys)")
     parser.add_argument("--checkpoints", type=Path,
                         help="checkpoint file kept outside Redis (default: <data_dir>/audit/checkpoints.jsonl)")
+    parser.add_argument("--archive", type=Path, metavar="DIR",
+                        help="the retention archive, read before Redis as one log (default: <data_dir>/archive)")
 
 
 def _public_keys(args: argparse.Namespace, settings: Settings) -> dict[str, Ed25519PublicKey]:
@@ -90,7 +94,11 @@ async def _trusted(redis: aioredis.Redis, args: argparse.Namespace, settings: Se
     path = args.checkpoints or checkpoint_file(settings.data_dir)
     if args.checkpoints is not None and not path.exists():
         raise AuditError(f"no checkpoint file {path}")
-    return trust(await every_checkpoint(redis, bus_keys, path), keys, origin(bus_keys))
+    return trust(await every_checkpoint(redis, bus_keys, path, _archive(args, settings)), keys, origin(bus_keys))
+
+
+def _archive(args: argparse.Namespace, settings: Settings) -> Archive:
+    return Archive(getattr(args, "archive", None) or archive_dir(settings.data_dir))
 
 
 def _logs(settings: Settings) -> list[str]:
@@ -124,7 +132,8 @@ def _verify(args: argparse.Namespace, settings: Settings) -> int:
     else:
         async def work(redis: aioredis.Redis) -> Any:
             trusted = await _trusted(redis, args, settings, keys)
-            return await verify_live(raw_reader(redis), _logs(settings), trusted, _counter("verified"))
+            return await verify_live(raw_reader(redis), _logs(settings), trusted, _counter("verified"),
+                                     _archive(args, settings))
 
         report = _with_redis(settings, work)
     if sys.stderr.isatty():
@@ -146,7 +155,7 @@ def _export(args: argparse.Namespace, settings: Settings) -> int:
     async def work(redis: aioredis.Redis) -> int:
         trusted = await _trusted(redis, args, settings, keys)
         exporter = export_mod.Exporter(raw_reader(redis), Keys(settings.prefix), trusted, filters,
-                                       _counter("read"))
+                                       _counter("read"), _archive(args, settings))
         selections = await exporter.select()
         return await _write(exporter, selections, args.out, args.format)
 
@@ -185,7 +194,8 @@ def _explain(args: argparse.Namespace, settings: Settings) -> int:
 
     async def work(redis: aioredis.Redis) -> str:
         trusted = await _trusted(redis, args, settings, keys)
-        record, verdict = await verdict_for(raw_reader(redis), bus_keys.decisions, args.decision_id, trusted)
+        record, verdict = await verdict_for(raw_reader(redis), bus_keys.decisions, args.decision_id, trusted,
+                                            _archive(args, settings))
         return explain_record(args.decision_id, record, ruleset.says, ruleset.digest, reference.digest, verdict)
 
     print(_with_redis(settings, work))

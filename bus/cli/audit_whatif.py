@@ -16,6 +16,8 @@ from typing import Any, TextIO
 import orjson
 import redis.asyncio as aioredis
 
+from bus.archive.reader import archive_dir
+from bus.archive.store import Archive
 from bus.audit.compare import COLUMNS, describe
 from bus.audit.log import bound
 from bus.audit.whatif import WHY_DUPLICATE, WHY_POISON, Report, what_if
@@ -31,6 +33,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--since", help="first decision: RFC 3339 date-time (with offset) or a decision id")
     parser.add_argument("--until", help="last decision: RFC 3339 date-time (with offset) or a decision id")
     parser.add_argument("--json", action="store_true", help="one JSON document (changes and summary)")
+    parser.add_argument("--archive", type=Path, metavar="DIR",
+                        help="the retention archive, read before Redis (default: <data_dir>/archive)")
 
 
 def handle(args: argparse.Namespace, settings: Settings) -> int:
@@ -41,7 +45,9 @@ def handle(args: argparse.Namespace, settings: Settings) -> int:
     since = bound(args.since) if args.since else "-"
     until = bound(args.until, upper=True) if args.until else "+"
     keys = Keys(settings.prefix)
-    report = _with_redis(settings, lambda redis: run(redis, keys, ruleset, reference, since, until, sys.stderr))
+    archive = Archive(args.archive or archive_dir(settings.data_dir))
+    report = _with_redis(settings, lambda redis: run(redis, keys, ruleset, reference, since, until, sys.stderr,
+                                                     archive))
     if args.json:
         sys.stdout.write(orjson.dumps(report.to_dict()).decode() + "\n")
     else:
@@ -50,15 +56,16 @@ def handle(args: argparse.Namespace, settings: Settings) -> int:
 
 
 async def run(client: aioredis.Redis, keys: Keys, ruleset: Ruleset, reference: Reference, since: str,
-              until: str, err: TextIO) -> Report:
+              until: str, err: TextIO, archive: Archive | None = None) -> Report:
     """``what_if`` with progress on ``err`` when it is a terminal (the total is the log's length, so a
     sliced run's bar shows the share of the whole log it read)."""
     from bus.cli.progress import Progress, _isatty
 
     if not _isatty(err):
-        return await what_if(client, keys, ruleset, reference, since, until)
+        return await what_if(client, keys, ruleset, reference, since, until, archive=archive)
     progress = Progress(int(await client.xlen(keys.decisions)), err, "examined")
-    report = await what_if(client, keys, ruleset, reference, since, until, on_page=progress.advance)
+    report = await what_if(client, keys, ruleset, reference, since, until, on_page=progress.advance,
+                           archive=archive)
     progress.total = progress.done  # a sliced run read less than the whole log: it is done all the same
     progress.finish()
     return report

@@ -1,4 +1,6 @@
-"""``intelbus retention``: plan (what may leave Redis now, and what blocks each stream) and run.
+"""``intelbus retention``: plan (what may leave Redis now, and what blocks each stream) and run (archive,
+then remove). Exit status of run: 0 done, 1 another run holds the lease or the archive stopped a stream
+(named), 2 the command could not run.
 
 The periods and legal holds come from the retention file (``--retention FILE``, ``INTELBUS_RETENTION``,
 default ``bus/data/retention.yaml``). ``run`` writes one erasure record to ``intel:audit`` per step, and
@@ -17,6 +19,8 @@ from pathlib import Path
 import orjson
 import redis.asyncio as aioredis
 
+from bus.archive.reader import archive_dir
+from bus.archive.store import Archive
 from bus.keys import Keys
 from bus.lease import hold
 from bus.retention.plan import Row, plan
@@ -29,14 +33,17 @@ LEASE_MS = 600_000  # the lease a manual run holds (released when it ends; lapse
 
 
 def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    retention = commands.add_parser("retention", help="what may leave Redis, and removing it (feeds, dedupe marks)")
+    retention = commands.add_parser("retention", help="what may leave Redis, archiving it and removing it")
     actions = retention.add_subparsers(dest="retention_command", required=True, metavar="ACTION")
     plan_cmd = actions.add_parser("plan", help="per stream: its size, what may go now, and what blocks the rest")
     plan_cmd.add_argument("--json", action="store_true", help="one JSON document instead of the table")
-    run_cmd = actions.add_parser("run", help="remove what the plan allows, with an erasure record per step")
+    run_cmd = actions.add_parser("run", help="archive, then remove what the plan allows (an erasure record per step)")
     for action in (plan_cmd, run_cmd):
         action.add_argument("--retention", type=Path, metavar="FILE",
                             help="retention file (default: INTELBUS_RETENTION, else the shipped one)")
+        action.add_argument("--archive", type=Path, metavar="DIR",
+                            help="the archive folder (default: <data_dir>/archive, where the router's retention "
+                                 "writes it)")
         action.set_defaults(handler=_handle)
 
 
@@ -48,11 +55,12 @@ def _handle(args: argparse.Namespace, settings: Settings) -> int:
     ruleset = load_ruleset(settings.ruleset)
     keys = Keys(settings.prefix)
     now_ms = int(time.time() * 1000)
+    archive = Archive(args.archive or archive_dir(settings.data_dir))
 
     async def work(redis: aioredis.Redis) -> int:
         if args.retention_command == "plan":
-            rows = await plan(redis, keys, ruleset, policy, now_ms)
-            print(_json(rows, policy) if args.json else _table(rows, policy))
+            rows = await plan(redis, keys, ruleset, policy, now_ms, archive)
+            print(_json(rows, policy, archive) if args.json else _table(rows, policy))
             return 0
         by = f"intelbus retention run ({socket.gethostname()}, pid {os.getpid()})"
         if not await hold(redis, keys.retainer, by, LEASE_MS):  # never two runs at once: each counts what it removes
@@ -61,32 +69,38 @@ def _handle(args: argparse.Namespace, settings: Settings) -> int:
                   "every INTELBUS_RETENTION_INTERVAL_MS): nothing done", file=sys.stderr)
             return 1
         try:
-            removed = await Retention(redis, keys, ruleset, policy, by, _progress()).run(now_ms)
+            removed = await Retention(redis, keys, ruleset, policy, by, archive, progress=_progress()).run(now_ms)
         finally:
             if text(await redis.get(keys.retainer)) == by:
                 await redis.delete(keys.retainer)
         if sys.stderr.isatty():
             sys.stderr.write("\n")
-        for name, count in removed.by_stream.items():
-            print(f"  {name}: {count:,} removed")
-        print(f"retention run: {removed.total:,} removed from {len(removed.by_stream)} keys; {removed.records:,} "
-              f"erasure records in {keys.audit}")
-        return 0
+        for name in dict.fromkeys([*removed.archived, *removed.by_stream]):
+            print(f"  {name}: {removed.archived.get(name, 0):,} archived, {removed.by_stream.get(name, 0):,} removed")
+        print(f"retention run: {sum(removed.archived.values()):,} archived in {removed.segments:,} segments "
+              f"({archive.folder}); {removed.total:,} removed from {len(removed.by_stream)} keys; "
+              f"{removed.records:,} erasure records in {keys.audit}")
+        for name, why in removed.blocked.items():
+            print(f"intelbus: {name}: {why}", file=sys.stderr)
+        return 1 if removed.blocked else 0
 
     return _with_redis(settings, work)
 
 
-def _json(rows: list[Row], policy: RetentionPolicy) -> str:
-    doc = {"policy": policy.source, "holds": [str(h) for h in policy.holds], "keys": [r.as_json() for r in rows]}
+def _json(rows: list[Row], policy: RetentionPolicy, archive: Archive) -> str:
+    doc = {"policy": policy.source, "archive": str(archive.folder), "holds": [str(h) for h in policy.holds],
+           "keys": [r.as_json() for r in rows]}
     return orjson.dumps(doc, option=orjson.OPT_INDENT_2).decode()
 
 
 def _table(rows: list[Row], policy: RetentionPolicy) -> str:
     lines = [f"retention plan ({policy.source}; {len(policy.holds)} hold(s))",
-             f"{'key':<44} {'kind':<10} {'length':>9} {'memory':>10} {'may go':>9}  blocked by / bound"]
+             f"{'key':<40} {'kind':<10} {'length':>9} {'memory':>10} {'archived':>9} {'may go':>9}  "
+             "blocked by / bound"]
     for row in rows:
-        lines.append(f"{row.stream:<44} {row.kind:<10} {row.length:>9,} {_mb(row.memory):>10} {row.removable:>9,}  "
-                     f"{row.blocked_by}")
+        archived = "-" if row.archived is None else f"{row.archived:,}"
+        lines.append(f"{row.stream:<40} {row.kind:<10} {row.length:>9,} {_mb(row.memory):>10} {archived:>9} "
+                     f"{row.removable:>9,}  {row.blocked_by}")
     total = sum(r.removable for r in rows)
     lines.append(f"{total:,} entries and marks may go now (intelbus retention run); "
                  f"{_mb(sum(r.memory for r in rows))} in these keys")

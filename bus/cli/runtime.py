@@ -47,6 +47,8 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
     decisions = commands.add_parser("decisions", help="replay the decision log (audit)")
     decisions.add_argument("--json", action="store_true", help="the records as JSON lines")
     decisions.add_argument("--submission", help="only this submission_id")
+    decisions.add_argument("--archive", type=Path, metavar="DIR",
+                           help="the retention archive, read before Redis (default: <data_dir>/archive)")
     decisions.set_defaults(handler=_decisions)
 
     demo = commands.add_parser("demo", help="the bus end to end on the embedded Redis")
@@ -148,10 +150,13 @@ def _tail(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _decisions(args: argparse.Namespace, settings: Settings) -> int:
-    from bus.audit import replay
+    from bus.archive.reader import archive_dir
+    from bus.archive.store import Archive
+    from bus.audit.replay import replay
 
+    archive = Archive(args.archive or archive_dir(settings.data_dir))
     _with_redis(settings, lambda redis: replay(redis, Keys(settings.prefix), sys.stdout, as_json=args.json,
-                                               submission=args.submission))
+                                               submission=args.submission, archive=archive))
     return 0
 
 

@@ -2,16 +2,23 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from typing import Any
 
 import orjson
 import redis.asyncio as aioredis
 
+from bus.archive.reader import fetch
+from bus.archive.store import Archive
+from bus.audit.checkpoint import from_json
+from bus.audit.log import iter_raw
 from bus.batch import dedupe_key
-from bus.ids import id_key
-from bus.retention.policy import Hold
-from bus.retention.watermark import Group
+from bus.errors import AuditError
+from bus.ids import id_key, successor
+from bus.keys import Keys
+from bus.retention.policy import Hold, RetentionPolicy
+from bus.retention.targets import Target, subject
+from bus.retention.watermark import Group, Watermark, lowest, watermark
 from bus.transport import text, translate_errors, xrange_rows
 
 PAGE = 500  # entries per read and per trim step: each XTRIM removes at most this many (a millisecond or two)
@@ -34,49 +41,111 @@ async def groups_of(client: aioredis.Redis, stream: str) -> list[Group]:
     return groups
 
 
-Entries = list[tuple[str, dict[bytes, bytes]]]
+Entries = list[tuple[str, list[bytes]]]  # (id, [field, value, ...]) exactly as Redis holds it
 
 
-async def entries_below(client: aioredis.Redis, stream: str, below: str) -> AsyncIterator[Entries]:
-    """The entries with ids below ``below``, a page at a time, oldest first."""
-    start = "-"
-    while True:
-        rows = await xrange_rows(client, stream, min=start, max=f"({below}", count=PAGE)
-        if not rows:
-            return
-        yield [(text(entry_id), fields) for entry_id, fields in rows]
-        if len(rows) < PAGE:
-            return
-        start = f"({text(rows[-1][0])}"
+async def entries_below(raw: aioredis.Redis, stream: str, below: str, start: str = "-") -> AsyncIterator[Entries]:
+    """The entries with ids below ``below`` (from ``start``), a page at a time, oldest first (``raw``: a
+    ``raw_reader`` client, so every field comes as it is, repeated names included)."""
+    async for rows in iter_raw(raw, stream, start, f"({below}", PAGE):
+        yield [(entry_id.decode(), flat) for entry_id, flat in rows]
+
+
+async def scout_position(client: aioredis.Redis, keys: Keys, stream: str) -> str | None:
+    """How far the scout has scanned ``stream`` (None: not yet)."""
+    async with translate_errors(f"reading {keys.scout}"):
+        position = await client.hget(keys.scout, stream)
+    return text(position) if position else None
+
+
+async def checkpointed(client: aioredis.Redis, keys: Keys) -> dict[str, str]:
+    """Per audit log, the last record the newest checkpoint in Redis covers ({} when there is none)."""
+    async with translate_errors(f"reading {keys.checkpoints}"):
+        rows = await xrange_rows(client, keys.checkpoints, reverse=True, count=1)
+    if not rows:
+        return {}
+    try:
+        checkpoint = from_json(orjson.loads(rows[0][1].get(b"checkpoint", b"")))
+    except (orjson.JSONDecodeError, AuditError):
+        return {}
+    return {head.name: head.last_id for head in checkpoint.logs if head.last_id != "-"}
 
 
 class HoldCheck:
-    """Whether a feed entry is covered by a hold on its submission, its partner or its id range."""
+    """Whether an entry is covered by a hold on its submission, partner or team, or on its id range."""
 
-    def __init__(self, client: aioredis.Redis, decisions: str, stream: str, holds: list[Hold]) -> None:
-        self.client, self.decisions, self.stream = client, decisions, stream
+    def __init__(self, client: aioredis.Redis, archive: Archive | None, keys: Keys, target: Target,
+                 holds: Sequence[Hold]) -> None:
+        self.client, self.archive, self.keys, self.target = client, archive, keys, target
         self.submissions = {dedupe_key(h.value): h for h in holds if h.kind == "submission"}  # case-blind
         self.partners = {h.value: h for h in holds if h.kind == "partner"}
-        self.ranges = [h for h in holds if h.kind == "stream" and h.value == stream]
+        self.teams = {h.value: h for h in holds if h.kind == "team"}
+        self.ranges = [h for h in holds if h.kind == "stream" and h.value == target.stream]
 
-    async def holding(self, entry_id: str, fields: dict[bytes, bytes]) -> Hold | None:
+    async def holding(self, entry_id: str, flat: list[bytes]) -> Hold | None:
         for held in self.ranges:
             if id_key(held.first) <= id_key(entry_id) <= id_key(held.last):
                 return held
-        hold = self.submissions.get(dedupe_key(text(fields.get(b"submission_id"))))
-        if hold is None and self.partners:
-            partner = await self._partner(text(fields.get(b"decision_id")))
+        if not (self.submissions or self.partners or self.teams):
+            return None
+        about = subject(self.target, self.keys, flat)
+        for hold in (*map(self.submissions.get, about.submissions), *map(self.partners.get, about.partners),
+                     *map(self.teams.get, about.teams)):
+            if hold is not None:
+                return hold
+        return await self._by_decision(about.decision_ids) if self.partners and self.target.kind == "feed" else None
+
+    async def _by_decision(self, decision_ids: set[str]) -> Hold | None:
+        """A feed entry's partner hold, through its decision (a feed entry does not name its partner)."""
+        for decision_id in decision_ids or {""}:
+            partner = await self._partner(decision_id)
             # a partner that cannot be read may be a held one: keep the entry
             hold = self.partners.get(partner) if partner is not None else next(iter(self.partners.values()))
-        return hold
+            if hold is not None:
+                return hold
+        return None
 
     async def _partner(self, decision_id: str) -> str | None:
         """The partner of the decision that made a feed entry (a feed entry does not name it)."""
         if not decision_id:
             return None
-        rows = await xrange_rows(self.client, self.decisions, min=decision_id, max=decision_id)
+        async with translate_errors(f"reading {self.keys.decisions}"):
+            found = await fetch(self.client, self.archive, self.keys.decisions, [decision_id])
+        flat = found.get(decision_id)
         try:
-            partner = orjson.loads(rows[0][1][b"decision"]).get("partner") if rows else None
-        except (orjson.JSONDecodeError, KeyError, AttributeError):
+            partner = orjson.loads(flat[1]).get("partner") if flat and len(flat) > 1 else None
+        except (orjson.JSONDecodeError, AttributeError):
             return None
         return partner if isinstance(partner, str) else None
+
+
+async def watermark_of(client: aioredis.Redis, keys: Keys, target: Target, policy: RetentionPolicy,
+                       heads: dict[str, str], now_ms: int) -> Watermark:
+    """``target``'s bound before the archive is taken into account: its period, groups, other readers (the
+    scout on ingress; the newest checkpoint ``heads`` on an audit log) and the holds on the whole of it."""
+    extra = []
+    if target.kind == "ingress":
+        scanned = await scout_position(client, keys, target.stream)
+        if scanned is not None:
+            extra.append((successor(scanned), f"scout: scanned up to {scanned}"))
+    mark = watermark(target.stream, await groups_of(client, target.stream), now_ms, policy.keep_ms[target.keep],
+                     list(target.held), no_reader=target.no_reader, bounds=tuple(extra))
+    if target.keep_newest:
+        async with translate_errors(f"reading {target.stream}"):
+            newest = await xrange_rows(client, target.stream, reverse=True, count=1)
+        mark = lowest(mark, text(newest[0][0]) if newest else None, "its newest entry stays in Redis")
+    if target.checkpointed:
+        last = heads.get(target.stream)
+        mark = lowest(mark, successor(last) if last else None,
+                      f"audit: the newest signed checkpoint covers up to {last}" if last
+                      else "audit: no signed checkpoint covers it yet")
+    return mark
+
+
+def archived_bound(mark: Watermark, archive: Archive | None) -> Watermark:
+    """``mark`` lowered to what the archive holds of its stream (no archive, or nothing archived: nothing)."""
+    if archive is None:
+        return lowest(mark, None, "archive: no archive folder (it leaves Redis only once archived)")
+    last = archive.position(mark.stream)[1]
+    return lowest(mark, successor(last) if last else None,
+                  f"archive: archived up to {last}" if last else "archive: not archived yet")

@@ -1,6 +1,7 @@
 """Retention inside the router (``INTELBUS_RETENTION_RUN``, on by default): ``intelbus retention run`` every
 ``INTELBUS_RETENTION_INTERVAL_MS`` (the first after one interval: a router starts fast), by whichever router
-holds the lease ``intel:retainer``; each run's figures go to the hash ``intel:retention`` for operators.
+holds the lease ``intel:retainer``; each run's figures go to the hash ``intel:retention`` for operators. The archive is
+``<data folder>/archive`` (``bus.archive``).
 """
 
 from __future__ import annotations
@@ -14,10 +15,13 @@ from datetime import UTC, datetime
 import orjson
 import redis.asyncio as aioredis
 
+from bus.archive.reader import archive_dir
+from bus.archive.store import Archive
 from bus.audit.log import utc_text
 from bus.errors import TransportError
 from bus.keys import Keys
 from bus.lease import hold
+from bus.library import Library
 from bus.policy import Ruleset
 from bus.retention.policy import RetentionPolicy, load_retention
 from bus.retention.run import Retention
@@ -30,8 +34,9 @@ log = logging.getLogger("intelbus.retention")
 
 class RetentionLoop:
     def __init__(self, client: aioredis.Redis, keys: Keys, ruleset: Ruleset, policy: RetentionPolicy, owner: str,
-                 interval_ms: int) -> None:
+                 interval_ms: int, archive: Archive | None) -> None:
         self.client, self.keys, self.ruleset, self.policy, self.owner = client, keys, ruleset, policy, owner
+        self.archive, self.library = archive, Library(client)
         self.interval = interval_ms / 1000
         self.runs = 0  # runs this router made (it held the lease)
         self.ran = asyncio.Event()  # set after each run: tests wait for it, not for a clock
@@ -58,19 +63,22 @@ class RetentionLoop:
         started = time.perf_counter()
         status = {"at": utc_text(datetime.now(UTC)), "by": self.owner, "policy": self.policy.source}
         try:
-            removed = await Retention(self.client, self.keys, self.ruleset, self.policy, self.owner).run(
-                int(time.time() * 1000))
+            removed = await Retention(self.client, self.keys, self.ruleset, self.policy, self.owner, self.archive,
+                                      self.library).run(int(time.time() * 1000))
         except TransportError as exc:
             status |= {"error": str(exc)}
             await self._status(status)
             raise
         seconds = time.perf_counter() - started
-        status |= {"removed": str(removed.total), "erasure_records": str(removed.records), "error": "",
+        status |= {"removed": str(removed.total), "erasure_records": str(removed.records),
+                   "archived": str(sum(removed.archived.values())), "segments": str(removed.segments),
+                   "error": "; ".join(f"{k}: {v}" for k, v in removed.blocked.items()),
                    "by_key": orjson.dumps(removed.by_stream).decode(), "seconds": f"{seconds:.3f}"}
         await self._status(status)
-        if removed.total:
-            log.info("retention: %d removed from %d keys (%d erasure records)", removed.total,
-                     len(removed.by_stream), removed.records)
+        if removed.total or removed.segments:
+            log.info("retention: %d archived in %d segments; %d removed from %d keys (%d erasure records)",
+                     sum(removed.archived.values()), removed.segments, removed.total, len(removed.by_stream),
+                     removed.records)
         self.runs += 1
         self.ran.set()
         return True
@@ -86,4 +94,5 @@ def make_retention(settings: Settings, keys: Keys, ruleset: Ruleset, url: str, o
     if not settings.retention_run:
         return None
     policy = load_retention(settings.retention)
-    return RetentionLoop(redis_client(url), keys, ruleset, policy, owner, settings.retention_interval_ms)
+    return RetentionLoop(redis_client(url), keys, ruleset, policy, owner, settings.retention_interval_ms,
+                         Archive(archive_dir(settings.data_dir)))

@@ -1,8 +1,7 @@
 """``intelbus retention plan``: per stream (and dedupe hash), what may be removed now and what blocks it.
 
-Feeds and dedupe marks are removed by ``intelbus retention run``. Ingress, the audit logs and quarantine
-leave Redis only once written to the archive (DESIGN: nothing dropped; the audit log stays verifiable),
-and the archive is not part of this release yet: their rows say so and their counts are never trimmable.
+For ingress, quarantine and the audit logs, "may go" counts what a run would archive first and then
+remove; the archived column is what the archive holds of the stream already. Nothing is written.
 """
 
 from __future__ import annotations
@@ -12,15 +11,17 @@ from typing import Any, cast
 
 import redis.asyncio as aioredis
 
+from bus.archive.store import Archive
+from bus.audit.log import raw_reader
 from bus.batch import dedupe_key
 from bus.keys import Keys
 from bus.policy import Ruleset
-from bus.retention.facts import HoldCheck, entries_below, groups_of
+from bus.retention.facts import HoldCheck, checkpointed, entries_below, watermark_of
 from bus.retention.policy import RetentionPolicy, show_duration
-from bus.retention.watermark import Watermark, feed_watermark, mark_expired
+from bus.retention.targets import Target, targets
+from bus.retention.watermark import Watermark, lowest, mark_expired
 from bus.transport import text, translate_errors
 
-ARCHIVE_FIRST = "archive: leaves Redis only once archived, and this release has no archive yet"
 HSCAN_COUNT = 500
 
 
@@ -33,47 +34,50 @@ class Row:
     removable: int  # entries (or marks) that would go now
     below: str | None  # a stream's MINID; for dedupe marks: the window
     blocked_by: str
+    archived: int | None = None  # entries the archive holds (None: a kind that is not archived)
 
     def as_json(self) -> dict[str, Any]:
         return asdict(self)
 
 
-async def plan(client: aioredis.Redis, keys: Keys, ruleset: Ruleset, policy: RetentionPolicy, now_ms: int) -> list[Row]:
+async def plan(client: aioredis.Redis, keys: Keys, ruleset: Ruleset, policy: RetentionPolicy, now_ms: int,
+               archive: Archive | None) -> list[Row]:
     rows = []
-    for team in sorted(ruleset.team_ids):
-        for stream in keys.feeds(team):
-            row, _ = await feed_row(client, keys, stream, team, policy, now_ms)
-            rows.append(row)
+    heads = await checkpointed(client, keys)
+    for target in targets(keys, ruleset, policy):
+        rows.append(await stream_row(client, keys, target, policy, heads, now_ms, archive))
     for partner in sorted(ruleset.partners):
         rows.append(await dedupe_row(client, keys.seen(partner), partner, policy, now_ms))
-    kept = [*((keys.ingress(p), "ingress") for p in sorted(ruleset.partners)), (keys.quarantine, "quarantine"),
-            (keys.decisions, "audit"), (keys.audit, "audit"), (keys.checkpoints, "audit"),
-            *((keys.consultations(t), "audit") for t in sorted(ruleset.team_ids))]
-    for stream, kind in kept:
-        length, memory = await _size(client, stream, hashed=False)
-        rows.append(Row(stream, kind, length, memory, 0, None, ARCHIVE_FIRST))
     return rows
 
 
-async def feed_row(client: aioredis.Redis, keys: Keys, stream: str, team: str, policy: RetentionPolicy,
-                   now_ms: int) -> tuple[Row, Watermark]:
-    """A feed's row, and its watermark with the first held entry below it taken into account."""
-    held = [h for h in policy.holds_of("team") if h.value == team]
-    mark = feed_watermark(stream, await groups_of(client, stream), now_ms, policy.keep_ms["feeds"], held)
-    length, memory = await _size(client, stream, hashed=False)
+async def stream_row(client: aioredis.Redis, keys: Keys, target: Target, policy: RetentionPolicy,
+                     heads: dict[str, str], now_ms: int, archive: Archive | None) -> Row:
+    mark = await watermark_of(client, keys, target, policy, heads, now_ms)
+    archived = None
+    if target.archived:
+        if archive is None:
+            mark = lowest(mark, None, "archive: no archive folder (it leaves Redis only once archived)")
+        else:
+            archived = archive.position(target.stream)[0]
+            said = text(await client.hget(keys.archive, target.stream) or b"0").split()
+            if said and said[0].isdigit() and int(said[0]) > archived:
+                mark = lowest(mark, None, f"archive: Redis says {int(said[0]):,} entries were archived, "
+                                          f"{archive.folder} holds {archived:,} (not the archive they went to)")
+    length, memory = await _size(client, target.stream, hashed=False)
     removable = 0
     if mark.below is not None:
-        check = HoldCheck(client, keys.decisions, stream, list(policy.holds))
-        removable, mark = await _first_held(client, stream, mark, check)
-    return Row(stream, "feed", length, memory, removable, mark.below, mark.blocked_by), mark
+        check = HoldCheck(client, archive, keys, target, policy.holds)
+        removable, mark = await _first_held(raw_reader(client), target.stream, mark, check)
+    return Row(target.stream, target.kind, length, memory, removable, mark.below, mark.blocked_by, archived)
 
 
-async def _first_held(client: aioredis.Redis, stream: str, mark: Watermark, check: HoldCheck) -> tuple[int, Watermark]:
+async def _first_held(raw: aioredis.Redis, stream: str, mark: Watermark, check: HoldCheck) -> tuple[int, Watermark]:
     assert mark.below is not None
     count = 0
-    async for page in entries_below(client, stream, mark.below):
-        for entry_id, fields in page:
-            hold = await check.holding(entry_id, fields)
+    async for page in entries_below(raw, stream, mark.below):
+        for entry_id, flat in page:
+            hold = await check.holding(entry_id, flat)
             if hold is not None:
                 return count, Watermark(stream, entry_id if count else None, [str(hold), *mark.reasons])
             count += 1

@@ -1,13 +1,23 @@
-"""``intelbus retention run``: remove what the plan says may go, in bounded steps, each with its erasure record.
+"""``intelbus retention run``: archive what must be archived, then remove what the plan says may go, in
+bounded steps, each with its erasure record.
 
-A feed is trimmed with ``XTRIM MINID`` (exact) at most ``facts.PAGE`` entries a step, its watermark taken
-again before each step (a reader may have been added or reset since); dedupe marks go by ``HDEL`` a scan
-step at a time. Each step and its erasure record in ``intel:audit`` (stream, first and last id or the
-window, count, policy clause, who ran it) are one MULTI/EXEC: there is no removal without its record.
+For each stream (``targets``): its watermark (``facts.watermark_of``); for ingress, quarantine and the
+audit logs, everything below it not yet archived is written to the archive, a segment at a time, each
+segment's position and ``archived`` record (segment, SHA-256, ids, count) then written to Redis in one
+MULTI/EXEC; then ``XTRIM MINID`` (exact) at most ``facts.PAGE`` entries a step below the watermark and the
+archive's position, both taken again before each step (a reader may have been added or reset since). Dedupe
+marks go by ``HDEL`` a scan step at a time. Each removal and its erasure record in ``intel:audit`` (stream,
+first and last id or the window, the count Redis removed, policy clause, who ran it) are one call of
+``lua/erase.lua``: there is no removal without its record.
+
+A retention run killed at any point loses nothing and archives nothing twice: entries leave Redis only
+once their segment's manifest line is written (``bus.archive.store``), and the next run takes up from the
+manifest, writing any segment record Redis lacks.
 """
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -16,16 +26,21 @@ from typing import Any
 import orjson
 import redis.asyncio as aioredis
 
-from bus.audit.log import utc_text
+from bus.archive.segment import RawRecord
+from bus.archive.store import MAX_BYTES, MAX_RECORDS, Archive, Segment
+from bus.audit.log import iter_raw, raw_reader, utc_text
+from bus.errors import ArchiveError
 from bus.ids import successor
 from bus.keys import Keys
+from bus.library import Library, Operation
 from bus.policy import Ruleset
-from bus.retention.facts import Entries, HoldCheck, entries_below, groups_of
+from bus.retention.facts import PAGE, Entries, HoldCheck, archived_bound, checkpointed, entries_below, watermark_of
 from bus.retention.plan import expired_marks
 from bus.retention.policy import RetentionPolicy, show_duration
-from bus.retention.watermark import feed_watermark
-from bus.transport import translate_errors
+from bus.retention.targets import Target, targets
+from bus.transport import text, translate_errors
 
+log = logging.getLogger("intelbus.retention")
 Progress = Callable[[str, int], None]
 
 
@@ -33,6 +48,9 @@ Progress = Callable[[str, int], None]
 class Removed:
     by_stream: dict[str, int] = field(default_factory=dict)
     records: int = 0  # erasure records written
+    archived: dict[str, int] = field(default_factory=dict)  # entries archived this run, by stream
+    segments: int = 0
+    blocked: dict[str, str] = field(default_factory=dict)  # streams the archive stopped, and why
 
     @property
     def total(self) -> int:
@@ -41,39 +59,116 @@ class Removed:
 
 class Retention:
     def __init__(self, client: aioredis.Redis, keys: Keys, ruleset: Ruleset, policy: RetentionPolicy, by: str,
-                 progress: Progress | None = None) -> None:
+                 archive: Archive | None, library: Library | None = None, progress: Progress | None = None) -> None:
         self.client, self.keys, self.ruleset, self.policy, self.by = client, keys, ruleset, policy, by
+        self.raw = raw_reader(client)
+        self.archive, self.library = archive, library or Library(client)
         self.progress = progress
         self.removed = Removed()
 
     async def run(self, now_ms: int) -> Removed:
-        for team in sorted(self.ruleset.team_ids):
-            for stream in self.keys.feeds(team):
-                await self.trim_feed(stream, team, now_ms)
+        if not self.library.ready:
+            await self.library.prepare()
+        archive = self.archive
+        if archive is not None:
+            try:
+                archive.prepare()
+            except ArchiveError as exc:
+                log.error("retention: %s: nothing is archived or removed from ingress, quarantine or the audit "
+                          "logs", exc)
+                self.removed.blocked["archive"] = str(exc)
+                archive = None
+        heads = await checkpointed(self.client, self.keys)
+        for target in targets(self.keys, self.ruleset, self.policy):
+            try:
+                await self.retain(target, archive, heads, now_ms)
+            except ArchiveError as exc:
+                log.error("retention: %s", exc)
+                self.removed.blocked[target.stream] = str(exc)
         for partner in sorted(self.ruleset.partners):
             if not any(h.value == partner for h in self.policy.holds_of("partner")):
                 await self.expire_marks(self.keys.seen(partner), now_ms)
         return self.removed
 
-    async def trim_feed(self, stream: str, team: str, now_ms: int) -> None:
-        held = [h for h in self.policy.holds_of("team") if h.value == team]
-        check = HoldCheck(self.client, self.keys.decisions, stream, list(self.policy.holds))
-        keep = self.policy.keep_ms["feeds"]
+    async def retain(self, target: Target, archive: Archive | None, heads: dict[str, str], now_ms: int) -> None:
+        if target.archived:
+            if archive is None:
+                return
+            await self.reconcile(archive, target.stream)
+            mark = await watermark_of(self.client, self.keys, target, self.policy, heads, now_ms)
+            if mark.below is not None:
+                await self.archive_below(archive, target.stream, mark.below)
+        await self.trim(target, archive, heads, now_ms)
+
+    async def reconcile(self, archive: Archive, stream: str) -> None:
+        """Redis and the archive agree on how much of ``stream`` is archived: Redis is given what a killed
+        run did not record; an archive holding less than Redis says is not the one they went to."""
+        async with translate_errors(f"reading {self.keys.archive}"):
+            said = text(await self.client.hget(self.keys.archive, stream) or b"0")
+        try:
+            count = int(said.split()[0])
+        except (ValueError, IndexError):
+            raise ArchiveError(f"{self.keys.archive} {stream}: {said!r} is not an archive position") from None
+        held = archive.position(stream)[0]
+        if count > held:
+            raise ArchiveError(
+                f"Redis says {count:,} entries of {stream} were archived, but {archive.folder} holds {held:,}: it "
+                "is not the archive they went to (another host's data folder, or one restored from an older "
+                f"backup); nothing more of {stream} is archived or removed until that archive is here")
+        for seg in archive.segments(stream):
+            if seg.end > count:
+                await self._record(seg)
+
+    async def archive_below(self, archive: Archive, stream: str, below: str) -> None:
+        last = archive.position(stream)[1]
+        batch: list[RawRecord] = []
+        size = 0
+        async for page in iter_raw(self.raw, stream, f"({last}" if last else "-", f"({below}", PAGE):
+            for entry_id, flat in page:
+                batch.append((entry_id, flat))
+                size += len(entry_id) + sum(len(part) for part in flat)
+                if len(batch) >= MAX_RECORDS or size >= MAX_BYTES:
+                    await self._segment(archive, stream, batch)
+                    batch, size = [], 0
+        if batch:
+            await self._segment(archive, stream, batch)
+
+    async def _segment(self, archive: Archive, stream: str, batch: list[RawRecord]) -> None:
+        seg = archive.append(stream, batch, utc_text(datetime.now(UTC)), self.by)
+        await self._record(seg)
+        self.removed.archived[stream] = self.removed.archived.get(stream, 0) + seg.count
+        self.removed.segments += 1
+
+    async def _record(self, seg: Segment) -> None:
+        event = {"type": "archived", "stream": seg.stream, "first": seg.first, "last": seg.last,
+                 "count": seg.count, "segment": seg.name, "sha256": seg.sha256, "by": self.by, "at": seg.at}
+        async with translate_errors(f"recording archive segment {seg.name}"):
+            pipe = self.client.pipeline(transaction=True)
+            pipe.hset(self.keys.archive, seg.stream, f"{seg.end} {seg.last}")
+            pipe.xadd(self.keys.audit, {"event": orjson.dumps(event)})
+            await pipe.execute()
+
+    async def trim(self, target: Target, archive: Archive | None, heads: dict[str, str], now_ms: int) -> None:
+        stream = target.stream
+        check = HoldCheck(self.raw, archive, self.keys, target, self.policy.holds)
+        keep = self.policy.keep_ms[target.keep]
         while True:  # the watermark again before every step: a reader may have been added or reset since
-            mark = feed_watermark(stream, await groups_of(self.client, stream), now_ms, keep, held)
+            mark = await watermark_of(self.client, self.keys, target, self.policy, heads, now_ms)
+            if target.archived:
+                mark = archived_bound(mark, archive)
             if mark.below is None:
                 return
-            page: Entries = await anext(aiter(entries_below(self.client, stream, mark.below)), [])
+            page: Entries = await anext(aiter(entries_below(self.raw, stream, mark.below)), [])
             step = []
-            for entry_id, fields in page:
-                if await check.holding(entry_id, fields) is not None:
+            for entry_id, flat in page:
+                if await check.holding(entry_id, flat) is not None:
                     break
                 step.append(entry_id)
             if not step:
                 return
-            clause = f"keep.feeds {show_duration(keep)}; bound: {mark.blocked_by}"
-            removed = await self._erase(stream, len(step), clause, ["XTRIM", stream, "MINID", successor(step[-1])],
-                                        {"first": step[0], "last": step[-1]})
+            clause = f"keep.{target.keep} {show_duration(keep)}; bound: {mark.blocked_by}"
+            where = {"first": step[0], "last": step[-1], "archived": target.archived}
+            removed = await self._erase(stream, clause, ["xtrim", successor(step[-1])], where)
             if removed == 0 or len(step) < len(page):
                 return
 
@@ -81,19 +176,18 @@ class Retention:
         window = self.policy.dedupe_window_ms
         older_than = f"{max(now_ms - window, 0)}-0"
         async for fields in expired_marks(self.client, seen, self.policy, now_ms):
-            await self._erase(seen, len(fields), f"dedupe_window {show_duration(window)}",
-                              ["HDEL", seen, *fields], {"older_than": older_than})
+            await self._erase(seen, f"dedupe_window {show_duration(window)}", ["hdel", *fields],
+                              {"older_than": older_than})
 
-    async def _erase(self, name: str, count: int, clause: str, command: list[Any], where: dict[str, str]) -> int:
-        event = {"type": "erasure", "stream": name, **where, "count": count, "clause": clause, "by": self.by,
+    async def _erase(self, name: str, clause: str, how: list[Any], where: dict[str, Any]) -> int:
+        event = {"type": "erasure", "stream": name, **where, "clause": clause, "by": self.by,
                  "at": utc_text(datetime.now(UTC))}
         async with translate_errors(f"removing from {name}"):
-            pipe = self.client.pipeline(transaction=True)
-            pipe.execute_command(*command)
-            pipe.xadd(self.keys.audit, {"event": orjson.dumps(event)})
-            removed, _ = await pipe.execute()
-        self.removed.by_stream[name] = self.removed.by_stream.get(name, 0) + int(removed)
-        self.removed.records += 1
+            removed = int(await self.library.call(Operation.ERASE, [name, self.keys.audit, self.keys.trimmed],
+                                                  [how[0], orjson.dumps(event), *how[1:]]))
+        if removed:
+            self.removed.by_stream[name] = self.removed.by_stream.get(name, 0) + removed
+            self.removed.records += 1
         if self.progress is not None:
-            self.progress(name, int(removed))
-        return int(removed)
+            self.progress(name, removed)
+        return removed
