@@ -25,11 +25,10 @@ import orjson
 import redis
 
 from bus.batch import Engine
+from bus.ids import MAX_ID
 from bus.keys import ROUTER_GROUP, Keys
 from bus.samples import realistic_mix
 from bus.wire import READ_OUT_LIMIT, Entry, quarantined_fields
-
-MAX_ID = "18446744073709551615-18446744073709551615"
 
 
 @dataclass(frozen=True, slots=True)

@@ -3,6 +3,9 @@ and to name the id just after one (``XTRIM MINID`` past it). Pure; text or bytes
 
 from __future__ import annotations
 
+MAX_SEQ = 18446744073709551615  # 2**64 - 1: the largest part of an id Redis accepts
+MAX_ID = f"{MAX_SEQ}-{MAX_SEQ}"
+
 
 def id_key(entry_id: bytes | str) -> tuple[int, int]:
     """A stream id as numbers, to compare ids as Redis orders them (``"5"`` is ``5-0``)."""
@@ -16,6 +19,8 @@ def id_ms(entry_id: bytes | str) -> int:
 
 
 def successor(entry_id: str) -> str:
-    """The smallest id after ``entry_id``."""
+    """The smallest id after ``entry_id`` (``MAX_ID`` has none: itself)."""
     ms, seq = id_key(entry_id)
-    return f"{ms}-{seq + 1}"
+    if seq < MAX_SEQ:
+        return f"{ms}-{seq + 1}"
+    return f"{ms + 1}-0" if ms < MAX_SEQ else MAX_ID

@@ -18,3 +18,11 @@ def test_an_id_as_numbers(entry_id: str | bytes, key: tuple[int, int]) -> None:
 def test_ids_order_as_redis_orders_them_and_the_successor_is_the_next() -> None:
     assert id_key("9-0") < id_key("10-0") and "9-0" > "10-0"  # text order would be wrong
     assert id_key("10-9") < id_key("10-10") < id_key(successor("10-10")) == (10, 11)
+
+
+@pytest.mark.parametrize(("entry_id", "after"), [
+    ("7-18446744073709551615", "8-0"),  # a partner may write the largest sequence: the next id is the next ms
+    ("18446744073709551615-18446744073709551615", "18446744073709551615-18446744073709551615"),  # none after
+])
+def test_the_successor_of_the_largest_sequence_is_a_valid_id(entry_id: str, after: str) -> None:
+    assert successor(entry_id) == after

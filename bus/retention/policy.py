@@ -13,7 +13,7 @@ from typing import Any
 import yaml
 
 from bus.errors import RetentionError
-from bus.ids import id_key
+from bus.ids import MAX_ID, id_key
 
 DEFAULT_FILE = Path(__file__).resolve().parent.parent / "data" / "retention.yaml"
 KINDS = ("ingress", "feeds", "audit", "quarantine")
@@ -21,7 +21,6 @@ UNITS = {"s": 1_000, "m": 60_000, "h": 3_600_000, "d": 86_400_000}
 _DURATION = re.compile(r"^([0-9]{1,7})([smhd])$")
 _ID = re.compile(r"^[0-9]{1,20}-[0-9]{1,20}$")
 HOLD_KINDS = ("partner", "team", "submission", "stream")
-MAX_ID = "18446744073709551615-18446744073709551615"
 
 
 @dataclass(frozen=True, slots=True)
