@@ -59,14 +59,16 @@ class Archive:
         self.files = folder / "segments"
         self.manifest = folder / "manifest.jsonl"
         self._loaded: tuple[int, int] | None = None  # (size, mtime) of the manifest last parsed
+        self._parsed = 0  # bytes of the manifest parsed (whole lines)
         self._segments: list[Segment] = []
+        self._by_stream: dict[str, list[Segment]] = {}
         self._cached: tuple[str, dict[bytes, list[bytes]]] | None = None  # one decoded segment, for lookups
 
     # ---- reading ---------------------------------------------------------------------------------------
 
     def segments(self, stream: str | None = None) -> list[Segment]:
         self._load()
-        return [s for s in self._segments if stream is None or s.stream == stream]
+        return list(self._segments) if stream is None else list(self._by_stream.get(stream, ()))
 
     def position(self, stream: str) -> tuple[int, str | None]:
         """(entries of ``stream`` archived, the last one's id; None when none is)."""
@@ -103,29 +105,45 @@ class Archive:
         return entries
 
     def _load(self) -> None:
+        """Parse what the manifest gained since the last look; all of it on the first look, or when it changed
+        without growing (cut, or rewritten in place). A rewrite that also grew it is seen by a fresh reader
+        (every ``intelbus audit`` command is one), not by one that stays open."""
         try:
             stat = self.manifest.stat()
         except FileNotFoundError:
-            self._segments, self._loaded = [], None
+            self._segments, self._by_stream, self._loaded, self._parsed = [], {}, None, 0
             return
         except OSError as exc:
             raise ArchiveError(f"cannot read the archive manifest {self.manifest}: {exc.strerror}") from None
         if self._loaded == (stat.st_size, stat.st_mtime_ns):
             return
-        data = self.manifest.read_bytes()
+        if self._loaded is None or stat.st_size <= self._parsed:
+            self._segments, self._by_stream, self._parsed = [], {}, 0
+        try:
+            with self.manifest.open("rb") as handle:
+                handle.seek(self._parsed)
+                data = handle.read()
+        except OSError as exc:
+            raise ArchiveError(f"cannot read the archive manifest {self.manifest}: {exc.strerror}") from None
         complete = data[:data.rfind(b"\n") + 1]  # a torn last line (a writer killed mid-line) is not yet in
-        segments: list[Segment] = []
-        ends: dict[str, Segment] = {}
-        for number, line in enumerate(complete.splitlines(), 1):
-            seg = _segment(line, f"{self.manifest}:{number}")
-            before = ends.get(seg.stream)
-            if (before.end if before else 0) != seg.start or (
-                    before is not None and id_key(seg.first) <= id_key(before.last)):
-                raise ArchiveError(f"{self.manifest}:{number}: segment {seg.name} does not follow the last of "
-                                   f"{seg.stream} (a manifest line was removed, repeated or edited)")
-            ends[seg.stream] = seg
-            segments.append(seg)
-        self._segments, self._loaded = segments, (stat.st_size, stat.st_mtime_ns)
+        number = len(self._segments)
+        for line in complete.splitlines():
+            number += 1
+            self._add(_segment(line, f"{self.manifest}:{number}"), number)
+        self._parsed += len(complete)
+        self._loaded = (stat.st_size, stat.st_mtime_ns)
+
+    def _add(self, seg: Segment, number: int) -> None:
+        mine = self._by_stream.setdefault(seg.stream, [])
+        before = mine[-1] if mine else None
+        follows = (before.end if before else 0) == seg.start and (
+            before is None or id_key(seg.first) > id_key(before.last))
+        if not follows:
+            self._loaded = None  # parsed again from the start next time
+            raise ArchiveError(f"{self.manifest}:{number}: segment {seg.name} does not follow the last of "
+                               f"{seg.stream} (a manifest line was removed, repeated or edited)")
+        mine.append(seg)
+        self._segments.append(seg)
 
     # ---- writing (one writer: retention's lease) --------------------------------------------------------
 
@@ -162,7 +180,7 @@ class Archive:
         first = records[0][0].decode()
         if last is not None and id_key(first) <= id_key(last):
             raise ArchiveError(f"{stream}: {first} is already archived (the archive ends at {last})")
-        name = f"{len(self.segments()) + 1:08d}{SUFFIX}"
+        name = f"{len(self._segments) + 1:08d}{SUFFIX}"  # position() loaded the manifest just now
         final = records[-1][0].decode()
         header = {"segment": name, "stream": stream, "count": len(records), "first": first, "last": final}
         sha256, size = segment.write(self.files / name, header, records)
@@ -170,12 +188,16 @@ class Archive:
         try:
             fd = os.open(self.manifest, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o640)
             try:
-                os.write(fd, orjson.dumps(seg.as_json()) + b"\n")
+                os.write(fd, line := orjson.dumps(seg.as_json()) + b"\n")
                 os.fsync(fd)
+                stat = os.fstat(fd)
             finally:
                 os.close(fd)
         except OSError as exc:
             raise ArchiveError(f"cannot write the archive manifest {self.manifest}: {exc.strerror}") from None
+        if self._loaded is not None and self._parsed + len(line) == stat.st_size:  # nothing else wrote meanwhile
+            self._add(seg, len(self._segments) + 1)
+            self._parsed, self._loaded = stat.st_size, (stat.st_size, stat.st_mtime_ns)
         return seg
 
 
