@@ -21,6 +21,7 @@ import yaml
 from redis_procs import RedisProc
 from redis_replies import command, stream_rows
 from router_harness import drained, running_router
+from stream_fill import fill
 
 from bus.archive import segment
 from bus.archive.reader import archive_dir, pages
@@ -103,6 +104,26 @@ def test_a_writer_cut_short_leaves_nothing_half_archived(tmp_path: Path) -> None
         reader.append("s", [(b"2-0", [b"f", b"2"])], "t", "test")
 
 
+def test_a_long_lived_reader_takes_in_only_what_the_manifest_gained(tmp_path: Path) -> None:
+    """A reader that stays open (the router's checkpointer beside its retention) parses the lines written
+    since it last looked, not the whole manifest again for every segment; a manifest that shrank is parsed
+    from the start, and one edited so that it no longer follows is named."""
+    writer, reader = Archive(tmp_path), Archive(tmp_path)
+    writer.prepare()
+    writer.append("s", [(b"1-0", [b"f", b"1"])], "t", "test")
+    assert reader.position("s") == (1, "1-0")
+    writer.append("s", [(b"2-0", [b"f", b"2"])], "t", "test")
+    writer.append("u", [(b"1-0", [b"f", b"1"])], "t", "test")
+    assert reader.position("s") == (2, "2-0") and [g.name for g in reader.segments("u")] == ["00000003.jsonl.zst"]
+    assert writer.segments() == reader.segments() == Archive(tmp_path).segments()  # as a fresh parse says
+    lines = writer.manifest.read_bytes().splitlines(keepends=True)
+    writer.manifest.write_bytes(lines[0] + lines[2])  # s's second segment's line removed
+    assert reader.position("s") == (1, "1-0") and len(reader.segments()) == 2
+    writer.manifest.write_bytes(lines[1] + lines[2])  # s's first removed: its second no longer follows
+    with pytest.raises(ArchiveError, match=r"manifest.jsonl:1: segment 00000002.jsonl.zst does not follow"):
+        reader.segments()
+
+
 def test_an_edited_manifest_is_named(tmp_path: Path) -> None:
     archive = Archive(tmp_path)
     archive.prepare()
@@ -146,8 +167,8 @@ async def test_ingress_goes_only_once_decided_and_archived(r: aredis.Redis, keys
         (stream, 3, "00000001.jsonl.zst"), (stream, 3, "00000002.jsonl.zst")]
     assert archived[0]["sha256"] == archive.segments(stream)[0].sha256
     erased = [e for e in events if e["type"] == "erasure"]
-    assert [(e["first"], e["last"], e["count"], e["archived"]) for e in erased] == [
-        (f"{T0}-0", f"{T0 + 2}-0", 3, True), (f"{T0 + 3}-0", f"{T0 + 5}-0", 3, True)]
+    assert [(e["first"], e["before"], e["count"], e["archived"]) for e in erased] == [
+        (f"{T0}-0", f"{T0 + 3}-0", 3, True), (f"{T0 + 3}-0", f"{T0 + 6}-0", 3, True)]
     assert await r.hget(keys.trimmed, stream) == b"6" and await r.hget(keys.archive, stream) == f"6 {T0 + 5}-0".encode()
 
 
@@ -208,11 +229,7 @@ async def test_a_run_killed_mid_archive_loses_nothing_and_archives_nothing_twice
     keys = Keys()
     stream = keys.ingress(PARTNER)
     try:
-        for start in range(0, count, 10_000):
-            pipe = client.pipeline(transaction=False)
-            for i in range(start, start + 10_000):
-                pipe.xadd(stream, {"payload": f'{{"submission_id": "S-{i}"}}'}, id=f"{T0 + i}-0")
-            await pipe.execute()
+        await fill(client, stream, count, lambda i: {"payload": f'{{"submission_id": "S-{i}"}}'}, T0)
         await client.xgroup_create(stream, ROUTER_GROUP, id="$")  # all decided
         original = await whole(client, None, stream)
         env = {k: v for k, v in os.environ.items() if k != "INTELBUS_REDIS_URL"} | {

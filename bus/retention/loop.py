@@ -1,7 +1,8 @@
 """Retention inside the router (``INTELBUS_RETENTION_RUN``, on by default): ``intelbus retention run`` every
 ``INTELBUS_RETENTION_INTERVAL_MS`` (the first after one interval: a router starts fast), by whichever router
-holds the lease ``intel:retainer``; each run's figures go to the hash ``intel:retention`` for operators. The archive is
-``<data folder>/archive`` (``bus.archive``).
+holds the lease ``intel:retainer``, on the router's housekeeping thread (``bus.housekeeping``); each run's figures
+go to the hash ``intel:retention`` for operators. The archive is ``<data folder>/archive`` (``bus.archive``). The
+dedupe marks are swept a bounded step a run, each run going on from the last (``Retention.expire_marks``).
 """
 
 from __future__ import annotations
@@ -40,6 +41,7 @@ class RetentionLoop:
         self.interval = interval_ms / 1000
         self.runs = 0  # runs this router made (it held the lease)
         self.ran = asyncio.Event()  # set after each run: tests wait for it, not for a clock
+        self.sweeps: dict[str, int] = {}  # the dedupe marks' scans, each run going on from the last
 
     async def run(self, stop: asyncio.Event) -> None:
         """Run retention every interval until ``stop``; closes the client."""
@@ -64,7 +66,7 @@ class RetentionLoop:
         status = {"at": utc_text(datetime.now(UTC)), "by": self.owner, "policy": self.policy.source}
         try:
             removed = await Retention(self.client, self.keys, self.ruleset, self.policy, self.owner, self.archive,
-                                      self.library).run(int(time.time() * 1000))
+                                      self.library, sweeps=self.sweeps).run(int(time.time() * 1000))
         except TransportError as exc:
             status |= {"error": str(exc)}
             await self._status(status)

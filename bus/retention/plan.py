@@ -90,23 +90,26 @@ async def dedupe_row(client: aioredis.Redis, seen: str, partner: str, policy: Re
     held = [h for h in policy.holds_of("partner") if h.value == partner]
     if held:
         return Row(seen, "dedupe", length, memory, 0, window, str(held[0]))
-    removable = sum([len(fields) async for fields in expired_marks(client, seen, policy, now_ms)])
+    removable = sum([len(fields) async for _, fields in expired_marks(client, seen, policy, now_ms)])
     return Row(seen, "dedupe", length, memory, removable, window, f"period: {window}")
 
 
-async def expired_marks(client: aioredis.Redis, seen: str, policy: RetentionPolicy, now_ms: int) -> Any:
-    """The dedupe marks of ``seen`` set before the window, a scan step at a time (held submissions stay)."""
+async def expired_marks(client: aioredis.Redis, seen: str, policy: RetentionPolicy, now_ms: int, cursor: int = 0,
+                        budget: int | None = None) -> Any:
+    """The dedupe marks of ``seen`` set before the window, a scan step at a time (held submissions stay), as
+    (the scan's cursor after the step, the marks): from ``cursor`` to the end of the scan, or, with
+    ``budget``, until about that many marks were looked at (the caller goes on from the cursor next time)."""
     held = {dedupe_key(h.value) for h in policy.holds_of("submission")}
-    cursor = 0
+    looked = 0
     while True:
         async with translate_errors(f"scanning {seen}"):
             cursor, marks = cast(tuple[int, dict[bytes, bytes]], await client.hscan(seen, cursor, count=HSCAN_COUNT))
         gone = [field for field, value in marks.items()
                 if text(field) not in held and mark_expired(text(value).split(" ", 1)[0] or "0-0", now_ms,
                                                             policy.dedupe_window_ms)]
-        if gone:
-            yield gone
-        if cursor == 0:
+        looked += len(marks)
+        yield cursor, gone
+        if cursor == 0 or (budget is not None and looked >= budget):
             return
 
 

@@ -4,11 +4,13 @@ bounded steps, each with its erasure record.
 For each stream (``targets``): its watermark (``facts.watermark_of``); for ingress, quarantine and the
 audit logs, everything below it not yet archived is written to the archive, a segment at a time, each
 segment's position and ``archived`` record (segment, SHA-256, ids, count) then written to Redis in one
-MULTI/EXEC; then ``XTRIM MINID`` (exact) at most ``facts.PAGE`` entries a step below the watermark and the
-archive's position, both taken again before each step (a reader may have been added or reset since). Dedupe
-marks go by ``HDEL`` a scan step at a time. Each removal and its erasure record in ``intel:audit`` (stream,
-first and last id or the window, the count Redis removed, policy clause, who ran it) are one call of
-``lua/erase.lua``: there is no removal without its record.
+MULTI/EXEC; then ``XTRIM MINID`` below the watermark and the archive's position, a step at a time: whole
+nodes of the stream, at most ``facts.STEP`` entries a call, or, when a hold may name single entries, a page
+of ``facts.PAGE`` looked at entry by entry up to the first held one. Each step lowers the bound again, inside
+Redis and atomically with the trim, to every consumer group's (a reader added or moved back since the
+watermark was taken is never trimmed past). Dedupe marks go by ``HDEL`` a scan step at a time. Each removal
+and its erasure record in ``intel:audit`` (stream, the id range removed, the count Redis removed, policy
+clause, who ran it) are one call of ``lua/erase.lua``: there is no removal without its record.
 
 A retention run killed at any point loses nothing and archives nothing twice: entries leave Redis only
 once their segment's manifest line is written (``bus.archive.store``), and the next run takes up from the
@@ -34,13 +36,23 @@ from bus.ids import successor
 from bus.keys import Keys
 from bus.library import Library, Operation
 from bus.policy import Ruleset
-from bus.retention.facts import PAGE, Entries, HoldCheck, archived_bound, checkpointed, entries_below, watermark_of
+from bus.retention.facts import (
+    ARCHIVE_PAGE,
+    STEP,
+    Entries,
+    HoldCheck,
+    archived_bound,
+    checkpointed,
+    entries_below,
+    watermark_of,
+)
 from bus.retention.plan import expired_marks
 from bus.retention.policy import RetentionPolicy, show_duration
 from bus.retention.targets import Target, targets
 from bus.transport import text, translate_errors
 
 log = logging.getLogger("intelbus.retention")
+MARKS_PER_RUN = 20_000  # dedupe marks the router's run looks at per partner (a few ms of Redis in all)
 Progress = Callable[[str, int], None]
 
 
@@ -59,8 +71,10 @@ class Removed:
 
 class Retention:
     def __init__(self, client: aioredis.Redis, keys: Keys, ruleset: Ruleset, policy: RetentionPolicy, by: str,
-                 archive: Archive | None, library: Library | None = None, progress: Progress | None = None) -> None:
+                 archive: Archive | None, library: Library | None = None, progress: Progress | None = None,
+                 sweeps: dict[str, int] | None = None) -> None:
         self.client, self.keys, self.ruleset, self.policy, self.by = client, keys, ruleset, policy, by
+        self.sweeps = sweeps  # per dedupe hash, where the last run's scan stopped; None: scan each whole
         self.raw = raw_reader(client)
         self.archive, self.library = archive, library or Library(client)
         self.progress = progress
@@ -123,10 +137,10 @@ class Retention:
         last = archive.position(stream)[1]
         batch: list[RawRecord] = []
         size = 0
-        async for page in iter_raw(self.raw, stream, f"({last}" if last else "-", f"({below}", PAGE):
+        async for page in iter_raw(self.raw, stream, f"({last}" if last else "-", f"({below}", ARCHIVE_PAGE):
             for entry_id, flat in page:
                 batch.append((entry_id, flat))
-                size += len(entry_id) + sum(len(part) for part in flat)
+                size += len(entry_id) + sum(map(len, flat))
                 if len(batch) >= MAX_RECORDS or size >= MAX_BYTES:
                     await self._segment(archive, stream, batch)
                     batch, size = [], 0
@@ -150,15 +164,27 @@ class Retention:
 
     async def trim(self, target: Target, archive: Archive | None, heads: dict[str, str], now_ms: int) -> None:
         stream = target.stream
-        check = HoldCheck(self.raw, archive, self.keys, target, self.policy.holds)
+        mark = await watermark_of(self.client, self.keys, target, self.policy, heads, now_ms)
+        if target.archived:
+            mark = archived_bound(mark, archive)
+        if mark.below is None:
+            return
         keep = self.policy.keep_ms[target.keep]
-        while True:  # the watermark again before every step: a reader may have been added or reset since
-            mark = await watermark_of(self.client, self.keys, target, self.policy, heads, now_ms)
-            if target.archived:
-                mark = archived_bound(mark, archive)
-            if mark.below is None:
-                return
-            page: Entries = await anext(aiter(entries_below(self.raw, stream, mark.below)), [])
+        clause = f"keep.{target.keep} {show_duration(keep)}; bound: {mark.blocked_by}"
+        where = {"archived": target.archived}
+        check = HoldCheck(self.raw, archive, self.keys, target, self.policy.holds)
+        if check.names_entries:
+            await self._trim_pages(target, mark.below, check, clause, where)
+            return
+        while await self._erase(stream, clause, ["xtrim", mark.below, STEP, target.no_reader is not None, "approx"],
+                                where):
+            pass  # whole nodes below the bound, STEP entries a call, until none is left
+
+    async def _trim_pages(self, target: Target, below: str, check: HoldCheck, clause: str,
+                          where: dict[str, Any]) -> None:
+        """A page at a time, each entry looked at, up to the first held one."""
+        while True:
+            page: Entries = await anext(aiter(entries_below(self.raw, target.stream, below)), [])
             step = []
             for entry_id, flat in page:
                 if await check.holding(entry_id, flat) is not None:
@@ -166,25 +192,33 @@ class Retention:
                 step.append(entry_id)
             if not step:
                 return
-            clause = f"keep.{target.keep} {show_duration(keep)}; bound: {mark.blocked_by}"
-            where = {"first": step[0], "last": step[-1], "archived": target.archived}
-            removed = await self._erase(stream, clause, ["xtrim", successor(step[-1])], where)
+            removed = await self._erase(target.stream, clause, ["xtrim", successor(step[-1]), len(step),
+                                                                target.no_reader is not None, "exact"], where)
             if removed == 0 or len(step) < len(page):
                 return
 
     async def expire_marks(self, seen: str, now_ms: int) -> None:
+        """The marks past the window go: every one (``intelbus retention run``), or, in the router's loop,
+        ``MARKS_PER_RUN`` looked at a run, each run going on from where the last stopped (``sweeps``), so a
+        run costs the same however many marks the window holds, and a mark goes at most one sweep late."""
         window = self.policy.dedupe_window_ms
         older_than = f"{max(now_ms - window, 0)}-0"
-        async for fields in expired_marks(self.client, seen, self.policy, now_ms):
-            await self._erase(seen, f"dedupe_window {show_duration(window)}", ["hdel", *fields],
-                              {"older_than": older_than})
+        budget = None if self.sweeps is None else MARKS_PER_RUN
+        start = 0 if self.sweeps is None else self.sweeps.get(seen, 0)
+        async for cursor, fields in expired_marks(self.client, seen, self.policy, now_ms, start, budget):
+            if fields:
+                await self._erase(seen, f"dedupe_window {show_duration(window)}", ["hdel", *fields],
+                                  {"older_than": older_than})
+            if self.sweeps is not None:
+                self.sweeps[seen] = cursor
 
     async def _erase(self, name: str, clause: str, how: list[Any], where: dict[str, Any]) -> int:
         event = {"type": "erasure", "stream": name, **where, "clause": clause, "by": self.by,
                  "at": utc_text(datetime.now(UTC))}
+        args = [int(arg) if isinstance(arg, bool) else arg for arg in how[1:]]
         async with translate_errors(f"removing from {name}"):
             removed = int(await self.library.call(Operation.ERASE, [name, self.keys.audit, self.keys.trimmed],
-                                                  [how[0], orjson.dumps(event), *how[1:]]))
+                                                  [how[0], orjson.dumps(event), *args]))
         if removed:
             self.removed.by_stream[name] = self.removed.by_stream.get(name, 0) + removed
             self.removed.records += 1
