@@ -55,10 +55,17 @@ def render(status: Status, colour: bool) -> str:
         text = ", ".join(f"{reason} {count:,}" for reason, count in sorted(classes.items(), key=lambda kv: -kv[1]))
         lines.append(f"  last {window}: {text or 'none'}")
     checkpoint = age(status.at_ms - status.last_checkpoint_ms) + " ago" if status.last_checkpoint_ms else "none"
-    retention = status.retention
-    last_run = (f"{retention.get('at')} by {retention.get('by')}: {retention.get('removed', '0')} removed"
-                + (f", error: {retention['error']}" if retention.get("error") else "")) if retention else "not run yet"
+    last_run = _retention(status.retention)
     lines += ["", f"decisions in the last minute: {status.decisions_last_minute:,}",
               f"last audit checkpoint: {checkpoint}", f"last retention run: {last_run}",
               f"({quiet} empty streams with no readers not shown; --json shows every one)"]
     return "\n".join(lines)
+
+
+def _retention(run: dict[str, str]) -> str:
+    """The last retention run, as ``intel:retention`` holds it."""
+    if not run:
+        return "not run yet"
+    done = (f"{run.get('at')} by {run.get('by')}: {run.get('archived', '0')} archived in {run.get('segments', '0')} "
+            f"segments, {run.get('removed', '0')} removed in {run.get('seconds', '?')} s")
+    return done + (f"; error: {run['error']}" if run.get("error") else "")
