@@ -1,8 +1,10 @@
 """A lease one router holds at a time (the audit checkpointer's, retention's): SET NX PX, renewed by its holder.
 
-Renewal is GET then PEXPIRE, not atomic: when a lease lapses exactly then, two holders can overlap for a
-moment. For the checkpointer that is harmless (what it signs depends only on the logs); for retention, two
-runs at once may each count the same step in its erasure record.
+Renewal is GET then PEXPIRE, not atomic: when a lease lapses exactly then (a run longer than its lease, at
+least a minute), two holders can overlap for a moment. For the checkpointer that is harmless (what it signs
+depends only on the logs). For retention it loses nothing and counts nothing twice (each trim and its record
+are one call that counts what Redis removed), but two runs writing one archive folder at once can leave a
+manifest that no longer follows: removal of that stream then stops, named, until an operator mends it.
 """
 
 from __future__ import annotations

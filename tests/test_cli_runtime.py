@@ -68,8 +68,11 @@ def test_demo_runs_on_the_embedded_redis_from_an_empty_folder(tmp_path: Path) ->
     again = _cli("demo", env=env, cwd=tmp_path, timeout=120)  # a second run reuses the data, no duplicates
     assert again.returncode == 0 and "10 decisions" in again.stdout
     assert "audit verify: intact: 20 records" in again.stdout  # the second router resumed the same tree
-    replay = _cli("decisions", env=env, cwd=tmp_path, timeout=60)  # on the embedded server's unix socket
-    assert replay.returncode == 0 and replay.stdout.count("\n") == 20, replay.stdout + replay.stderr
+    try:
+        replay = _cli("decisions", env=env, cwd=tmp_path, timeout=60)  # on the embedded server's unix socket
+        assert replay.returncode == 0 and replay.stdout.count("\n") == 20, replay.stdout + replay.stderr
+    finally:  # decisions started the folder's shared server and left it running, as a user's command does
+        assert _cli("redis", "stop", env=env, cwd=tmp_path, timeout=60).returncode == 0
 
 
 def test_router_documents_itself_as_asyncapi() -> None:
