@@ -1,14 +1,19 @@
-"""The router's housekeepers (the audit checkpointer, retention) on a thread of their own, with its own event
-loop and Redis connections.
+"""Retention, the router's heavy housekeeper, on a thread of its own, with its own event loop and Redis
+connections.
 
-Sharing the routing loop, a housekeeper waited a turn of that loop for every Redis reply; under a full load
-a turn is a batch being decided, so a retention run that needs a few hundred replies took 12 s and more,
-ran once in a 28 s soak while Redis memory grew tenfold (``bench/soak.py``), and a checkpoint lagged as
-long. On their own loop they wait only for Redis and for the GIL, which Python hands between threads every
-few milliseconds; and routing never waits for their hashing, compression or file writes.
+Sharing the routing loop, retention waited a turn of that loop for every Redis reply; under a full load a
+turn is a batch being decided, so a run that needs a few hundred replies took 12 s and more, ran once in a
+28 s soak while Redis memory grew tenfold (``bench/soak.py``); and a segment's encoding and compression
+(0.3-0.8 s for 50,000 records) would stall routing and the urgent lane outright. On its own loop it waits
+only for Redis and for the GIL, which Python hands between threads every few milliseconds.
+
+The audit checkpointer stays on the routing loop (``bus.service``): it is busy whenever the logs grow, and
+measured on a thread it cost routing about 15% of its throughput in GIL hand-overs (``bench/router.py``,
+audit on), where on the loop it costs about 10%. A retention run costs routing the same way, but only
+while it runs (every ``INTELBUS_RETENTION_INTERVAL_MS``).
 
 A housekeeper that fails (a bug, not Redis being away: each loop rides those out itself) is logged at once
-and its error raised again by ``stop``; the others go on.
+and its error raised again by ``stop``; any others go on.
 """
 
 from __future__ import annotations

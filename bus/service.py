@@ -1,6 +1,6 @@
 """Running the router: connect, prepare the server-side library and the groups, run the three loops
-(batch routing, scout, recovery) and the two housekeepers (the audit checkpointer, retention; on a thread
-of their own, ``bus.housekeeping``) until stopped, then finish the batch in hand.
+(batch routing, scout, recovery) and the two housekeepers (the audit checkpointer beside them; retention
+on a thread of its own, ``bus.housekeeping``) until stopped, then finish the batch in hand.
 
 ``run_router`` is what ``intelbus router``, the demo and the tests call; ``Router`` is what it returns
 (and hands to ``ready`` once reading): its counts, and ``until_idle()`` for "everything decided".
@@ -91,9 +91,11 @@ async def run_router(settings: Settings, ruleset: Ruleset, reference: Reference,
         endpoint = await _endpoint(settings, keys, ruleset, url, router)  # a port in use fails before any loop runs
         inner = asyncio.Event()
         tasks = [asyncio.create_task(loop.run(inner)) for loop in loops]
-        housekeeping = Housekeeping([extra for extra in (
-            make_checkpointer(settings, keys, ruleset, url, router.consumer),
-            make_retention(settings, keys, ruleset, url, router.consumer)) if extra is not None])
+        checkpointer = make_checkpointer(settings, keys, ruleset, url, router.consumer)
+        if checkpointer is not None:
+            tasks.append(asyncio.create_task(checkpointer.run(inner)))
+        retention = make_retention(settings, keys, ruleset, url, router.consumer)
+        housekeeping = Housekeeping([retention] if retention is not None else [])
         housekeeping.start()
         log.info("router %s reading %d ingress streams (ruleset %s, %s)", router.consumer, len(streams),
                  ruleset.digest, "Redis functions" if library.uses_functions else "Redis 6.2 scripts")
