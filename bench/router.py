@@ -9,7 +9,9 @@ flushed server holding a pre-loaded backlog of submissions (``realistic_mix``: 1
 each) on the partners' ingress streams, and is timed from the contender's start until all of it is done:
 
 * router: the real router (``bus.service.run_router``), until ``intel:decisions`` holds every decision;
-  once with the default settings (batch_size 200) and once with batch_size 500.
+  once with the default settings (batch_size 200), once with batch_size 500, once without audit
+  checkpoints, and once with its ``/metrics`` endpoint on and scraped every 0.5 s (30x Prometheus's usual
+  15 s; issue 16: at least 97% of the default's rate).
 * (a) minimal loop: one redis-py loop, XREADGROUP over all ingress streams (COUNT per stream), then one
   non-transactional pipeline per read with every delivery's XADD, one decision XADD per submission and
   the XACKs; until all are acknowledged. No policy: its writes (the same feed entries, the same decision
@@ -53,7 +55,7 @@ from bus.keys import ROUTER_GROUP, Keys
 from bus.policy import QUARANTINED, Reference, Ruleset, decide_payload, load_policy, render_views
 from bus.samples import realistic_mix
 from bus.servers import RedisProc
-from bus.service import ingress_streams, run_router
+from bus.service import Router, ingress_streams, run_router
 from bus.settings import Settings
 
 KEYS = Keys()
@@ -142,20 +144,53 @@ class PrivateRedis:
 # --- the contenders: each returns (wall seconds, this process's CPU seconds) for `count` submissions ----
 
 
+async def scrape(port: int, every: float, scrapes: list[int]) -> None:
+    """GET /metrics every ``every`` seconds (Prometheus does every 15-60 s), counting the answers."""
+    while True:
+        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        writer.write(b"GET /metrics HTTP/1.1\r\nHost: bench\r\n\r\n")
+        answer = await reader.read()
+        writer.close()
+        if not answer.startswith(b"HTTP/1.1 200") or b"intelbus_decisions_total" not in answer:
+            raise RuntimeError(f"a bad scrape: {answer[:200]!r}")
+        scrapes.append(len(answer))
+        await asyncio.sleep(every)
+
+
+async def until_decided(probe: aioredis.Redis, count: int, watched: list[Any]) -> None:
+    """Until ``count`` decisions are in; a watched task that ends first (the router died, a scrape failed)
+    raises its error (``watched``: tasks, or lists that may come to hold one)."""
+    while await probe.xlen(KEYS.decisions) < count:
+        for task in (t for item in watched for t in (item if isinstance(item, list) else [item])):
+            if task.done():
+                await task
+        await asyncio.sleep(0.005)
+
+
 async def real_router(url: str, count: int, ruleset: Ruleset, reference: Reference,
-                      batch_size: int, audit: bool = True) -> tuple[float, float]:
-    """The router as shipped; ``audit``: its checkpointer hashes and signs the logs every second meanwhile."""
+                      batch_size: int, audit: bool = True, metrics_every: float | None = None) -> tuple[float, float]:
+    """The router as shipped; ``audit``: its checkpointer hashes and signs the logs every second meanwhile;
+    ``metrics_every``: its /metrics endpoint on, scraped that often."""
     settings = Settings(REDIS_URL=url, batch_size=batch_size, consumer_name="bench-router",
-                        audit_checkpoints=audit, data_dir=Path(tempfile.mkdtemp(prefix="bench-router-")))
+                        audit_checkpoints=audit, data_dir=Path(tempfile.mkdtemp(prefix="bench-router-")),
+                        metrics_port=0 if metrics_every is not None else None)
     stop = asyncio.Event()
     probe = aioredis.from_url(url)
+    scrapes: list[int] = []
+    scraping: list[asyncio.Task[None]] = []
+
+    def ready(router: Router) -> None:
+        if metrics_every is not None and router.metrics_port is not None:
+            scraping.append(asyncio.create_task(scrape(router.metrics_port, metrics_every, scrapes)))
+
     start, cpu = time.perf_counter(), time.process_time()
-    task = asyncio.create_task(run_router(settings, ruleset, reference, url, stop))
-    while await probe.xlen(KEYS.decisions) < count:
-        if task.done():  # the router died: surface its error
-            await task
-        await asyncio.sleep(0.005)
+    task = asyncio.create_task(run_router(settings, ruleset, reference, url, stop, ready))
+    await until_decided(probe, count, [task, scraping])
     elapsed, cpu = time.perf_counter() - start, time.process_time() - cpu
+    for job in scraping:
+        job.cancel()
+    if metrics_every is not None and not scrapes:
+        raise RuntimeError("the metrics endpoint was never scraped")
     stop.set()
     router = await task
     await probe.aclose()
@@ -320,6 +355,8 @@ def main() -> None:
                       lambda: real_router(url, args.count, ruleset, reference, 500)),
             Contender("router (batch_size 200, audit checkpoints off)", args.count,
                       lambda: real_router(url, args.count, ruleset, reference, 200, audit=False)),
+            Contender("router (/metrics on, scraped every 0.5 s)", args.count,
+                      lambda: real_router(url, args.count, ruleset, reference, 200, metrics_every=0.5)),
             Contender(f"(a) minimal redis-py loop (COUNT {args.read_count})", args.count,
                       lambda: minimal_loop(url, args.count, workload, args.read_count)),
             Contender("(b) naive FastStream + broker.publish", args.naive_count,
@@ -351,7 +388,7 @@ def main() -> None:
           f"{load:.2f} at start{' (OTHER WORK WAS RUNNING: numbers are noisy)' if load > 0.7 else ''}")
     print(f"median of {args.repeat} runs each; (b) drains {args.naive_count} submissions, the others {args.count} "
           f"(rates are per second, so the ratios compare like with like)")
-    minimal, naive, sync = contenders[3], contenders[4], contenders[6]
+    minimal, naive, sync = contenders[4], contenders[5], contenders[7]
     print()
     print(f"{'contender':<44} {'N':>6} {'seconds':>7} {'subs/s':>7} {'router/(a)':>10} {'router/(b)':>10} "
           f"{'router/(c)':>10} {'py us/sub':>9} {'redis us/sub':>12}")
@@ -364,13 +401,16 @@ def main() -> None:
               f"{vs_a:>10} {vs_b:>10} {vs_c:>10} {contender.per_sub(contender.python_cpu):>9.0f} "
               f"{contender.per_sub(contender.redis_cpu):>12.0f}")
     print(f"(a)/(b) = {minimal.rate / naive.rate:.1f}x; router (default) / (b') = "
-          f"{contenders[0].rate / contenders[5].rate:.1f}x")
+          f"{contenders[0].rate / contenders[6].rate:.1f}x")
     audited, bare = contenders[0], contenders[2]
     print(f"router with audit checkpoints / without: {audited.rate / bare.rate:.1%} (target >= 95%: "
           f"{'met' if audited.rate >= 0.95 * bare.rate else 'NOT met'}); against (c): {audited.rate / sync.rate:.2f} "
           f"with, {bare.rate / sync.rate:.2f} without")
+    scraped = contenders[3]
+    print(f"router with /metrics scraped every 0.5 s / default (not scraped): {scraped.rate / audited.rate:.1%} "
+          f"(target >= 97%: {'met' if scraped.rate >= 0.97 * audited.rate else 'NOT met'})")
     print()
-    for contender in contenders[:3]:
+    for contender in contenders[:4]:
         vs_a, vs_b = contender.rate / minimal.rate, contender.rate / naive.rate
         print(f"{contender.name}: {vs_a:.1%} of (a) (target >= 60%: {'met' if vs_a >= 0.6 else 'NOT met'}), "
               f"{vs_b:.1f}x (b) (target >= 10x: {'met' if vs_b >= 10 else 'NOT met'}), "
