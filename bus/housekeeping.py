@@ -22,6 +22,7 @@ import asyncio
 import logging
 import threading
 from collections.abc import Sequence
+from contextlib import suppress
 from typing import Protocol
 
 log = logging.getLogger("intelbus.router")
@@ -49,8 +50,9 @@ class Housekeeping:
         if not self._thread.is_alive() and not self._ready.is_set():
             return
         await asyncio.to_thread(self._ready.wait)
-        if self._loop is not None and self._stop is not None:
-            self._loop.call_soon_threadsafe(self._stop.set)
+        if self._loop is not None and self._stop is not None and not self._loop.is_closed():
+            with suppress(RuntimeError):  # every housekeeper already ended (failed): its loop closed meanwhile
+                self._loop.call_soon_threadsafe(self._stop.set)
         await asyncio.to_thread(self._thread.join)
         if self.failure is not None:
             raise self.failure

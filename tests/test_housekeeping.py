@@ -62,6 +62,14 @@ async def test_a_failing_housekeeper_is_logged_and_raised_at_stop_while_the_othe
     assert any("Broken stopped" in record.getMessage() for record in caplog.records)
 
 
+async def test_a_lone_housekeeper_that_fails_is_raised_at_stop_not_a_closed_loop() -> None:
+    housekeeping = Housekeeping([Broken()])  # the router's case: retention is its only housekeeper
+    housekeeping.start()
+    await asyncio.to_thread(housekeeping._thread.join)  # it failed and its loop closed before the stop
+    with pytest.raises(RuntimeError, match="a housekeeper's bug"):
+        await housekeeping.stop()
+
+
 async def test_nothing_to_run_starts_no_thread_and_stops_at_once() -> None:
     housekeeping = Housekeeping([])
     housekeeping.start()
