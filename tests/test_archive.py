@@ -122,6 +122,18 @@ def test_a_long_lived_reader_takes_in_only_what_the_manifest_gained(tmp_path: Pa
     writer.manifest.write_bytes(lines[1] + lines[2])  # s's first removed: its second no longer follows
     with pytest.raises(ArchiveError, match=r"manifest.jsonl:1: segment 00000002.jsonl.zst does not follow"):
         reader.segments()
+    writer.manifest.write_bytes(b"".join(lines))  # mended (and longer than the edit): taken in whole, once
+    assert reader.segments() == Archive(tmp_path).segments() and reader.position("s") == (2, "2-0")
+    bad = lines[0] + b'{"name": "x"}\n' + lines[1]  # a bad line amid good ones: none of them half taken
+    writer.manifest.write_bytes(bad + lines[2])
+    with pytest.raises(ArchiveError, match=r"manifest.jsonl:2: not a manifest line"):
+        reader.segments()
+    writer.manifest.write_bytes(b"".join(lines))
+    assert reader.segments() == Archive(tmp_path).segments()
+    writer.manifest.write_bytes(lines[0] + lines[2])
+    assert len(reader.segments()) == 2
+    writer.manifest.write_bytes(b"".join(lines))  # rewritten and grown: its last parsed line is elsewhere now
+    assert reader.segments() == Archive(tmp_path).segments() and len(reader.segments()) == 3
 
 
 def test_an_edited_manifest_is_named(tmp_path: Path) -> None:

@@ -60,6 +60,7 @@ class Archive:
         self.manifest = folder / "manifest.jsonl"
         self._loaded: tuple[int, int] | None = None  # (size, mtime) of the manifest last parsed
         self._parsed = 0  # bytes of the manifest parsed (whole lines)
+        self._tail = b""  # the last line parsed, which must still end there for the next look to go on from it
         self._segments: list[Segment] = []
         self._by_stream: dict[str, list[Segment]] = {}
         self._cached: tuple[str, dict[bytes, list[bytes]]] | None = None  # one decoded segment, for lookups
@@ -105,45 +106,59 @@ class Archive:
         return entries
 
     def _load(self) -> None:
-        """Parse what the manifest gained since the last look; all of it on the first look, or when it changed
-        without growing (cut, or rewritten in place). A rewrite that also grew it is seen by a fresh reader
-        (every ``intelbus audit`` command is one), not by one that stays open."""
+        """Parse what the manifest gained since the last look: lines added at its end. All of it on the first
+        look, or when it changed otherwise (cut, or rewritten: its last parsed line is no longer where it
+        was). A line that cannot be taken in leaves nothing half taken: the next look starts from the top."""
         try:
             stat = self.manifest.stat()
         except FileNotFoundError:
-            self._segments, self._by_stream, self._loaded, self._parsed = [], {}, None, 0
+            self._forget()
             return
         except OSError as exc:
             raise ArchiveError(f"cannot read the archive manifest {self.manifest}: {exc.strerror}") from None
         if self._loaded == (stat.st_size, stat.st_mtime_ns):
             return
-        if self._loaded is None or stat.st_size <= self._parsed:
-            self._segments, self._by_stream, self._parsed = [], {}, 0
+        tail = self._tail
         try:
             with self.manifest.open("rb") as handle:
-                handle.seek(self._parsed)
+                handle.seek(self._parsed - len(tail))
                 data = handle.read()
         except OSError as exc:
             raise ArchiveError(f"cannot read the archive manifest {self.manifest}: {exc.strerror}") from None
+        if self._loaded is None or not data.startswith(tail) or stat.st_size <= self._parsed:
+            self._forget()
+            data = self.manifest.read_bytes()
+        else:
+            data = data[len(tail):]
         complete = data[:data.rfind(b"\n") + 1]  # a torn last line (a writer killed mid-line) is not yet in
-        number = len(self._segments)
-        for line in complete.splitlines():
-            number += 1
-            self._add(_segment(line, f"{self.manifest}:{number}"), number)
+        lines = complete.splitlines(keepends=True)
+        try:
+            self._take([_segment(line, f"{self.manifest}:{len(self._segments) + n}")
+                        for n, line in enumerate(lines, 1)])
+        except ArchiveError:
+            self._forget()
+            raise
         self._parsed += len(complete)
+        self._tail = lines[-1] if lines else self._tail
         self._loaded = (stat.st_size, stat.st_mtime_ns)
 
-    def _add(self, seg: Segment, number: int) -> None:
-        mine = self._by_stream.setdefault(seg.stream, [])
-        before = mine[-1] if mine else None
-        follows = (before.end if before else 0) == seg.start and (
-            before is None or id_key(seg.first) > id_key(before.last))
-        if not follows:
-            self._loaded = None  # parsed again from the start next time
-            raise ArchiveError(f"{self.manifest}:{number}: segment {seg.name} does not follow the last of "
-                               f"{seg.stream} (a manifest line was removed, repeated or edited)")
-        mine.append(seg)
-        self._segments.append(seg)
+    def _forget(self) -> None:
+        self._segments, self._by_stream, self._loaded, self._parsed, self._tail = [], {}, None, 0, b""
+
+    def _take(self, new: list[Segment]) -> None:
+        """Add ``new`` (the manifest's next lines), each following the last of its stream, or none of them."""
+        ends = {name: mine[-1] for name, mine in self._by_stream.items() if mine}
+        for number, seg in enumerate(new, len(self._segments) + 1):
+            before = ends.get(seg.stream)
+            follows = (before.end if before else 0) == seg.start and (
+                before is None or id_key(seg.first) > id_key(before.last))
+            if not follows:
+                raise ArchiveError(f"{self.manifest}:{number}: segment {seg.name} does not follow the last of "
+                                   f"{seg.stream} (a manifest line was removed, repeated or edited)")
+            ends[seg.stream] = seg
+        for seg in new:
+            self._by_stream.setdefault(seg.stream, []).append(seg)
+            self._segments.append(seg)
 
     # ---- writing (one writer: retention's lease) --------------------------------------------------------
 
@@ -196,8 +211,8 @@ class Archive:
         except OSError as exc:
             raise ArchiveError(f"cannot write the archive manifest {self.manifest}: {exc.strerror}") from None
         if self._loaded is not None and self._parsed + len(line) == stat.st_size:  # nothing else wrote meanwhile
-            self._add(seg, len(self._segments) + 1)
-            self._parsed, self._loaded = stat.st_size, (stat.st_size, stat.st_mtime_ns)
+            self._take([seg])
+            self._parsed, self._tail, self._loaded = stat.st_size, line, (stat.st_size, stat.st_mtime_ns)
         return seg
 
 
