@@ -97,7 +97,7 @@ ROUTER_AUDIT = ("+set", "+get", "+pexpire")
 # with its erasure record in one call of lua/erase.lua (XTRIM or HDEL, HINCRBY, XADD); an archived segment's
 # record and position in one MULTI/EXEC. XTRIM is a selector on the streams retention trims (on 6.2: on all
 # the router's keys)
-ROUTER_RETENTION = ("+exists", "+hscan", "+hincrby", "+multi", "+exec", "+discard")
+ROUTER_RETENTION = ("+exists", "+hscan", "+hlen", "+hincrby", "+multi", "+exec", "+discard")
 ROUTER_TRIM = ("+xtrim",)
 ADMIN_COMMANDS = (*CONNECTION, "+fcall", "+function|load", "+function|list", "+function|delete")
 PARTNER_COMMANDS = (*CONNECTION, "+xadd")

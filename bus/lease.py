@@ -1,10 +1,12 @@
 """A lease one router holds at a time (the audit checkpointer's, retention's): SET NX PX, renewed by its holder.
 
-Renewal is GET then PEXPIRE, not atomic: when a lease lapses exactly then (a run longer than its lease, at
-least a minute), two holders can overlap for a moment. For the checkpointer that is harmless (what it signs
-depends only on the logs). For retention it loses nothing and counts nothing twice (each trim and its record
-are one call that counts what Redis removed), but two runs writing one archive folder at once can leave a
-manifest that no longer follows: removal of that stream then stops, named, until an operator mends it.
+Renewal is GET then PEXPIRE, not atomic: when a lease lapses exactly then, two holders can overlap for a
+moment. For the checkpointer that is harmless (what it signs depends only on the logs). A retention run
+renews its lease before each stream and each archive segment and stops as soon as it finds the lease gone
+to another run, so two runs overlap only if one stalls for longer than its lease (a minute at least)
+between two renewals; each trim and its record are one call that counts what Redis removed, so even then
+nothing is lost or counted twice from Redis, and the archive is each router's own folder (the README says
+not to share one: two writers could name a segment the same).
 """
 
 from __future__ import annotations

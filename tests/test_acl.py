@@ -608,7 +608,7 @@ def test_exact_rules() -> None:
     assert team.line() == f"user team-durham.fib {common} {team_rules} {feeds} (+xadd ~x:consult:durham.fib)"
     router_rules = ("+xreadgroup +xack +xclaim +xpending +xrange +xrevrange +xlen +xadd +xgroup|create "
                     "+xgroup|setid +xinfo|stream +xinfo|groups +hget +hset +hdel +time "
-                    "+client|id +client|tracking +subscribe +exists +hscan +hincrby +multi +exec +discard")
+                    "+client|id +client|tracking +subscribe +exists +hscan +hlen +hincrby +multi +exec +discard")
     router_keys = ("~x:ingress:* ~x:feed:* ~x:decisions ~x:quarantine ~x:audit ~x:seen:* ~x:scout ~x:scouted "
                    "~x:failures ~x:checkpoints ~x:retention ~x:archive ~x:trimmed")
     assert router.line() == (

@@ -248,6 +248,44 @@ async def test_retention_on_redis_6_2_runs_as_scripts_with_the_same_bounds(tmp_p
         proc.stop()
 
 
+async def test_a_node_larger_than_a_step_is_still_trimmed_a_bounded_step_at_a_time(redis_proc: RedisProc) -> None:
+    """With stream-node-max-entries above the step (Redis allows it), no whole node fits in one call: the
+    exact fallback then takes a few entries a call, never everything below the bound at once."""
+    client = aredis.Redis.from_url(redis_proc.url)
+    keys = Keys()
+    try:
+        await client.config_set("stream-node-max-entries", 2 * STEP)
+        await client.config_set("stream-node-max-bytes", 0)
+        count = 2 * STEP + 5
+        stream = await feed(client, keys, count)
+        await client.xack(stream, TEAM_GROUP, *await read(client, stream, count))
+        removed = await run(client, keys)
+        assert removed.by_stream == {stream: count}
+        records = await erasures(client, keys)
+        assert max(e["count"] for e in records) <= STEP and sum(e["count"] for e in records) == count
+    finally:
+        await client.aclose()
+
+
+async def test_a_run_whose_lease_went_elsewhere_stops_where_it_is(r: aredis.Redis, keys: Keys) -> None:
+    """A run renews its lease before each stream and each segment; once another run holds it, this one
+    stops, so that two never write one archive at once, and says so."""
+    stream = await feed(r, keys, 5)
+    await r.xack(stream, TEAM_GROUP, *await read(r, stream, 5))
+    renewals: list[bool] = []
+
+    async def lease() -> bool:
+        renewals.append(len(renewals) < 1)  # held for the first stream, then gone to another run
+        return renewals[-1]
+
+    removed = await Retention(r, keys, RULESET, policy(), "test", None, lease=lease).run(LATER)
+    assert renewals == [True, False] and "went to another run" in removed.blocked["lease"]
+    assert await r.xlen(stream) == 5 - removed.by_stream.get(stream, 0)
+    assert removed.total <= 5 and len(removed.by_stream) <= 1  # at most the first stream's work was done
+    again = await Retention(r, keys, RULESET, policy(), "test", None, lease=lambda: asyncio.sleep(0, True)).run(LATER)
+    assert "lease" not in again.blocked and await r.xlen(stream) == 0
+
+
 async def test_a_group_moved_back_after_the_watermark_is_never_trimmed_past(r: aredis.Redis, keys: Keys) -> None:
     """Each trim step takes the groups' bound inside Redis, atomically with the trim: a reader reset by SETID
     (or created) after the watermark was taken keeps what it has not read."""
@@ -259,7 +297,9 @@ async def test_a_group_moved_back_after_the_watermark_is_never_trimmed_past(r: a
     mark = await watermark_of(r, keys, targets[0], retention.policy, {}, LATER)
     assert mark.below == f"{T0 + 49}-1"  # everything may go, as the watermark was taken
     await r.xgroup_setid(stream, TEAM_GROUP, id=f"{T0 + 19}-0")  # then the team asks for 20 onwards again
-    removed = await retention._erase(stream, "test", ["xtrim", mark.below, STEP, True, "approx"], {})
+    removed = 0
+    while step := await retention._erase(stream, "test", ["xtrim", mark.below, STEP, True, "approx"], {}):
+        removed += step  # the stale watermark passed each time: Redis lowers it to the group's
     assert removed == 20 and (await r.xlen(stream)) == 30
 
 
@@ -285,19 +325,18 @@ async def test_dedupe_marks_go_after_the_window_unless_held(r: aredis.Redis, key
 
 
 async def test_the_routers_runs_sweep_the_dedupe_marks_a_bounded_step_each(r: aredis.Redis, keys: Keys) -> None:
-    """In the router's loop each run looks at about MARKS_PER_RUN marks per partner and goes on from there
-    the next run: a run costs the same however many marks the window holds, and every expired mark goes
-    within one sweep (here 2.5 runs' worth); the fresh ones stay."""
+    """In the router's loop each run looks at about MARKS_PER_RUN marks per partner (or a twelfth of the
+    hash, if more) and the next run goes on from there, its cursor kept in Redis: a run's cost is bounded,
+    and every expired mark goes within one sweep (here 2.5 runs' worth); the fresh ones stay."""
     seen = keys.seen(PARTNER)
     expired, fresh = 50_000, 10
     for start in range(0, expired, 10_000):
         await r.hset(seen, mapping={f"old-{i}": f"{T0}-0 s {i}-0" for i in range(start, start + 10_000)})
     now = T0 + 366 * DAY  # the old marks are past the shipped window of 365 days
     await r.hset(seen, mapping={f"new-{i}": f"{now}-0 s {i}-0" for i in range(fresh)})
-    sweeps: dict[str, int] = {}
     gone = []
-    while await r.hlen(seen) > fresh:
-        removed = await Retention(r, keys, RULESET, policy(), "test", None, sweeps=sweeps).run(now)
+    while await r.hlen(seen) > fresh:  # each run a new Retention, as the loop makes: the cursor is in Redis
+        removed = await Retention(r, keys, RULESET, policy(), "test", None, sweep=True).run(now)
         gone.append(removed.by_stream.get(seen, 0))
         assert len(gone) <= 5, gone
     assert 0 < gone[0] <= 2 * MARKS_PER_RUN and sum(gone) == expired and len(gone) >= 3  # a step a run, not all

@@ -69,7 +69,8 @@ def _handle(args: argparse.Namespace, settings: Settings) -> int:
                   "every INTELBUS_RETENTION_INTERVAL_MS): nothing done", file=sys.stderr)
             return 1
         try:
-            removed = await Retention(redis, keys, ruleset, policy, by, archive, progress=_progress()).run(now_ms)
+            removed = await Retention(redis, keys, ruleset, policy, by, archive, progress=_progress(),
+                                      lease=lambda: hold(redis, keys.retainer, by, LEASE_MS)).run(now_ms)
         finally:
             if text(await redis.get(keys.retainer)) == by:
                 await redis.delete(keys.retainer)

@@ -8,9 +8,10 @@
 -- all loses nothing when the caller says so (a feed nobody reads yet; an ingress stream no router reads).
 --
 -- 'approx' removes whole nodes of the stream below the bound (XTRIM MINID ~ … LIMIT: the cheapest trim
--- Redis has, at most LIMIT entries), and only when no whole node is below it, what is below it in the
--- oldest node, exactly (at most one node's entries). 'exact' removes everything below the bound (the
--- caller read those entries, at most a page, and found none held).
+-- Redis has, at most LIMIT entries), and only when no whole node is below it (or the oldest node holds more
+-- than LIMIT, when stream-node-max-entries allows it), the oldest entries below it exactly, at most FEW a
+-- call. 'exact' removes everything below the bound (the caller read those entries, at most a page, and
+-- found none held).
 --
 -- KEYS: [1] the stream or hash, [2] the audit stream, [3] the trimmed-counts hash.
 -- ARGV xtrim: [1] 'xtrim', [2] the record's JSON without first, before, bound and count (it ends with '}'),
@@ -53,6 +54,8 @@ local function groups_bound(stream, bound, keep_without_group)
   return bound
 end
 
+local FEW = 10  -- entries an exact step reads and removes at most (each may be a partner's 256 KiB)
+
 local function oldest(stream)
   local row = redis.call('XRANGE', stream, '-', '+', 'COUNT', 1)[1]
   return row and row[1]
@@ -68,7 +71,12 @@ if ARGV[1] == 'xtrim' then
   if first == nil or not id_less(first, bound) then return 0 end
   if ARGV[6] == 'approx' then
     removed = redis.call('XTRIM', target, 'MINID', '~', bound, 'LIMIT', ARGV[4])
-    if removed == 0 then removed = redis.call('XTRIM', target, 'MINID', bound) end
+    if removed == 0 then  -- the oldest node holds the bound (or more than LIMIT entries): FEW at a time, exactly
+      local few = redis.call('XRANGE', target, '-', '(' .. bound, 'COUNT', FEW)
+      local upto = bound
+      if #few == FEW then upto = id_after(few[FEW][1]) end
+      removed = redis.call('XTRIM', target, 'MINID', upto)
+    end
   else
     removed = redis.call('XTRIM', target, 'MINID', bound)
   end

@@ -2,7 +2,7 @@
 ``INTELBUS_RETENTION_INTERVAL_MS`` (the first after one interval: a router starts fast), by whichever router
 holds the lease ``intel:retainer``, on the router's housekeeping thread (``bus.housekeeping``); each run's figures
 go to the hash ``intel:retention`` for operators. The archive is ``<data folder>/archive`` (``bus.archive``). The
-dedupe marks are swept a bounded step a run, each run going on from the last (``Retention.expire_marks``).
+dedupe marks are swept a bounded step a run, each going on from the last (``Retention.expire_marks``).
 """
 
 from __future__ import annotations
@@ -41,7 +41,6 @@ class RetentionLoop:
         self.interval = interval_ms / 1000
         self.runs = 0  # runs this router made (it held the lease)
         self.ran = asyncio.Event()  # set after each run: tests wait for it, not for a clock
-        self.sweeps: dict[str, int] = {}  # the dedupe marks' scans, each run going on from the last
 
     async def run(self, stop: asyncio.Event) -> None:
         """Run retention every interval until ``stop``; closes the client."""
@@ -60,13 +59,18 @@ class RetentionLoop:
 
     async def once(self) -> bool:
         """One run, if this router holds the lease; its figures (or its error) to ``intel:retention``."""
-        if not await hold(self.client, self.keys.retainer, self.owner, max(int(self.interval * 3000), 60_000)):
+        ttl_ms = max(int(self.interval * 3000), 60_000)
+
+        async def lease() -> bool:
+            return await hold(self.client, self.keys.retainer, self.owner, ttl_ms)
+
+        if not await lease():
             return False
         started = time.perf_counter()
         status = {"at": utc_text(datetime.now(UTC)), "by": self.owner, "policy": self.policy.source}
         try:
             removed = await Retention(self.client, self.keys, self.ruleset, self.policy, self.owner, self.archive,
-                                      self.library, sweeps=self.sweeps).run(int(time.time() * 1000))
+                                      self.library, sweep=True, lease=lease).run(int(time.time() * 1000))
         except TransportError as exc:
             status |= {"error": str(exc)}
             await self._status(status)

@@ -20,7 +20,7 @@ manifest, writing any segment record Redis lacks.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -52,8 +52,14 @@ from bus.retention.targets import Target, targets
 from bus.transport import text, translate_errors
 
 log = logging.getLogger("intelbus.retention")
-MARKS_PER_RUN = 20_000  # dedupe marks the router's run looks at per partner (a few ms of Redis in all)
+MARKS_PER_RUN = 20_000  # dedupe marks the router's run looks at per partner at least (a few ms of Redis)
+SWEEP_RUNS = 12  # ... and at least this share of them: a whole sweep in at most this many runs
 Progress = Callable[[str, int], None]
+Lease = Callable[[], Awaitable[bool]]
+
+
+class LeaseLost(Exception):  # control flow inside a run, never raised out of it
+    """The run's lease went to another run: this one stops where it is."""
 
 
 @dataclass(slots=True)
@@ -72,9 +78,10 @@ class Removed:
 class Retention:
     def __init__(self, client: aioredis.Redis, keys: Keys, ruleset: Ruleset, policy: RetentionPolicy, by: str,
                  archive: Archive | None, library: Library | None = None, progress: Progress | None = None,
-                 sweeps: dict[str, int] | None = None) -> None:
+                 sweep: bool = False, lease: Lease | None = None) -> None:
         self.client, self.keys, self.ruleset, self.policy, self.by = client, keys, ruleset, policy, by
-        self.sweeps = sweeps  # per dedupe hash, where the last run's scan stopped; None: scan each whole
+        self.lease = lease  # renews the run's lease before each stream and each segment; False: it went elsewhere
+        self.sweep = sweep  # dedupe marks a bounded step a run (the router's loop); False: each hash whole
         self.raw = raw_reader(client)
         self.archive, self.library = archive, library or Library(client)
         self.progress = progress
@@ -92,17 +99,27 @@ class Retention:
                           "logs", exc)
                 self.removed.blocked["archive"] = str(exc)
                 archive = None
+        try:
+            await self.streams(archive, now_ms)
+        except LeaseLost:
+            self.removed.blocked["lease"] = (f"{self.keys.retainer} went to another run (this one outlived its "
+                                             "lease): this run stopped, so that two never write the archive at once")
+            log.error("retention: %s", self.removed.blocked["lease"])
+            return self.removed
+        for partner in sorted(self.ruleset.partners):
+            if not any(h.value == partner for h in self.policy.holds_of("partner")):
+                await self.expire_marks(self.keys.seen(partner), now_ms)
+        return self.removed
+
+    async def streams(self, archive: Archive | None, now_ms: int) -> None:
         heads = await checkpointed(self.client, self.keys)
         for target in targets(self.keys, self.ruleset, self.policy):
+            await self._renew()
             try:
                 await self.retain(target, archive, heads, now_ms)
             except ArchiveError as exc:
                 log.error("retention: %s", exc)
                 self.removed.blocked[target.stream] = str(exc)
-        for partner in sorted(self.ruleset.partners):
-            if not any(h.value == partner for h in self.policy.holds_of("partner")):
-                await self.expire_marks(self.keys.seen(partner), now_ms)
-        return self.removed
 
     async def retain(self, target: Target, archive: Archive | None, heads: dict[str, str], now_ms: int) -> None:
         if target.archived:
@@ -147,7 +164,12 @@ class Retention:
         if batch:
             await self._segment(archive, stream, batch)
 
+    async def _renew(self) -> None:
+        if self.lease is not None and not await self.lease():
+            raise LeaseLost
+
     async def _segment(self, archive: Archive, stream: str, batch: list[RawRecord]) -> None:
+        await self._renew()
         seg = archive.append(stream, batch, utc_text(datetime.now(UTC)), self.by)
         await self._record(seg)
         self.removed.archived[stream] = self.removed.archived.get(stream, 0) + seg.count
@@ -198,19 +220,29 @@ class Retention:
                 return
 
     async def expire_marks(self, seen: str, now_ms: int) -> None:
-        """The marks past the window go: every one (``intelbus retention run``), or, in the router's loop,
-        ``MARKS_PER_RUN`` looked at a run, each run going on from where the last stopped (``sweeps``), so a
-        run costs the same however many marks the window holds, and a mark goes at most one sweep late."""
+        """The marks past the window go: every one (``intelbus retention run``), or, in the router's loop
+        (``sweep``), a step a run going on from where the last run stopped (its HSCAN cursor is kept in
+        ``intel:retention``, so a restart or another router takes it up): at least ``MARKS_PER_RUN`` marks
+        and a twelfth of the hash, so a whole sweep takes at most 12 runs (an hour at the default interval)
+        however many marks the window holds, and a mark goes at most that late."""
         window = self.policy.dedupe_window_ms
         older_than = f"{max(now_ms - window, 0)}-0"
-        budget = None if self.sweeps is None else MARKS_PER_RUN
-        start = 0 if self.sweeps is None else self.sweeps.get(seen, 0)
+        budget, start, field = None, 0, f"sweep {seen}"
+        if self.sweep:
+            async with translate_errors(f"reading {self.keys.retention} and {seen}"):
+                pipe = self.client.pipeline(transaction=False)
+                pipe.hget(self.keys.retention, field)
+                pipe.hlen(seen)
+                cursor, size = await pipe.execute()
+            start = int(cursor) if cursor and text(cursor).isdigit() else 0
+            budget = max(MARKS_PER_RUN, int(size) // SWEEP_RUNS)
         async for cursor, fields in expired_marks(self.client, seen, self.policy, now_ms, start, budget):
             if fields:
                 await self._erase(seen, f"dedupe_window {show_duration(window)}", ["hdel", *fields],
                                   {"older_than": older_than})
-            if self.sweeps is not None:
-                self.sweeps[seen] = cursor
+            if self.sweep:
+                async with translate_errors(f"writing {self.keys.retention}"):
+                    await self.client.hset(self.keys.retention, field, str(cursor))
 
     async def _erase(self, name: str, clause: str, how: list[Any], where: dict[str, Any]) -> int:
         event = {"type": "erasure", "stream": name, **where, "clause": clause, "by": self.by,
