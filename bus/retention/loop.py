@@ -31,6 +31,7 @@ from bus.transport import client as redis_client
 from bus.transport import translate_errors
 
 log = logging.getLogger("intelbus.retention")
+RENEW_S = 5.0  # a run's lease is renewed in Redis at most this often (its three round trips, on a busy router)
 
 
 class RetentionLoop:
@@ -60,9 +61,15 @@ class RetentionLoop:
     async def once(self) -> bool:
         """One run, if this router holds the lease; its figures (or its error) to ``intel:retention``."""
         ttl_ms = max(int(self.interval * 3000), 60_000)
+        renewed = [0.0]
 
         async def lease() -> bool:
-            return await hold(self.client, self.keys.retainer, self.owner, ttl_ms)
+            """Held: renewed in Redis at most every RENEW_S (a lease lasts a minute at least), else trusted."""
+            if time.monotonic() - renewed[0] < RENEW_S:
+                return True
+            held = await hold(self.client, self.keys.retainer, self.owner, ttl_ms)
+            renewed[0] = time.monotonic() if held else 0.0
+            return held
 
         if not await lease():
             return False

@@ -236,13 +236,15 @@ class Retention:
                 cursor, size = await pipe.execute()
             start = int(cursor) if cursor and text(cursor).isdigit() else 0
             budget = max(MARKS_PER_RUN, int(size) // SWEEP_RUNS)
+        reached = start
         async for cursor, fields in expired_marks(self.client, seen, self.policy, now_ms, start, budget):
+            reached = cursor
             if fields:
                 await self._erase(seen, f"dedupe_window {show_duration(window)}", ["hdel", *fields],
                                   {"older_than": older_than})
-            if self.sweep:
-                async with translate_errors(f"writing {self.keys.retention}"):
-                    await self.client.hset(self.keys.retention, field, str(cursor))
+        if self.sweep:  # once a run, not a step: a run killed before it takes up from the last one's cursor
+            async with translate_errors(f"writing {self.keys.retention}"):
+                await self.client.hset(self.keys.retention, field, str(reached))
 
     async def _erase(self, name: str, clause: str, how: list[Any], where: dict[str, Any]) -> int:
         event = {"type": "erasure", "stream": name, **where, "clause": clause, "by": self.by,
