@@ -232,6 +232,10 @@ async def test_an_archive_that_is_not_the_one_redis_knows_stops_removal(r: aredi
     assert await r.xlen(stream) == 3 and other.position(stream) == (0, None)
     row = next(row for row in await plan(r, keys, RULESET, policy(), LATER, other) if row.stream == stream)
     assert row.removable == 0 and "not the archive they went to" in row.blocked_by
+    await r.hset(keys.archive, stream, "garbage")  # a position nobody wrote: the run and the plan both stop at it
+    assert "is not an archive position" in (await run(r, keys, other)).blocked[stream]
+    row = next(row for row in await plan(r, keys, RULESET, policy(), LATER, other) if row.stream == stream)
+    assert row.removable == 0 and "is not an archive position" in row.blocked_by
 
 
 async def test_a_run_killed_mid_archive_loses_nothing_and_archives_nothing_twice(redis_proc: RedisProc,

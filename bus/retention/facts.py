@@ -12,7 +12,7 @@ from bus.archive.store import Archive
 from bus.audit.checkpoint import from_json
 from bus.audit.log import iter_raw
 from bus.batch import dedupe_key
-from bus.errors import AuditError
+from bus.errors import ArchiveError, AuditError
 from bus.ids import id_key, successor
 from bus.keys import Keys
 from bus.retention.policy import Hold, RetentionPolicy
@@ -149,6 +149,26 @@ async def watermark_of(client: aioredis.Redis, keys: Keys, target: Target, polic
                       f"audit: the newest signed checkpoint covers up to {last}" if last
                       else "audit: no signed checkpoint covers it yet")
     return mark
+
+
+async def redis_archived(client: aioredis.Redis, keys: Keys, stream: str) -> int:
+    """How many entries of ``stream`` Redis says were archived (``intel:archive``: "<count> <last id>")."""
+    async with translate_errors(f"reading {keys.archive}"):
+        said = text(await client.hget(keys.archive, stream) or b"0")
+    try:
+        return int(said.split()[0])
+    except (ValueError, IndexError):
+        raise ArchiveError(f"{keys.archive} {stream}: {said!r} is not an archive position") from None
+
+
+async def foreign_archive(client: aioredis.Redis, keys: Keys, archive: Archive, stream: str) -> tuple[int, str | None]:
+    """(what Redis says was archived of ``stream``, why ``archive`` is not the one it went to, or None)."""
+    count, held = await redis_archived(client, keys, stream), archive.position(stream)[0]
+    if count <= held:
+        return count, None
+    return count, (f"Redis says {count:,} entries of {stream} were archived, but {archive.folder} holds {held:,}: "
+                   "it is not the archive they went to (another host's data folder, or one restored from an older "
+                   f"backup); nothing more of {stream} is archived or removed until that archive is here")
 
 
 def archived_bound(mark: Watermark, archive: Archive | None) -> Watermark:

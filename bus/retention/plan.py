@@ -14,9 +14,10 @@ import redis.asyncio as aioredis
 from bus.archive.store import Archive
 from bus.audit.log import raw_reader
 from bus.batch import dedupe_key
+from bus.errors import ArchiveError
 from bus.keys import Keys
 from bus.policy import Ruleset
-from bus.retention.facts import HoldCheck, checkpointed, entries_below, watermark_of
+from bus.retention.facts import HoldCheck, checkpointed, entries_below, foreign_archive, watermark_of
 from bus.retention.policy import RetentionPolicy, show_duration
 from bus.retention.targets import Target, targets
 from bus.retention.watermark import Watermark, lowest, mark_expired
@@ -60,10 +61,12 @@ async def stream_row(client: aioredis.Redis, keys: Keys, target: Target, policy:
             mark = lowest(mark, None, "archive: no archive folder (it leaves Redis only once archived)")
         else:
             archived = archive.position(target.stream)[0]
-            said = text(await client.hget(keys.archive, target.stream) or b"0").split()
-            if said and said[0].isdigit() and int(said[0]) > archived:
-                mark = lowest(mark, None, f"archive: Redis says {int(said[0]):,} entries were archived, "
-                                          f"{archive.folder} holds {archived:,} (not the archive they went to)")
+            try:
+                foreign = (await foreign_archive(client, keys, archive, target.stream))[1]
+            except ArchiveError as exc:  # what the run stops at, the plan says blocks
+                foreign = str(exc)
+            if foreign is not None:
+                mark = lowest(mark, None, f"archive: {foreign}")
     length, memory = await _size(client, target.stream, hashed=False)
     removable = 0
     if mark.below is not None:

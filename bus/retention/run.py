@@ -44,6 +44,7 @@ from bus.retention.facts import (
     archived_bound,
     checkpointed,
     entries_below,
+    foreign_archive,
     watermark_of,
 )
 from bus.retention.plan import expired_marks
@@ -134,18 +135,9 @@ class Retention:
     async def reconcile(self, archive: Archive, stream: str) -> None:
         """Redis and the archive agree on how much of ``stream`` is archived: Redis is given what a killed
         run did not record; an archive holding less than Redis says is not the one they went to."""
-        async with translate_errors(f"reading {self.keys.archive}"):
-            said = text(await self.client.hget(self.keys.archive, stream) or b"0")
-        try:
-            count = int(said.split()[0])
-        except (ValueError, IndexError):
-            raise ArchiveError(f"{self.keys.archive} {stream}: {said!r} is not an archive position") from None
-        held = archive.position(stream)[0]
-        if count > held:
-            raise ArchiveError(
-                f"Redis says {count:,} entries of {stream} were archived, but {archive.folder} holds {held:,}: it "
-                "is not the archive they went to (another host's data folder, or one restored from an older "
-                f"backup); nothing more of {stream} is archived or removed until that archive is here")
+        count, foreign = await foreign_archive(self.client, self.keys, archive, stream)
+        if foreign is not None:
+            raise ArchiveError(foreign)
         for seg in archive.segments(stream):
             if seg.end > count:
                 await self._record(seg)
