@@ -11,6 +11,7 @@
     │                               the reason a partner can act on and the submission_id if readable
     ├── EmbeddedRedisError          the private redis-server could not be found, started or stopped
     ├── AuditError                  an audit key, checkpoint file or export that cannot be read or used
+    ├── LoginRefused                a console login that is not the operator's, or too many failures
     ├── ArchiveError                the retention archive's folder, manifest or a segment cannot be read or
     │                               written, or is not the archive Redis says it has (names the file)
     └── TransportError              Redis refused or lost a connection (translated at one boundary,
@@ -35,8 +36,9 @@ from schemas.errors import BusError, SubmissionRejected
 
 __all__ = [
     "ArchiveError", "AuditError", "BusError", "ConfigError", "ConsultationError", "EmbeddedRedisError",
-    "GroupExistsError", "GroupMissingError", "LibraryMissingError", "PermissionDeniedError", "ReferenceDataError",
-    "RetentionError", "RulesetError", "SubmissionRejected", "TransportError", "UnknownCommandError", "UnreachableError",
+    "GroupExistsError", "GroupMissingError", "LibraryMissingError", "LoginRefused", "PermissionDeniedError",
+    "ReferenceDataError", "RetentionError", "RulesetError", "SubmissionRejected", "TransportError",
+    "UnknownCommandError", "UnreachableError",
 ]
 
 
@@ -62,6 +64,10 @@ class EmbeddedRedisError(BusError):
 
 class AuditError(BusError):
     """An audit signing key, public key, checkpoint file or export that cannot be read or used."""
+
+
+class LoginRefused(BusError):
+    """A console login refused: not the operator user, a wrong password, or too many failed attempts."""
 
 
 class ArchiveError(BusError):

@@ -48,6 +48,12 @@ class Settings(BaseSettings):
     metrics_port: int | None = Field(default=None, ge=0, le=65_535,
                                      description="The router's /metrics, /healthz and /readyz port; off when unset.")
     metrics_host: str = Field(default="127.0.0.1", description="Address the metrics port listens on.")
+    console_port: int = Field(default=8470, ge=1, le=65_535, description="Port of intelbus console's web pages.")
+    console_host: str = Field(default="127.0.0.1", description="Address intelbus console listens on.")
+    console_log: Path | None = Field(
+        default=None,
+        description="The console's consultation log (JSON lines); default: <data_dir>/console/consultations.jsonl.",
+    )
     retention: Path | None = Field(default=None,
                                    description="Retention file (periods, legal holds); default: the shipped one.")
     retention_run: bool = Field(default=True, description="The router runs retention (intelbus retention run).")

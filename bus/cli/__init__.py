@@ -68,14 +68,15 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _add_runtime_commands(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    """Commands that talk to Redis (added by bus.cli.runtime, acl, audit, retention and status)."""
-    from bus.cli import acl, audit, retention, runtime, status
+    """Commands that talk to Redis (added by bus.cli.runtime, acl, audit, retention, status and console)."""
+    from bus.cli import acl, audit, console, retention, runtime, status
 
     runtime.register(commands)
     acl.register(commands)
     audit.register(commands)
     retention.register(commands)
     status.register(commands)
+    console.register(commands)
 
 
 def _route(args: argparse.Namespace, settings: Settings) -> int:

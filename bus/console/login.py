@@ -1,0 +1,146 @@
+"""Who may use the console: the ``operator`` Redis user, checked by Redis itself, and the sessions it opens.
+
+On a Redis with the bus's ACL (``intelbus acl generate``), a login is the operator user's name and password:
+the console logs in to Redis with them, one connection per session, so every read is made with the
+operator's read-only rights and the console process holds no credentials of its own. Any other user (the
+router, a team) is refused before Redis is asked. On a Redis without ACLs (the embedded one of the demo,
+where any connection may do anything) there is no operator user to check against: the console prints a
+one-time password at start, valid while it runs, and reads through an unauthenticated connection.
+
+A session is a random token in an ``HttpOnly``, ``SameSite=Strict`` cookie; it ends at logout, after
+``IDLE_S`` without a request, or ``MAX_S`` after login. After ``MAX_FAILURES`` failed logins from one
+address, that address may not try again for ``LOCK_S``.
+"""
+
+from __future__ import annotations
+
+import hmac
+import secrets
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Literal
+from urllib.parse import urlsplit, urlunsplit
+
+import redis.asyncio as aioredis
+from redis.exceptions import AuthenticationError, AuthorizationError, RedisError, ResponseError
+
+from bus.errors import LoginRefused, UnreachableError
+from bus.transport import client, text
+
+OPERATOR = "operator"
+IDLE_S = 15 * 60
+MAX_S = 8 * 3600
+MAX_FAILURES = 5
+LOCK_S = 60.0
+Mode = Literal["acl", "local"]
+
+
+def without_credentials(url: str) -> str:
+    """``url`` with any user and password taken out: a console login supplies its own."""
+    parts = urlsplit(url)
+    if parts.username is None and parts.password is None:
+        return url
+    host = parts.hostname or ""
+    host = f"[{host}]" if ":" in host else host
+    netloc = f"{host}:{parts.port}" if parts.port else host
+    return urlunsplit((parts.scheme, netloc, parts.path, parts.query, parts.fragment))
+
+
+async def probe(url: str) -> Mode:
+    """``acl`` when Redis refuses a connection that has not logged in, ``local`` when it lets it in."""
+    anonymous = client(url)
+    try:
+        await anonymous.execute_command("ACL", "WHOAMI")  # type: ignore[no-untyped-call]
+        return "local"
+    except (AuthenticationError, AuthorizationError, ResponseError) as exc:
+        if "NOAUTH" in str(exc) or isinstance(exc, AuthenticationError | AuthorizationError):
+            return "acl"
+        raise UnreachableError(f"Redis at {url} answered the console's probe with: {exc}") from exc
+    except RedisError as exc:
+        raise UnreachableError(f"cannot reach Redis at {url}: {exc}") from exc
+    finally:
+        await anonymous.aclose()
+
+
+@dataclass(slots=True)
+class Session:
+    user: str
+    redis: aioredis.Redis
+    csrf: str
+    started: float
+    seen: float
+
+
+class Gate:
+    """Checks logins (``mode`` as :func:`probe` found it) and keeps the sessions they open."""
+
+    def __init__(self, url: str, mode: Mode, clock: Callable[[], float] = time.monotonic,
+                 one_time: str | None = None) -> None:
+        self.url, self.mode, self.clock = url, mode, clock
+        self.one_time = one_time or (secrets.token_urlsafe(18) if mode == "local" else None)
+        self.sessions: dict[str, Session] = {}
+        self.failures: dict[str, tuple[int, float]] = {}  # address -> (consecutive failures, last at)
+        self._shared: aioredis.Redis | None = None
+
+    async def login(self, user: str, password: str, address: str) -> str:
+        """A new session's token; ``LoginRefused`` says why not (never which of name or password was wrong)."""
+        count, last = self.failures.get(address, (0, 0.0))
+        if count >= MAX_FAILURES and self.clock() - last < LOCK_S:
+            raise LoginRefused(f"too many failed logins from {address}: wait {LOCK_S:.0f} s")
+        try:
+            redis = await self._check(user, password)
+        except LoginRefused:
+            self.failures[address] = (count + 1, self.clock())
+            raise
+        self.failures.pop(address, None)
+        token, now = secrets.token_urlsafe(32), self.clock()
+        self.sessions[token] = Session(user, redis, secrets.token_urlsafe(32), now, now)
+        return token
+
+    async def _check(self, user: str, password: str) -> aioredis.Redis:
+        if user != OPERATOR:
+            raise LoginRefused(f"the console is for the {OPERATOR!r} user (read-only rights) only")
+        if self.mode == "local":
+            if self.one_time is None or not hmac.compare_digest(password.encode(), self.one_time.encode()):
+                raise LoginRefused("wrong user name or password")
+            if self._shared is None:
+                self._shared = client(self.url)
+            return self._shared
+        redis = client(self.url, username=user, password=password)
+        try:
+            whoami = text(await redis.execute_command("ACL", "WHOAMI"))  # type: ignore[no-untyped-call]
+        except (AuthenticationError, AuthorizationError, ResponseError) as exc:
+            await redis.aclose()
+            raise LoginRefused("wrong user name or password") from exc
+        except RedisError as exc:
+            await redis.aclose()
+            raise UnreachableError(f"cannot reach Redis at {self.url}: {exc}") from exc
+        if whoami != OPERATOR:
+            await redis.aclose()
+            raise LoginRefused(f"Redis says this login is {whoami!r}, not {OPERATOR!r}")
+        return redis
+
+    async def session(self, token: str | None) -> Session | None:
+        """The live session of ``token`` (its idle clock restarted), or None (expired sessions are closed)."""
+        found = self.sessions.get(token or "")
+        if found is None:
+            return None
+        now = self.clock()
+        if now - found.seen > IDLE_S or now - found.started > MAX_S:
+            await self.logout(token or "")
+            return None
+        found.seen = now
+        return found
+
+    async def logout(self, token: str) -> None:
+        found = self.sessions.pop(token, None)
+        if found is not None and found.redis is not self._shared:
+            await found.redis.aclose()
+
+    async def close(self) -> None:
+        for token in list(self.sessions):
+            await self.logout(token)
+        if self._shared is not None:
+            await self._shared.aclose()
+            self._shared = None
