@@ -47,16 +47,19 @@ ENV PATH="/opt/venv/bin:${PATH}" \
 
 RUN groupadd --system --gid 10001 intelbus \
  && useradd --system --uid 10001 --gid intelbus --create-home --home-dir /home/intelbus \
-      --shell /usr/sbin/nologin intelbus
+      --shell /usr/sbin/nologin intelbus \
+ && install -d -o intelbus -g intelbus /home/intelbus/.intelbus
 
 COPY --from=build /opt/venv /opt/venv
 
 USER intelbus
-# Writable working directory (the embedded-redis fallback keeps its data under ./.intelbus).
+# Writable working directory (the embedded-redis fallback keeps its data under ./.intelbus, the console its
+# consultation log; created above, owned by intelbus, so a named volume mounted there starts writable).
 WORKDIR /home/intelbus
 
 # Healthy when the router's /readyz answers 200 (INTELBUS_METRICS_PORT); a container that runs no router
-# (the deploy step, a team service) sets no port and is healthy while it runs.
+# (the deploy step, a team service) sets no port and is healthy while it runs. The console's service asks
+# its own /healthz instead (python -m bus.health --console).
 HEALTHCHECK --interval=10s --timeout=5s --start-period=20s --retries=3 CMD ["python", "-m", "bus.health"]
 
 # Exec form: intelbus runs as PID 1 and receives SIGTERM directly from `docker stop`.

@@ -143,7 +143,7 @@ def test_vendored_schema_is_a_valid_json_schema() -> None:
 def test_compose_file_parses_and_uses_the_compose_specification_format() -> None:
     compose = _load_compose()
     assert "version" not in compose, "the Compose Specification format has no top-level `version:`"
-    assert set(compose["services"]) == {"redis", "functions", "router", "team-example"}
+    assert set(compose["services"]) == {"redis", "functions", "router", "team-example", "console"}
 
 
 def test_compose_file_validates_against_the_compose_schema() -> None:
@@ -212,7 +212,7 @@ def test_dockerfile_uses_python_311_slim_installs_the_project_and_drops_root() -
 def test_every_project_image_service_runs_a_command_that_exists() -> None:
     compose = _load_compose()
     services = _project_image_services(compose)
-    assert set(services) == {"functions", "router", "team-example"}
+    assert set(services) == {"functions", "router", "team-example", "console"}
     image_entrypoint = _dockerfile_entrypoint()
     for name, svc in services.items():
         entrypoint = _as_argv(svc["entrypoint"]) if "entrypoint" in svc else image_entrypoint
@@ -292,3 +292,17 @@ def test_router_and_team_services_are_wired_as_specified() -> None:
     assert router["environment"]["INTELBUS_METRICS_HOST"] == "0.0.0.0"  # scraped from outside the container
     assert team["restart"] == "unless-stopped"
     assert team.get("image") == router.get("image") and team.get("build") == router.get("build")
+
+
+def test_the_console_listens_on_the_host_loopback_and_keeps_its_consultation_log() -> None:
+    compose = _load_compose()
+    console = compose["services"]["console"]
+    assert _as_argv(console["command"]) == ["console"]
+    port = console["environment"]["INTELBUS_CONSOLE_PORT"]
+    assert console["ports"] == [f"127.0.0.1:{port}:{port}"]  # never published beyond the host
+    assert console["environment"]["INTELBUS_CONSOLE_HOST"] == "0.0.0.0"  # reachable from the port mapping
+    assert console["healthcheck"]["test"] == ["CMD", "python", "-m", "bus.health", "--console"]
+    [volume] = console["volumes"]
+    name, mount = volume.split(":")
+    assert mount == "/home/intelbus/.intelbus" and name in compose["volumes"]
+    assert "install -d -o intelbus -g intelbus /home/intelbus/.intelbus" in (ROOT / "Dockerfile").read_text()

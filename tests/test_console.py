@@ -19,7 +19,7 @@ from typing import Any
 import orjson
 import pytest
 from console_harness import BACKLOG, KEYS, ROOT, SUBMISSION, known_bus, start_console, stop_console
-from redis_procs import RedisProc
+from redis_procs import RedisProc, free_port
 
 from bus.console import log
 from bus.console.login import IDLE_S, LOCK_S, MAX_FAILURES, MAX_S, Gate, without_credentials
@@ -176,6 +176,12 @@ def write_commands(proc: RedisProc) -> set[str]:
 Bus = tuple[RedisProc, str, str, Path]  # the server, the copied and the kept quarantine entries' ids, a folder
 
 
+def health(port: int) -> int:
+    """``python -m bus.health --console``, as the console's compose service checks it."""
+    return subprocess.run([sys.executable, "-m", "bus.health", "--console"], capture_output=True, timeout=60,
+                          env=os.environ | {"INTELBUS_CONSOLE_PORT": str(port)}).returncode
+
+
 @pytest.fixture(scope="module")
 def bus(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Bus]:
     folder = tmp_path_factory.mktemp("console")
@@ -205,6 +211,7 @@ def test_every_page_needs_a_login(bus: Bus) -> None:
             assert status == 401 and "set-cookie" not in headers, user
             assert "operator" in body if user != "operator" else "wrong user name or password" in body
         assert not console.log_path.exists()  # nothing was shown, so nothing was consulted
+        assert [health(console.port), health(free_port())] == [0, 1]  # the compose healthcheck
     finally:
         stop_console(console)
 

@@ -41,7 +41,7 @@ HEADERS = {
     "Content-Security-Policy": "default-src 'none'; style-src 'self'; form-action 'self'; frame-ancestors 'none'; "
                                "base-uri 'none'",
     "X-Content-Type-Options": "nosniff",
-    "Referrer-Policy": "no-referrer",
+    "Referrer-Policy": "same-origin",
     "X-Frame-Options": "DENY",
 }
 
@@ -73,10 +73,12 @@ async def _form(request: Request) -> dict[str, str]:
 
 
 def _same_origin(request: Request) -> bool:
-    """A browser says where a request comes from (``Sec-Fetch-Site``, ``Origin``): refuse any other site.
-    A client that says neither (curl, a script) is no browser a page could have tricked into posting."""
-    if request.headers.get("sec-fetch-site") not in (None, "same-origin", "none"):
-        return False
+    """A browser says where a request comes from: ``Sec-Fetch-Site`` (which no page can set), else ``Origin``.
+    Any other site is refused; a client that says neither (curl, a script) is no browser a page could
+    have tricked into posting."""
+    site = request.headers.get("sec-fetch-site")
+    if site is not None:
+        return site in ("same-origin", "none")
     origin = request.headers.get("origin")
     return origin is None or urlsplit(origin).netloc == request.headers.get("host")
 

@@ -196,7 +196,8 @@ def audit_page(form: Mapping[str, str], teams: Sequence[str], found: Found | Non
     if found is not None:
         rows = "".join(_decision_row(i, r) for i, r in found.decisions)
         capped = " (stopped there: narrow the time range to look further back)" if found.capped else ""
-        shown += (f'<p id="found">{_count(len(found.decisions), "decision")} found in {found.scanned:,} read{capped}.</p>'
+        shown += (f'<p id="found">{_count(len(found.decisions), "decision")} found in {found.scanned:,} read'
+                  f'{capped}.</p>'
                   '<table id="decisions"><tr><th>decision</th><th>at</th><th>partner</th><th>kind</th><th>status</th>'
                   '<th>submission_id</th><th>delivered to</th><th>withheld from</th><th>reason</th></tr>'
                   f'{rows}</table>')
