@@ -9,6 +9,7 @@ from typing import Any
 import orjson
 import pytest
 import redis.asyncio as aredis
+from policy_cases import conditions, covert_report, decide_record, intelligence_report, sar
 from redis_procs import RedisProc
 from router_harness import drained, running_router
 
@@ -16,7 +17,7 @@ from bus.cli import main
 from bus.keys import IMMEDIATE, ROUTER_GROUP, TEAM_GROUP, Keys
 from bus.policy import load_ruleset
 from bus.samples import realistic_mix
-from bus.status.figures import gather
+from bus.status.figures import gather, reason_class
 from bus.status.render import render
 from consumers import TeamClient
 from producers import PartnerClient
@@ -110,3 +111,30 @@ async def test_the_command(known: Any, redis_proc: RedisProc, capsys: pytest.Cap
     assert await asyncio.to_thread(main, ["status"]) == 0
     assert "intelbus status at" in capsys.readouterr().out
     assert await asyncio.to_thread(main, ["status", "--watch", "0"]) == 2
+
+
+REASON_CASES = [  # (payload, ingress stream's owner, class): each way the bus quarantines
+    (intelligence_report(partner="hmrc"), "force-durham", "spoofing"),
+    (intelligence_report(partner="<b>acme</b>: x"), "<b>acme</b>: x", "unknown partner"),
+    (sar(partner="hmrc"), "hmrc", "kind not allowed"),
+    (intelligence_report(classification="SECRET"), None, "H1 classification"),
+    (intelligence_report(area="Leeds: <i>x</i>"), None, "unknown area"),
+    (covert_report(partner="hmrc"), "hmrc", "covert source"),
+    (intelligence_report(**conditions("no_such_code")), None, "H2 handling condition"),
+    (intelligence_report(**conditions("named_recipients_only", named=["nobody.here"])), None, "named recipients"),
+    (b"{not json", None, "invalid submission"),
+]
+
+
+@pytest.mark.parametrize(("payload", "owner", "expected"), REASON_CASES, ids=[c[2] for c in REASON_CASES])
+def test_a_reason_class_is_from_a_fixed_list_never_what_a_partner_wrote(payload: Any, owner: str | None,
+                                                                         expected: str) -> None:
+    record = decide_record(payload, ingress_owner=owner)
+    assert record["status"] == "quarantined" and reason_class(record["reason"]) == expected, record["reason"]
+
+
+def test_wire_and_poison_reasons_have_classes_and_anything_else_is_other() -> None:
+    assert reason_class("entry has no payload field (it has: <i>x</i>); a submission is one field") == \
+        "malformed entry"
+    assert reason_class("poison: processing failed 5 times (limit 5); last error: boom") == "poison"
+    assert reason_class("<script>: anything") == "other" and reason_class("") == "other"
