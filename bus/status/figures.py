@@ -14,6 +14,7 @@ from typing import Any
 
 import orjson
 import redis.asyncio as aioredis
+from redis.exceptions import ResponseError
 
 from bus.ids import id_ms
 from bus.keys import IMMEDIATE, ROUTER_GROUP, TEAM_GROUP, Keys
@@ -65,11 +66,14 @@ async def gather(client: aioredis.Redis, keys: Keys, ruleset: Ruleset, now_ms: i
     decisions in the last minute), which the router's own counters give a scraper anyway."""
     now = now_ms if now_ms is not None else int(time.time() * 1000)
     status = Status(now)
-    for partner in sorted(ruleset.partners):
-        status.ingress[partner] = await stream_figures(client, keys.ingress(partner), ROUTER_GROUP, now)
+    named = [(f"ingress {p}", keys.ingress(p), ROUTER_GROUP) for p in sorted(ruleset.partners)]
     for team in sorted(ruleset.team_ids):
-        status.feeds[f"{team}:{IMMEDIATE}"] = await stream_figures(client, keys.feed(team, IMMEDIATE), TEAM_GROUP, now)
-        status.feeds[team] = await stream_figures(client, keys.feed(team), TEAM_GROUP, now)
+        named += [(f"feed {team}:{IMMEDIATE}", keys.feed(team, IMMEDIATE), TEAM_GROUP),
+                  (f"feed {team}", keys.feed(team), TEAM_GROUP)]
+    figures = await streams_figures(client, [(stream, group) for _, stream, group in named], now)
+    for (name, _, _), found in zip(named, figures, strict=True):
+        kind, key = name.split(" ", 1)
+        (status.ingress if kind == "ingress" else status.feeds)[key] = found
     if not light:
         status.quarantined = await quarantine_classes(client, keys, now)
         status.decisions_last_minute = await _count_since(client, keys.decisions, now - 60_000)
@@ -81,33 +85,75 @@ async def gather(client: aioredis.Redis, keys: Keys, ruleset: Ruleset, now_ms: i
 
 
 async def stream_figures(client: aioredis.Redis, stream: str, group: str, now: int) -> StreamFigures:
-    async with translate_errors(f"reading {stream}"):
-        length = int(await client.xlen(stream))
-        info = next((g for g in (await client.xinfo_groups(stream) if length or await client.exists(stream) else [])
-                     if text(g["name"]) == group), None)
+    return (await streams_figures(client, [(stream, group)], now))[0]
+
+
+def _replies(results: list[Any]) -> list[Any]:
+    """A pipeline's replies, its first error raised (inside ``translate_errors``: a ``TransportError``)."""
+    for result in results:
+        if isinstance(result, Exception):
+            raise result
+    return results
+
+
+async def streams_figures(client: aioredis.Redis, streams: list[tuple[str, str]], now: int) -> list[StreamFigures]:
+    """Each (stream, group)'s figures in two pipelined round trips whatever the number of streams (a scrape
+    of ~90 streams one command at a time cost the router ~29 ms of CPU): lengths and groups, then per
+    stream its oldest waiting entry, pending summary and consumers. Only a stream whose lag Redis cannot
+    say is counted on its own (``_after``)."""
+    async with translate_errors(f"reading {len(streams)} streams' groups"):
+        lengths, infos = await _groups(client, streams)
+        async with client.pipeline(transaction=False) as pipe:
+            for (stream, group), info in zip(streams, infos, strict=True):
+                if info is None:
+                    pipe.xrange(stream, count=1)
+                    continue
+                pipe.xrange(stream, min=f"({text(info['last-delivered-id'])}", max="+", count=1)
+                pipe.xpending(stream, group)
+                pipe.xinfo_consumers(stream, group)
+            replies = iter(_replies(await pipe.execute(raise_on_error=False)))
+    out = []
+    for (stream, _), length, info in zip(streams, lengths, infos, strict=True):
+        rows = next(replies)
+        oldest = now - id_ms(rows[0][0]) if rows else None
         if info is None:
-            first = await xrange_rows(client, stream, count=1)
-            return StreamFigures(stream, length, False, length, False, now - id_ms(first[0][0]) if first else None,
-                                 0, None, 0, None)
-        waiting, more, oldest = await _after(client, stream, text(info["last-delivered-id"]), now, info.get("lag"))
+            out.append(StreamFigures(stream, length, False, length, False, oldest, 0, None, 0, None))
+            continue
+        summary, consumers = next(replies), next(replies)
+        lag = info.get("lag")
+        waiting, more = (lag if rows else 0, False) if isinstance(lag, int) else (0, False)
+        if not isinstance(lag, int):
+            async with translate_errors(f"reading {stream}"):
+                waiting, more, oldest = await _after(client, stream, text(info["last-delivered-id"]), now)
         pending = int(info["pending"])
-        oldest_pending = None
-        if pending:
-            first_pending = await client.xpending_range(stream, group, min="-", max="+", count=1)
-            oldest_pending = now - id_ms(text(first_pending[0]["message_id"])) if first_pending else None
-        consumers = await client.xinfo_consumers(stream, group)
+        oldest_pending = now - id_ms(text(summary["min"])) if pending and summary.get("min") else None
         idle = min((int(c["idle"]) for c in consumers), default=None)
-    return StreamFigures(stream, length, True, waiting, more, oldest, pending, oldest_pending, len(consumers), idle)
+        out.append(StreamFigures(stream, length, True, waiting, more, oldest, pending, oldest_pending,
+                                 len(consumers), idle))
+    return out
 
 
-async def _after(client: aioredis.Redis, stream: str, last_delivered: str, now: int,
-                 lag: Any) -> tuple[int, bool, int | None]:
-    """How many entries come after ``last_delivered`` (Redis's ``lag`` when it knows it, else counted up to
-    COUNT_LIMIT), and the age of the first."""
+async def _groups(client: aioredis.Redis,
+                  streams: list[tuple[str, str]]) -> tuple[list[int], list[dict[str, Any] | None]]:
+    """Each stream's length and its group's XINFO GROUPS entry (None: no such group, or no stream)."""
+    async with client.pipeline(transaction=False) as pipe:
+        for stream, _ in streams:
+            pipe.xlen(stream)
+            pipe.xinfo_groups(stream)
+        replies = await pipe.execute(raise_on_error=False)
+    lengths, infos = [], []
+    for (_, group), length, groups in zip(streams, replies[::2], replies[1::2], strict=True):
+        missing = isinstance(groups, ResponseError) and "no such key" in str(groups).lower()
+        _replies([length] if missing else [length, groups])
+        lengths.append(int(length))
+        infos.append(None if missing else next((g for g in groups if text(g["name"]) == group), None))
+    return lengths, infos
+
+
+async def _after(client: aioredis.Redis, stream: str, last_delivered: str, now: int) -> tuple[int, bool, int | None]:
+    """How many entries come after ``last_delivered`` (for a group whose lag Redis cannot say), counted up to
+    COUNT_LIMIT, and the age of the first."""
     start, counted, oldest = f"({last_delivered}", 0, None
-    if isinstance(lag, int):
-        first = await xrange_rows(client, stream, min=start, max="+", count=1)
-        return (lag, False, now - id_ms(first[0][0])) if first else (0, False, None)
     while counted < COUNT_LIMIT:
         rows = await xrange_rows(client, stream, min=start, max="+", count=min(10_000, COUNT_LIMIT - counted))
         if not rows:
