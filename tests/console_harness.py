@@ -26,6 +26,7 @@ KEYS = Keys()
 BACKLOG = 7
 HOSTILE = b'{"kind": "<script>alert(1)</script>"'  # not JSON: quarantined, its content shown as text
 SUBMISSION = "00000000-0000-4000-8000-00000000c0de"
+LARGE = b'{"narrative": "' + b"x" * 300_000 + b'"}'  # too large to copy: kept whole in its ingress stream
 
 
 @dataclass
@@ -99,7 +100,7 @@ async def known_bus(router_url: str, partner_url: Callable[[str], str]) -> tuple
     ingress stream), then the router stops and BACKLOG SARs wait; returns the two quarantine entries' ids."""
     publish(partner_url("ukfiu"), "ukfiu", {"payload": orjson.dumps(sar(submission_id=SUBMISSION))})
     publish(partner_url("hmrc"), "hmrc", {"payload": HOSTILE, "<i>note</i>": "<script>alert(4)</script>"})
-    publish(partner_url("dwp"), "dwp", {"payload": b'{"narrative": "' + b"x" * 300_000 + b'"}'})
+    publish(partner_url("dwp"), "dwp", {"payload": LARGE})
     async with running_router(router_url) as router:
         await drained(router)
     for n in range(BACKLOG):

@@ -18,12 +18,12 @@ from typing import Any
 
 import orjson
 import pytest
-from console_harness import BACKLOG, KEYS, ROOT, SUBMISSION, known_bus, start_console, stop_console
+from console_harness import BACKLOG, KEYS, LARGE, ROOT, SUBMISSION, known_bus, start_console, stop_console
 from redis_procs import RedisProc, free_port
 
 from bus.console import log
 from bus.console.login import IDLE_S, LOCK_S, MAX_FAILURES, MAX_S, Gate, without_credentials
-from bus.console.pages import quarantine_content, quarantine_list
+from bus.console.pages import SHOWN_BYTES, SHOWN_FIELDS, quarantine_content, quarantine_list
 from bus.console.reads import Quarantined
 from bus.errors import AuditError, LoginRefused
 
@@ -90,6 +90,10 @@ async def test_only_the_operator_with_the_password_gets_a_session_and_sessions_e
             await gate.session(token)
         clock.now += IDLE_S - 1
         assert await gate.session(token) is None  # active all along, but past the longest session
+        forgotten = await gate.login("operator", "right", "10.0.0.1")  # its user never comes back
+        clock.now += IDLE_S + 1
+        await gate.login("operator", "right", "10.0.0.1")
+        assert forgotten not in gate.sessions and len(gate.sessions) == 1  # a login closes the expired ones
     finally:
         await gate.close()
 
@@ -128,6 +132,8 @@ def test_hostile_reasons_field_names_and_values_are_shown_as_text() -> None:
     for page in pages:
         assert "<script" not in page and "<img" not in page and "<b>" not in page
     assert "&lt;script&gt;alert(2)&lt;/script&gt;" in pages[1] and "\\xff\\xfe&lt;x&gt;" in pages[1]
+    many = quarantine_content(entry, [(b"f%d" % n, b"v") for n in range(SHOWN_FIELDS + 50)], "operator", "t")
+    assert many.count('<pre class="value">') == SHOWN_FIELDS and "50 more fields not shown" in many
 
 
 # -- the console over HTTP, on a Redis without ACLs (where only the console's code keeps it read-only) ---
@@ -313,7 +319,8 @@ def test_an_entry_too_large_to_copy_is_shown_from_its_ingress_stream_while_redis
         console.login()
         assert "left whole in intel:ingress:dwp" in console.request("GET", f"/quarantine/{kept}")[2]
         shown = console.request("POST", f"/quarantine/{kept}/content", {"csrf": console.csrf})[2]
-        assert "field <code>payload</code>" in shown and "x" * 300_000 in shown
+        assert "field <code>payload</code>" in shown and "x" * 200_000 in shown  # the first 256 KiB of it
+        assert f"{len(LARGE) - SHOWN_BYTES:,} more bytes not shown" in shown
         with proc.client() as client:  # retention archived and trimmed it (here: deleted by hand)
             [(source, _)] = client.xrange(KEYS.ingress("dwp"))
             client.xdel(KEYS.ingress("dwp"), source)

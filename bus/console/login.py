@@ -94,6 +94,7 @@ class Gate:
             self.failures[address] = (count + 1, self.clock())
             raise
         self.failures.pop(address, None)
+        await self._sweep()
         token, now = secrets.token_urlsafe(32), self.clock()
         self.sessions[token] = Session(user, redis, secrets.token_urlsafe(32), now, now)
         return token
@@ -129,6 +130,13 @@ class Gate:
             return None
         found.seen = now
         return found
+
+    async def _sweep(self) -> None:
+        """Close the sessions that expired unseen (no request came to find them expired)."""
+        now = self.clock()
+        for token, found in list(self.sessions.items()):
+            if now - found.seen > IDLE_S or now - found.started > MAX_S:
+                await self.logout(token)
 
     async def logout(self, token: str) -> None:
         found = self.sessions.pop(token, None)

@@ -130,7 +130,14 @@ def quarantine_entry(entry: Quarantined, user: str, csrf: str) -> str:
     return layout(f"Quarantined entry {entry.entry_id}", body, user, csrf)
 
 
+SHOWN_BYTES = 256 * 1024  # of one value (a submission is at most 256 KiB; an entry kept whole may be larger)
+SHOWN_FIELDS = 100
+
+
 def _value(value: bytes) -> str:
+    if len(value) > SHOWN_BYTES:
+        return (value[:SHOWN_BYTES].decode("utf-8", "backslashreplace")
+                + f"\n... ({len(value) - SHOWN_BYTES:,} more bytes not shown: XRANGE reads the entry whole)")
     try:
         return orjson.dumps(orjson.loads(value), option=orjson.OPT_INDENT_2).decode()
     except orjson.JSONDecodeError:
@@ -143,8 +150,12 @@ def quarantine_content(entry: Quarantined, fields: Iterable[tuple[bytes, bytes]]
         shown = ('<p class="error">Redis no longer holds this entry: retention archived it and trimmed it '
                  '(see <code>intelbus retention</code>; the archive folder keeps it).</p>')
     else:
-        shown = "".join(f'<h2>field <code>{_e(name.decode("utf-8", "backslashreplace"))}</code></h2>'
-                        f'<pre class="value">{_e(_value(value))}</pre>' for name, value in fields)
+        items = list(fields)
+        shown = "".join(f'<h2>field <code>{_e(name[:SHOWN_BYTES].decode("utf-8", "backslashreplace"))}</code></h2>'
+                        f'<pre class="value">{_e(_value(value))}</pre>' for name, value in items[:SHOWN_FIELDS])
+        if len(items) > SHOWN_FIELDS:
+            shown += (f'<p class="note">{len(items) - SHOWN_FIELDS:,} more fields not shown (XRANGE reads the entry '
+                      'whole).</p>')
     body = (f'<table>{QUARANTINE_HEAD}<tr>{_quarantined_cells(entry, False)}</tr></table>'
             f'<p class="note">You consulted this content; the console recorded it.</p>'
             f'<div id="content">{shown}</div>')
