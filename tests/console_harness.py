@@ -95,10 +95,15 @@ def publish(url: str, partner: str, fields: dict[str, bytes | str]) -> None:
         client.xadd(KEYS.ingress(partner), fields)
 
 
-async def known_bus(router_url: str, partner_url: Callable[[str], str]) -> tuple[str, str]:
-    """A routed SAR (SUBMISSION), a hostile entry quarantined (copied) and one too large to copy (kept in its
-    ingress stream), then the router stops and BACKLOG SARs wait; returns the two quarantine entries' ids."""
+LEAKY = "John Smith DOB 01/02/1980"  # a wrong value a reason quotes: content, shown only when recorded
+
+
+async def known_bus(router_url: str, partner_url: Callable[[str], str]) -> dict[str, str]:
+    """A routed SAR (SUBMISSION); quarantined: a hostile entry (copied), a SAR whose wrong kind quotes a name
+    (its reason quotes the value) and one too large to copy (kept in its ingress stream); then the router
+    stops and BACKLOG SARs wait. Returns the quarantine entries' ids: hostile, leaky, large."""
     publish(partner_url("ukfiu"), "ukfiu", {"payload": orjson.dumps(sar(submission_id=SUBMISSION))})
+    publish(partner_url("ukfiu"), "ukfiu", {"payload": orjson.dumps(sar(kind=LEAKY))})
     publish(partner_url("hmrc"), "hmrc", {"payload": HOSTILE, "<i>note</i>": "<script>alert(4)</script>"})
     publish(partner_url("dwp"), "dwp", {"payload": LARGE})
     async with running_router(router_url) as router:
@@ -107,6 +112,7 @@ async def known_bus(router_url: str, partner_url: Callable[[str], str]) -> tuple
         publish(partner_url("ukfiu"), "ukfiu", {"payload": orjson.dumps(sar(sar_reference=f"SAR-Q-{n}"))})
     with redis.Redis.from_url(router_url) as client:
         rows = client.xrange(KEYS.quarantine)
-    kept = {fields[b"kept"]: entry_id.decode() for entry_id, fields in rows}
-    assert len(rows) == 2 and set(kept) == {b"copy", b"ingress"}, rows
-    return kept[b"copy"], kept[b"ingress"]
+    by_stream = {fields[b"stream"].decode(): entry_id.decode() for entry_id, fields in rows}
+    assert len(rows) == 3 and any(LEAKY in fields[b"reason"].decode() for _, fields in rows), rows
+    return {"hostile": by_stream[KEYS.ingress("hmrc")], "leaky": by_stream[KEYS.ingress("ukfiu")],
+            "large": by_stream[KEYS.ingress("dwp")]}

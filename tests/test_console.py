@@ -18,7 +18,7 @@ from typing import Any
 
 import orjson
 import pytest
-from console_harness import BACKLOG, KEYS, LARGE, ROOT, SUBMISSION, known_bus, start_console, stop_console
+from console_harness import BACKLOG, KEYS, LARGE, LEAKY, ROOT, SUBMISSION, known_bus, start_console, stop_console
 from redis_procs import RedisProc, free_port
 
 from bus.console import log
@@ -52,6 +52,16 @@ def test_a_tampered_log_names_the_line_where_the_chain_breaks(tmp_path: Path, ta
     path.write_bytes(b"\n".join(tamper(path.read_bytes().splitlines())) + b"\n")
     with pytest.raises(AuditError, match=f"line {broken}:"):
         log.verify(path)
+
+
+def test_a_log_cut_short_by_a_crash_is_not_appended_to(tmp_path: Path) -> None:
+    path = tmp_path / "consultations.jsonl"
+    log.append(path, {"n": 0})
+    with path.open("ab") as handle:
+        handle.write(b'{"n": 1, "pr')  # the crash
+    with pytest.raises(AuditError, match="partial line"):
+        log.append(path, {"n": 2})
+    assert path.read_bytes().endswith(b'"pr')  # nothing was glued onto it
 
 
 def test_an_unwritable_log_is_an_audit_error(tmp_path: Path) -> None:
@@ -118,6 +128,8 @@ def test_a_console_url_drops_the_credentials_in_redis_url() -> None:
     assert without_credentials("redis://router:s3cret@10.1.2.3:6380/0") == "redis://10.1.2.3:6380/0"
     assert without_credentials("rediss://:pw@[::1]:6379/0") == "rediss://[::1]:6379/0"
     assert without_credentials("unix:///tmp/redis.sock") == "unix:///tmp/redis.sock"
+    assert without_credentials("redis://h:1/0?username=router&password=pw&socket_timeout=5") == \
+        "redis://h:1/0?socket_timeout=5"  # redis-py reads these too, and they would win over a login
 
 
 # -- pages escape what a partner wrote -----------------------------------------------------------------
@@ -179,7 +191,7 @@ def write_commands(proc: RedisProc) -> set[str]:
     return {name.upper() for name, doc in info.items() if writes(doc)} | {"EVAL", "EVALSHA", "FCALL", "MULTI", "EXEC"}
 
 
-Bus = tuple[RedisProc, str, str, Path]  # the server, the copied and the kept quarantine entries' ids, a folder
+Bus = tuple[RedisProc, dict[str, str], Path]  # the server, the quarantine entries' ids (known_bus), a folder
 
 
 def health(port: int) -> int:
@@ -193,14 +205,14 @@ def bus(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Bus]:
     folder = tmp_path_factory.mktemp("console")
     proc = RedisProc(folder / "redis", durable=False).start()
     try:
-        copied, kept = asyncio.run(known_bus(proc.url, lambda partner: proc.url))
-        yield proc, copied, kept, folder
+        yield proc, asyncio.run(known_bus(proc.url, lambda partner: proc.url)), folder
     finally:
         proc.stop()
 
 
 def test_every_page_needs_a_login(bus: Bus) -> None:
-    proc, entry_id, _, folder = bus
+    proc, ids, folder = bus
+    entry_id = ids["hostile"]
     console = start_console(proc.url, folder / "no-login")
     try:
         assert "one-time password" in console.lines[1]
@@ -223,7 +235,8 @@ def test_every_page_needs_a_login(bus: Bus) -> None:
 
 
 def test_an_operator_sees_the_bus_and_the_console_writes_nothing_to_it(bus: Bus) -> None:
-    proc, entry_id, _, folder = bus
+    proc, ids, folder = bus
+    entry_id = ids["hostile"]
     writes = write_commands(proc)
     assert {"XADD", "XACK", "XGROUP", "HSET", "DEL", "XTRIM", "SET"} <= writes
     monitor = Monitor(proc)
@@ -234,10 +247,13 @@ def test_an_operator_sees_the_bus_and_the_console_writes_nothing_to_it(bus: Bus)
         waiting = re.search(r'<tr id="ingress-ukfiu">.*?<td class="n waiting">([\d,]+)</td>', page)
         assert waiting and int(waiting.group(1)) == BACKLOG
         quarantine = console.request("GET", "/quarantine")[2]
-        assert f'href="/quarantine/{entry_id}"' in quarantine and "entry has fields besides payload" in quarantine
-        assert "&lt;i&gt;note&lt;/i&gt;" in quarantine and "<i>" not in quarantine  # the reason names the field
-        detail = console.request("GET", f"/quarantine/{entry_id}")[2]
-        assert "alert" not in detail  # the values are hidden until asked for
+        assert f'href="/quarantine/{entry_id}"' in quarantine and "malformed entry" in quarantine
+        for page in (quarantine, console.request("GET", f"/quarantine/{entry_id}")[2],
+                     console.request("GET", f"/quarantine/{ids['leaky']}")[2],
+                     console.request("GET", "/audit?since=2020-01-01T00:00:00Z")[2]):
+            # reasons as classes only: they quote field names and wrong values, which are content
+            assert "alert" not in page and "<i>note" not in page and "&lt;i&gt;note" not in page and LEAKY not in page
+        assert "invalid submission" in quarantine
         # a POST without the form token, or from another site, shows nothing and records nothing
         refused = [console.request("POST", f"/quarantine/{entry_id}/content", {}),
                    console.request("POST", f"/quarantine/{entry_id}/content", {"csrf": "stale"}),
@@ -250,15 +266,23 @@ def test_an_operator_sees_the_bus_and_the_console_writes_nothing_to_it(bus: Bus)
         status, _, shown = console.request("POST", f"/quarantine/{entry_id}/content", {"csrf": console.csrf})
         assert status == 200 and "&lt;script&gt;alert(1)&lt;/script&gt;" in shown and "<script" not in shown
         assert "&lt;i&gt;note&lt;/i&gt;" in shown and "&lt;script&gt;alert(4)&lt;/script&gt;" in shown
+        assert "entry has fields besides payload (&lt;i&gt;note&lt;/i&gt;)" in shown  # the reason in full
         [record] = [orjson.loads(line) for line in console.log_path.read_bytes().splitlines()]
         assert (record["operator"], record["action"], record["entry"], record["held"]) == (
             "operator", "show quarantined entry", f"{KEYS.quarantine} {entry_id}", True)
         found = console.request("GET", f"/audit?submission={SUBMISSION}")[2]
         assert "1 decision found" in found and SUBMISSION in found and '<td class="status">routed</td>' in found
+        every = console.request("GET", "/audit?since=2020-01-01T00:00:00Z")[2]
+        assert "4 decisions found" in every and every.count('<td class="reason">invalid submission</td>') == 1
         assert "Example Bank" not in found and "sale proceeds" not in found  # who got what, never the content
         assert console.request("GET", "/audit?team=nobody.here")[0] == 400
         assert console.request("GET", "/audit?since=yesterday")[0] == 400
-        assert console.request("GET", "/quarantine/1-0%20OR")[0] == 404
+        for bad in ("1-0%20OR", "1-1%0A", f"{2**64}-0"):  # nothing Redis would refuse reaches it
+            assert console.request("GET", f"/quarantine/{bad}")[0] == 404, bad
+        assert console.request("GET", "/audit?since=1969-12-31T00:00:00Z")[0] == 400
+        big = {"csrf": console.csrf, "x": "y" * 10_000}
+        assert console.request("POST", f"/quarantine/{entry_id}/content", big)[0] == 413
+        assert console.request("POST", "/login", big, cookie=False)[0] == 413
         assert console.request("POST", "/logout", {"csrf": console.csrf})[0] == 303
         assert console.request("GET", "/")[0] == 303  # the session ended with the logout
     finally:
@@ -270,7 +294,8 @@ def test_an_operator_sees_the_bus_and_the_console_writes_nothing_to_it(bus: Bus)
 
 
 def test_content_is_not_shown_when_its_consultation_cannot_be_recorded(bus: Bus) -> None:
-    proc, entry_id, _, folder = bus
+    proc, ids, folder = bus
+    entry_id = ids["hostile"]
     unwritable = folder / "a-folder"
     unwritable.mkdir()
     console = start_console(proc.url, folder / "unwritable", INTELBUS_CONSOLE_LOG=str(unwritable))
@@ -313,7 +338,8 @@ def test_a_port_in_use_is_one_line(tmp_path: Path) -> None:
 
 
 def test_an_entry_too_large_to_copy_is_shown_from_its_ingress_stream_while_redis_holds_it(bus: Bus) -> None:
-    proc, _, kept, folder = bus
+    proc, ids, folder = bus
+    kept = ids["large"]
     console = start_console(proc.url, folder / "kept")
     try:
         console.login()

@@ -19,6 +19,8 @@ from console_harness import BACKLOG, HOSTILE, KEYS, ROOT, SUBMISSION, known_bus,
 from policy_cases import sar
 
 from bus.console import log
+from bus.console.login import MAX_FAILURES, Gate, probe
+from bus.errors import LoginRefused
 from bus.redis_binary import find_redis_server
 from bus.servers import server_version
 
@@ -38,8 +40,8 @@ def acl_bus(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[AclServe
             loaded = subprocess.run([sys.executable, "-m", "bus.cli", "functions", "load"], capture_output=True,
                                     text=True, env=os.environ | {"REDIS_URL": server.url("admin")}, timeout=60)
             assert loaded.returncode == 0, loaded.stderr
-        copied, _ = asyncio.run(known_bus(server.url("router"), lambda partner: server.url(f"partner-{partner}")))
-        yield server, copied, folder
+        ids = asyncio.run(known_bus(server.url("router"), lambda partner: server.url(f"partner-{partner}")))
+        yield server, ids["hostile"], folder
     finally:
         server.stop()
 
@@ -118,3 +120,22 @@ def test_an_operator_uses_the_console_in_chromium(acl_bus: tuple[AclServer, str,
     [record] = [orjson.loads(line) for line in console.log_path.read_bytes().splitlines()]
     assert record["entry"] == f"{KEYS.quarantine} {entry_id}" and log.verify(console.log_path) == 1
     assert all((artefacts / f"console-{name}.png").stat().st_size > 10_000 for name in ("status", "audit"))
+
+
+async def test_wrong_logins_sent_at_once_each_count(acl_bus: tuple[AclServer, str, Path]) -> None:
+    """Redis checks each login (a round trip): attempts in flight together still each count."""
+    server = acl_bus[0]
+    url = f"redis://127.0.0.1:{server.port}/0"
+    assert await probe(url) == "acl"  # Redis refuses a connection that has not logged in
+    gate = Gate(url, "acl")
+    right = str(urlsplit(server.url("operator")).password)
+    try:
+        tries = await asyncio.gather(*(gate.login("operator", f"guess-{n}", "10.9.9.9") for n in range(8)),
+                                     return_exceptions=True)
+        assert all(isinstance(refused, LoginRefused) for refused in tries), tries
+        assert sum("too many failed logins" in str(refused) for refused in tries) == 8 - MAX_FAILURES
+        with pytest.raises(LoginRefused, match="too many failed logins"):
+            await gate.login("operator", right, "10.9.9.9")
+        assert await gate.login("operator", right, "10.9.9.8")
+    finally:
+        await gate.close()

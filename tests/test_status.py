@@ -14,10 +14,11 @@ from redis_procs import RedisProc
 from router_harness import drained, running_router
 
 from bus.cli import main
+from bus.errors import TransportError
 from bus.keys import IMMEDIATE, ROUTER_GROUP, TEAM_GROUP, Keys
 from bus.policy import load_ruleset
 from bus.samples import realistic_mix
-from bus.status.figures import gather, reason_class
+from bus.status.figures import REASON_CLASSES, gather, reason_class
 from bus.status.render import render
 from consumers import TeamClient
 from producers import PartnerClient
@@ -85,6 +86,8 @@ async def test_quarantine_counts_by_reason_class(known: Any, redis_proc: RedisPr
         await drained(router)
     status = await gather(client, KEYS, RULESET)
     assert sum(status.quarantined["hour"].values()) == before + K
+    assert status.quarantined["hour"].get("invalid submission", 0) >= K  # the K that are not JSON
+    assert set(status.quarantined["hour"]) <= {name for _, name in REASON_CLASSES} | {"other"}
     assert status.ingress["hmrc"].waiting == 0 and status.ingress["ukfiu"].waiting == 0
 
 
@@ -137,4 +140,15 @@ def test_wire_and_poison_reasons_have_classes_and_anything_else_is_other() -> No
     assert reason_class("entry has no payload field (it has: <i>x</i>); a submission is one field") == \
         "malformed entry"
     assert reason_class("poison: processing failed 5 times (limit 5); last error: boom") == "poison"
+    assert reason_class("no delivery is left after handling: H4 low grade") == "no delivery left"  # bus.policy
     assert reason_class("<script>: anything") == "other" and reason_class("") == "other"
+
+
+async def test_a_key_of_the_wrong_type_is_a_transport_error_naming_what_was_read(redis_proc: RedisProc) -> None:
+    client = aredis.Redis.from_url(redis_proc.url)
+    try:
+        await client.set(KEYS.feed("durham.fib"), "not a stream")
+        with pytest.raises(TransportError, match="streams' groups"):
+            await gather(client, KEYS, RULESET, light=True)
+    finally:
+        await client.aclose()

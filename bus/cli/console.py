@@ -81,7 +81,8 @@ async def _serve(settings: Settings, listener: socket.socket, path: Path) -> int
     else:
         print("log in as the operator Redis user (its password is in intelbus acl generate's credentials file)",
               flush=True)
+    # proxy_headers off: uvicorn would otherwise take X-Forwarded-For from any loopback client as its address
     server = uvicorn.Server(uvicorn.Config(build_app(console), log_level="warning", access_log=False,
-                                           lifespan="on"))
+                                           lifespan="on", proxy_headers=False, server_header=False))
     await server.serve(sockets=[listener])
     return 0

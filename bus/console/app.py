@@ -1,15 +1,20 @@
 """The console's ASGI application (Starlette): routes, the login check, and the consultation record.
 
 Every page but ``/login``, ``/healthz`` and the style sheet needs a session (else a redirect to ``/login``);
-every POST needs the session's CSRF token and, when the browser sends one, an ``Origin`` that is the
-console's own. Every reply carries ``Cache-Control: no-store`` and a Content-Security-Policy that allows
-no script, no inline style and no framing. The only thing a page writes is the consultation record,
-to the log file (``bus.console.log``), before the content it records is sent.
+every POST from a browser must come from the console's own pages (``Sec-Fetch-Site``, else ``Origin``),
+and every POST but the login's carries the session's form token. Every reply carries ``Cache-Control:
+no-store`` and a Content-Security-Policy that allows no script, no inline style and no framing. The only
+thing a page writes is the consultation record, to the log file (``bus.console.log``), before the content
+it records is sent. The status page's stream figures are read at each request (two pipelined round
+trips); its scans of the decision log (the last day's quarantines, the last minute's decisions) at most
+every ``STATUS_TTL_S``, whoever asks.
 """
 
 from __future__ import annotations
 
+import hmac
 import re
+import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -18,6 +23,7 @@ from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 
 from starlette.applications import Starlette
+from starlette.concurrency import run_in_threadpool
 from starlette.middleware import Middleware
 from starlette.middleware.base import BaseHTTPMiddleware, RequestResponseEndpoint
 from starlette.requests import Request
@@ -31,11 +37,15 @@ from bus.console.login import Gate, Session
 from bus.errors import AuditError, LoginRefused, TransportError
 from bus.keys import Keys
 from bus.policy import Ruleset
-from bus.status.figures import gather
+from bus.status.figures import gather, log_scans
+
+Scans = tuple[dict[str, dict[str, int]], int]
 
 COOKIE = "intelbus_console"
-ENTRY_ID = re.compile(r"^\d{1,20}-\d{1,20}$")
+ENTRY_ID = re.compile(r"(\d{1,20})-(\d{1,20})")
+MAX_PART = 2**64 - 1  # each half of a stream id
 FORM_BYTES = 8 * 1024
+STATUS_TTL_S = 5.0
 HEADERS = {
     "Cache-Control": "no-store",
     "Content-Security-Policy": "default-src 'none'; style-src 'self'; form-action 'self'; frame-ancestors 'none'; "
@@ -63,13 +73,32 @@ def _html(body: str, status: int = 200) -> HTMLResponse:
     return HTMLResponse(body, status_code=status)
 
 
+class FormTooLarge(Exception):
+    pass
+
+
 async def _form(request: Request) -> dict[str, str]:
+    """A small urlencoded form (at most FORM_BYTES, read no further; ``FormTooLarge`` beyond); {} else."""
     if request.headers.get("content-type", "").split(";")[0].strip() != "application/x-www-form-urlencoded":
         return {}
-    body = await request.body()
-    if len(body) > FORM_BYTES:
+    if not request.headers.get("content-length", "0").isdigit() or \
+            int(request.headers.get("content-length", "0")) > FORM_BYTES:
+        raise FormTooLarge
+    body = b""
+    async for chunk in request.stream():
+        body += chunk
+        if len(body) > FORM_BYTES:
+            raise FormTooLarge
+    try:
+        return {k: v[0] for k, v in parse_qs(body.decode("utf-8", "replace"), max_num_fields=10).items()}
+    except ValueError:
         return {}
-    return {k: v[0] for k, v in parse_qs(body.decode("utf-8", "replace"), max_num_fields=10).items()}
+
+
+def entry_id(text: str) -> str | None:
+    """``text`` when it is a stream id Redis would take (both halves at most 2^64-1), else None."""
+    found = ENTRY_ID.fullmatch(text)
+    return text if found and max(int(found.group(1)), int(found.group(2))) <= MAX_PART else None
 
 
 def _same_origin(request: Request) -> bool:
@@ -99,10 +128,14 @@ def signed_in(gate: Gate, page: Page, post: bool = False) -> Callable[[Request],
     """``page`` behind the login (a redirect to /login without a live session) and, for a POST, the CSRF
     token; a Redis that does not answer is a 503 page, not a traceback."""
     async def endpoint(request: Request) -> Response:
-        session = await gate.session(request.cookies.get(COOKIE))
+        session = await gate.session(request.cookies.get(COOKIE), touch=request.query_params.get("auto") != "1")
         if session is None:
             return RedirectResponse("/login", status_code=303)
-        if post and (await _form(request)).get("csrf") != session.csrf:
+        try:
+            form = await _form(request) if post else {}
+        except FormTooLarge:
+            return PlainTextResponse("form too large", status_code=413)
+        if post and not hmac.compare_digest(form.get("csrf", "").encode(), session.csrf.encode()):
             return PlainTextResponse("missing or stale form token: reload the page", status_code=403)
         try:
             return await page(request, session)
@@ -121,14 +154,19 @@ class Routes:
     def __init__(self, console: Console) -> None:
         self.console, self.gate, self.keys = console, console.gate, console.keys
         self.teams = sorted(console.ruleset.team_ids)
+        self._scans: tuple[float, Scans | None] = (0.0, None)  # shared: every session is the operator
 
     async def login_form(self, request: Request) -> Response:
         return _html(pages.login_page(None, self.gate.mode == "local"))
 
     async def login(self, request: Request) -> Response:
-        form = await _form(request)
         try:
-            token = await self.gate.login(form.get("user", ""), form.get("password", ""), _address(request))
+            form = await _form(request)
+        except FormTooLarge:
+            return PlainTextResponse("form too large", status_code=413)
+        try:
+            token = await self.gate.login(form.get("user", ""), form.get("password", ""), _address(request),
+                                          replacing=request.cookies.get(COOKIE))
         except LoginRefused as exc:
             return _html(pages.login_page(str(exc), self.gate.mode == "local"), 401)
         except TransportError as exc:
@@ -145,22 +183,27 @@ class Routes:
         return response
 
     async def status(self, request: Request, session: Session) -> Response:
-        figures = await gather(session.redis, self.keys, self.console.ruleset)
+        figures = await gather(session.redis, self.keys, self.console.ruleset, light=True)  # pipelined: cheap
+        read_at, scans = self._scans
+        if scans is None or time.monotonic() - read_at > STATUS_TTL_S:
+            scans = await log_scans(session.redis, self.keys, figures.at_ms)
+            self._scans = (time.monotonic(), scans)
+        figures.quarantined, figures.decisions_last_minute = scans
         return _html(pages.status_page(figures, session.user, session.csrf))
 
     async def quarantine(self, request: Request, session: Session) -> Response:
         before = request.query_params.get("before")
-        if before is not None and not ENTRY_ID.match(before):
+        if before is not None and entry_id(before) is None:
             return _html(pages.message_page("Quarantine", "before= takes an entry id", session.user,
                                             session.csrf), 400)
         entries, older = await reads.quarantine_page(session.redis, self.keys, before)
         return _html(pages.quarantine_list(entries, older, session.user, session.csrf))
 
     async def _entry(self, request: Request, session: Session) -> reads.Quarantined | Response:
-        entry_id = request.path_params["entry_id"]
-        found = await reads.quarantined(session.redis, self.keys, entry_id) if ENTRY_ID.match(entry_id) else None
+        wanted = entry_id(request.path_params["entry_id"])
+        found = await reads.quarantined(session.redis, self.keys, wanted) if wanted else None
         if found is None:
-            return _html(pages.message_page("Not found", f"no quarantine entry {entry_id}", session.user,
+            return _html(pages.message_page("Not found", "no such quarantine entry", session.user,
                                             session.csrf), 404)
         return found
 
@@ -175,9 +218,12 @@ class Routes:
         found = await self._entry(request, session)
         if isinstance(found, Response):
             return found
+        size = reads.size(found)
+        if size is not None and size > reads.CONTENT_LIMIT:
+            return _html(pages.too_large(found, size, session.user, session.csrf), 413)
         fields = await reads.content(session.redis, self.keys, found)
         try:
-            log.append(self.console.log_path, {
+            await run_in_threadpool(log.append, self.console.log_path, {
                 "at": timestamp(datetime.now(UTC)), "operator": session.user, "from": _address(request),
                 "action": "show quarantined entry", "entry": f"{self.keys.quarantine} {found.entry_id}",
                 "decision_id": found.decision_id, "held": fields is not None})
@@ -232,7 +278,7 @@ def build_app(console: Console) -> Starlette:
 
 def _bound(text: str, name: str) -> str:
     """A search bound as a stream id: an id as given, or an RFC 3339 time with an offset."""
-    if re.match(r"^\d{1,20}(-\d{1,20})?$", text):
+    if (re.fullmatch(r"\d{1,20}", text) and int(text) <= MAX_PART) or entry_id(text):
         return text
     try:
         moment = datetime.fromisoformat(text)
@@ -240,6 +286,8 @@ def _bound(text: str, name: str) -> str:
         raise ValueError(f"{name}: not a time like 2026-12-17T10:00:00Z, nor a stream id: {text!r}") from None
     if moment.tzinfo is None:
         raise ValueError(f"{name}: give the time's offset, e.g. 2026-12-17T10:00:00Z")
+    if moment.timestamp() < 0:
+        raise ValueError(f"{name}: stream ids start in 1970")
     return str(int(moment.timestamp() * 1000))
 
 

@@ -6,7 +6,10 @@ be written and synced to disk, the content is not shown. Each line is::
 
     {"at": "2026-12-17T10:15:02.123Z", "operator": "operator", "from": "127.0.0.1",
      "action": "show quarantined entry", "entry": "intel:quarantine 1765966500000-0",
-     "decision_id": "1765966499999-0", "prev": "<sha256 hex of the previous line, or 64 zeros>"}
+     "decision_id": "1765966499999-0", "held": true,
+     "prev": "<sha256 hex of the previous line, or 64 zeros>"}
+
+(``held``: Redis still held the content; false when retention had trimmed it and nothing was shown.)
 
 ``prev`` chains each line to the one before it, so a line changed, removed or inserted anywhere but at
 the end breaks the chain at the next line (:func:`verify`, ``intelbus console --verify-log``). An
@@ -40,8 +43,9 @@ def _last_line(handle: int) -> bytes | None:
     start = max(0, size - TAIL)
     os.lseek(handle, start, os.SEEK_SET)
     tail = os.read(handle, size - start)
-    lines = tail.rstrip(b"\n").rsplit(b"\n", 1)
-    return lines[-1]
+    if not tail.endswith(b"\n"):  # a write cut short (a crash): appending would hide the record in it
+        raise OSError(0, "it ends in a partial line (a write was cut short); repair it by hand, then restart")
+    return tail[:-1].rsplit(b"\n", 1)[-1]
 
 
 def append(path: Path, record: Mapping[str, object]) -> str:
@@ -56,7 +60,9 @@ def append(path: Path, record: Mapping[str, object]) -> str:
         fcntl.flock(handle, fcntl.LOCK_EX)
         last = _last_line(handle)
         line = orjson.dumps({**record, "prev": digest(last) if last is not None else GENESIS}) + b"\n"
-        os.write(handle, line)
+        written = 0
+        while written < len(line):
+            written += os.write(handle, line[written:])
         os.fsync(handle)
         return digest(line.rstrip(b"\n"))
     except OSError as exc:

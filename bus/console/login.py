@@ -20,7 +20,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Literal
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 import redis.asyncio as aioredis
 from redis.exceptions import AuthenticationError, AuthorizationError, RedisError, ResponseError
@@ -33,18 +33,22 @@ IDLE_S = 15 * 60
 MAX_S = 8 * 3600
 MAX_FAILURES = 5
 LOCK_S = 60.0
+MAX_SESSIONS = 20  # each holds a Redis connection: more logins close the oldest
+MAX_ADDRESSES = 10_000  # failure counts kept; beyond, those older than LOCK_S are forgotten
 Mode = Literal["acl", "local"]
 
 
 def without_credentials(url: str) -> str:
-    """``url`` with any user and password taken out: a console login supplies its own."""
+    """``url`` with any user and password taken out, from its address and from its query (redis-py reads
+    ``?username=&password=`` too, and they would win over a login's): a console login supplies its own."""
     parts = urlsplit(url)
-    if parts.username is None and parts.password is None:
+    pairs = parse_qsl(parts.query, keep_blank_values=True)
+    if "@" not in parts.netloc and not any(k.lower() in ("username", "password", "user") for k, _ in pairs):
         return url
-    host = parts.hostname or ""
-    host = f"[{host}]" if ":" in host else host
-    netloc = f"{host}:{parts.port}" if parts.port else host
-    return urlunsplit((parts.scheme, netloc, parts.path, parts.query, parts.fragment))
+    query = urlencode([(k, v) for k, v in parse_qsl(parts.query, keep_blank_values=True)
+                       if k.lower() not in ("username", "password", "user")])
+    netloc = parts.netloc.rsplit("@", 1)[-1]
+    return urlunsplit((parts.scheme, netloc, parts.path, query, parts.fragment))
 
 
 async def probe(url: str) -> Mode:
@@ -83,21 +87,31 @@ class Gate:
         self.failures: dict[str, tuple[int, float]] = {}  # address -> (consecutive failures, last at)
         self._shared: aioredis.Redis | None = None
 
-    async def login(self, user: str, password: str, address: str) -> str:
-        """A new session's token; ``LoginRefused`` says why not (never which of name or password was wrong)."""
+    async def login(self, user: str, password: str, address: str, replacing: str | None = None) -> str:
+        """A new session's token (``replacing``: the browser's old one, closed); ``LoginRefused`` says why
+        not (never which of name or password was wrong). The attempt is counted before Redis is asked, so
+        attempts in parallel cannot each see the count before the others."""
         count, last = self.failures.get(address, (0, 0.0))
         if count >= MAX_FAILURES and self.clock() - last < LOCK_S:
             raise LoginRefused(f"too many failed logins from {address}: wait {LOCK_S:.0f} s")
-        try:
-            redis = await self._check(user, password)
-        except LoginRefused:
-            self.failures[address] = (count + 1, self.clock())
-            raise
+        count = 0 if self.clock() - last >= LOCK_S else count
+        self.failures[address] = (count + 1, self.clock())
+        self._forget_failures()
+        redis = await self._check(user, password)
         self.failures.pop(address, None)
+        if replacing:
+            await self.logout(replacing)
         await self._sweep()
+        while len(self.sessions) >= MAX_SESSIONS:
+            await self.logout(min(self.sessions, key=lambda t: self.sessions[t].started))
         token, now = secrets.token_urlsafe(32), self.clock()
         self.sessions[token] = Session(user, redis, secrets.token_urlsafe(32), now, now)
         return token
+
+    def _forget_failures(self) -> None:
+        if len(self.failures) > MAX_ADDRESSES:
+            now = self.clock()
+            self.failures = {a: f for a, f in self.failures.items() if now - f[1] < LOCK_S}
 
     async def _check(self, user: str, password: str) -> aioredis.Redis:
         if user != OPERATOR:
@@ -119,16 +133,13 @@ class Gate:
             raise UnreachableError(f"cannot reach Redis at {self.url}: {exc}") from exc
         return redis
 
-    async def session(self, token: str | None) -> Session | None:
-        """The live session of ``token`` (its idle clock restarted), or None (expired sessions are closed)."""
+    async def session(self, token: str | None, touch: bool = True) -> Session | None:
+        """The live session of ``token``, or None; ``touch``: a request of the operator's restarts its idle
+        clock (the status page's own reloads do not). Sessions that expired meanwhile are closed."""
+        await self._sweep()
         found = self.sessions.get(token or "")
-        if found is None:
-            return None
-        now = self.clock()
-        if now - found.seen > IDLE_S or now - found.started > MAX_S:
-            await self.logout(token or "")
-            return None
-        found.seen = now
+        if found is not None and touch:
+            found.seen = self.clock()
         return found
 
     async def _sweep(self) -> None:

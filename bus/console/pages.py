@@ -4,6 +4,7 @@ Content-Security-Policy forbids both)."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import UTC, datetime
 from html import escape
@@ -13,8 +14,9 @@ from urllib.parse import quote
 import orjson
 
 from bus.console.reads import Found, Quarantined
-from bus.status.figures import Status, StreamFigures
+from bus.status.figures import Status, StreamFigures, reason_class
 from bus.status.render import age
+from schemas.kinds import KIND_NAMES
 
 STYLE = """
 body { font-family: system-ui, sans-serif; margin: 0; color: #1b1b1b; background: #fafafa; }
@@ -44,7 +46,7 @@ def layout(title: str, body: str, user: str | None = None, csrf: str | None = No
         nav = ('<a href="/">Status</a><a href="/quarantine">Quarantine</a><a href="/audit">Audit search</a>'
                f'<form method="post" action="/logout"><input type="hidden" name="csrf" value="{_e(csrf)}">'
                f'{_e(user)} <button type="submit">Log out</button></form>')
-    refresh = f'<meta http-equiv="refresh" content="{refresh_s}">' if refresh_s else ""
+    refresh = f'<meta http-equiv="refresh" content="{refresh_s}; url=/?auto=1">' if refresh_s else ""
     return (f'<!doctype html><html lang="en"><head><meta charset="utf-8">{refresh}'
             f'<title>{_e(title)} · intelbus console</title><link rel="stylesheet" href="/console.css"></head>'
             f'<body><header><strong>intelbus</strong>{nav}</header><main><h1>{_e(title)}</h1>{body}</main>'
@@ -96,11 +98,13 @@ def status_page(status: Status, user: str, csrf: str) -> str:
             f'<h2>Quarantined, by reason class</h2><ul id="quarantined">{classes}</ul>'
             f'<p>Decisions in the last minute: <span id="decisions-rate">{status.decisions_last_minute:,}</span>; '
             f'last audit checkpoint: {checkpoint}; last retention run: {retention}.</p>')
-    return layout("Status", body, user, csrf, refresh_s=5)
+    return layout("Status", body, user, csrf, refresh_s=5)  # to /?auto=1: a reload is not activity
 
 
-def _quarantined_cells(entry: Quarantined, link: bool) -> str:
-    reason = _e(entry.reason)
+def _quarantined_cells(entry: Quarantined, link: bool, consulted: bool = False) -> str:
+    """The entry's row. Its reason is shown as its class only (a reason may quote what the partner wrote:
+    a wrong value, field names), but on the page of its content, whose consultation is recorded."""
+    reason = _e(entry.reason) if consulted else f'<span class="reason-class">{_e(reason_class(entry.reason))}</span>'
     shown = f'<a href="/quarantine/{quote(entry.entry_id)}">{_e(entry.entry_id)}</a>' if link else _e(entry.entry_id)
     return (f"<td>{shown}</td><td>{when(entry.at_ms)}</td><td>{_e(entry.stream)}</td><td>{reason}</td>"
             f"<td>{_e(entry.submission_id) or '-'}</td><td>{_e(entry.decision_id)}</td>")
@@ -120,10 +124,10 @@ def quarantine_list(entries: Sequence[Quarantined], older: str | None, user: str
 
 
 def quarantine_entry(entry: Quarantined, user: str, csrf: str) -> str:
-    where = ("copied into the quarantine entry" if entry.kept == "copy" else
-             f"left whole in {_e(entry.stream)} at {_e(entry.source_id)} (too large to copy)")
+    where = (f"copied into the quarantine entry ({entry.fields} fields)" if entry.kept == "copy" else
+             f"left whole in {_e(entry.stream)} at {_e(entry.source_id)} (too large, or too many fields, to copy)")
     body = (f'<table>{QUARANTINE_HEAD}<tr>{_quarantined_cells(entry, False)}</tr></table>'
-            f'<p>The entry as the partner wrote it ({entry.fields} fields) is {where}.</p>'
+            f'<p>The entry as the partner wrote it is {where}; its reason in full is shown with it.</p>'
             f'<form method="post" action="/quarantine/{quote(entry.entry_id)}/content">'
             f'<input type="hidden" name="csrf" value="{_e(csrf)}">'
             '<button type="submit" id="show-content">Show its content (this is recorded)</button></form>')
@@ -132,16 +136,39 @@ def quarantine_entry(entry: Quarantined, user: str, csrf: str) -> str:
 
 SHOWN_BYTES = 256 * 1024  # of one value (a submission is at most 256 KiB; an entry kept whole may be larger)
 SHOWN_FIELDS = 100
+SHOWN_TOTAL = 2 * 1024 * 1024  # of a whole page of content
+PRETTY_BYTES = 64 * 1024  # JSON up to this size is indented (deep nesting makes indented text far larger)
 
 
-def _value(value: bytes) -> str:
-    if len(value) > SHOWN_BYTES:
-        return (value[:SHOWN_BYTES].decode("utf-8", "backslashreplace")
-                + f"\n... ({len(value) - SHOWN_BYTES:,} more bytes not shown: XRANGE reads the entry whole)")
-    try:
-        return orjson.dumps(orjson.loads(value), option=orjson.OPT_INDENT_2).decode()
-    except orjson.JSONDecodeError:
-        return value.decode("utf-8", "backslashreplace")
+def _value(value: bytes, budget: int) -> str:
+    """At most ``budget`` characters of ``value``: indented when it is small JSON, else as text."""
+    limit = min(SHOWN_BYTES, budget)
+    text = None
+    if len(value) <= PRETTY_BYTES:
+        try:
+            text = orjson.dumps(orjson.loads(value), option=orjson.OPT_INDENT_2).decode()
+        except orjson.JSONDecodeError:
+            text = None
+    if text is None or len(text) > limit:
+        text = value[:limit].decode("utf-8", "backslashreplace")
+    if len(value) > limit:
+        text += f"\n... ({len(value) - limit:,} more bytes not shown: XRANGE reads the entry whole)"
+    return text
+
+
+def _fields(fields: Iterable[tuple[bytes, bytes]]) -> str:
+    items, out, budget = list(fields), [], SHOWN_TOTAL
+    for name, value in items[:SHOWN_FIELDS]:
+        if budget <= 0:
+            break
+        shown = _value(value, budget)
+        budget -= len(shown) + len(name)
+        out.append(f'<h2>field <code>{_e(name[:1024].decode("utf-8", "backslashreplace"))}</code></h2>'
+                   f'<pre class="value">{_e(shown)}</pre>')
+    if len(out) < len(items):
+        out.append(f'<p class="note">{len(items) - len(out):,} more fields not shown (XRANGE reads the entry '
+                   'whole).</p>')
+    return "".join(out)
 
 
 def quarantine_content(entry: Quarantined, fields: Iterable[tuple[bytes, bytes]] | None, user: str,
@@ -150,15 +177,18 @@ def quarantine_content(entry: Quarantined, fields: Iterable[tuple[bytes, bytes]]
         shown = ('<p class="error">Redis no longer holds this entry: retention archived it and trimmed it '
                  '(see <code>intelbus retention</code>; the archive folder keeps it).</p>')
     else:
-        items = list(fields)
-        shown = "".join(f'<h2>field <code>{_e(name[:SHOWN_BYTES].decode("utf-8", "backslashreplace"))}</code></h2>'
-                        f'<pre class="value">{_e(_value(value))}</pre>' for name, value in items[:SHOWN_FIELDS])
-        if len(items) > SHOWN_FIELDS:
-            shown += (f'<p class="note">{len(items) - SHOWN_FIELDS:,} more fields not shown (XRANGE reads the entry '
-                      'whole).</p>')
-    body = (f'<table>{QUARANTINE_HEAD}<tr>{_quarantined_cells(entry, False)}</tr></table>'
+        shown = _fields(fields)
+    body = (f'<table>{QUARANTINE_HEAD}<tr>{_quarantined_cells(entry, False, consulted=True)}</tr></table>'
             f'<p class="note">You consulted this content; the console recorded it.</p>'
             f'<div id="content">{shown}</div>')
+    return layout(f"Quarantined entry {entry.entry_id}", body, user, csrf)
+
+
+def too_large(entry: Quarantined, size: int, user: str, csrf: str) -> str:
+    body = (f'<table>{QUARANTINE_HEAD}<tr>{_quarantined_cells(entry, False)}</tr></table>'
+            f'<p class="error" id="message">The entry is {size:,} bytes: too large to show here. Read it with '
+            f'<code>redis-cli XRANGE {_e(entry.stream)} {_e(entry.source_id)} {_e(entry.source_id)}</code> '
+            '(as the operator user).</p>')
     return layout(f"Quarantined entry {entry.entry_id}", body, user, csrf)
 
 
@@ -174,12 +204,21 @@ def _withheld(record: Mapping[str, Any]) -> str:
     return ", ".join(parts) or "-"
 
 
+UUID = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}")
+
+
 def _decision_row(decision_id: str, record: Mapping[str, Any]) -> str:
+    """What the bus decided, never what a partner wrote: a quarantine's reason as its class, the kind only
+    when it is one of the bus's, the submission id only when it is a UUID."""
+    kind = record.get("kind") if record.get("kind") in KIND_NAMES else "-"
+    sid = str(record.get("submission_id") or "")
+    reason = reason_class(str(record["reason"])) if record.get("status") == "quarantined" and record.get("reason") \
+        else ""
     return (f'<tr><td>{_e(decision_id)}</td><td>{when(int(decision_id.split("-")[0]))}</td>'
-            f'<td>{_e(record.get("partner"))}</td><td>{_e(record.get("kind"))}</td>'
+            f'<td>{_e(record.get("partner"))}</td><td>{_e(kind)}</td>'
             f'<td class="status">{_e(record.get("status"))}</td><td class="submission">'
-            f'{_e(record.get("submission_id") or "-")}</td><td>{_deliveries(record)}</td><td>{_withheld(record)}</td>'
-            f'<td>{_e(record.get("reason") or "")}</td></tr>')
+            f'{_e(sid) if UUID.fullmatch(sid) else "-"}</td><td>{_deliveries(record)}</td>'
+            f'<td>{_withheld(record)}</td><td class="reason">{_e(reason)}</td></tr>')
 
 
 def _count(n: int, noun: str) -> str:

@@ -3,6 +3,7 @@ entry's content, and decisions matching an audit search. Pure shaping of what Re
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -16,7 +17,9 @@ from bus.keys import Keys
 from bus.transport import text, translate_errors, xrange_rows
 from bus.wire import quarantined_fields
 
-PAGE = 50  # quarantined entries a page
+PAGE = 25  # quarantined entries a page (XREVRANGE brings each whole: a copied entry is up to ~257 KiB)
+CONTENT_LIMIT = 16 * 1024 * 1024  # an entry kept whole in ingress larger than this is not read by the console
+SIZE = re.compile(r"^entry is (\d+) bytes across")
 RESULTS = 100  # decisions an audit search shows at most
 SEARCH_LIMIT = 50_000  # decision records an audit search reads at most (newest first)
 
@@ -62,6 +65,12 @@ async def quarantine_page(client: aioredis.Redis, keys: Keys, before: str | None
 async def quarantined(client: aioredis.Redis, keys: Keys, entry_id: str) -> Quarantined | None:
     rows = await xrange_rows(client, keys.quarantine, min=entry_id, max=entry_id)
     return _quarantined(*rows[0]) if rows else None
+
+
+def size(entry: Quarantined) -> int | None:
+    """The size of an entry kept whole in its ingress stream, as the bus's reason states it (bus.wire)."""
+    found = SIZE.match(entry.reason) if entry.kept != "copy" else None
+    return int(found.group(1)) if found else None
 
 
 async def content(client: aioredis.Redis, keys: Keys, entry: Quarantined) -> list[tuple[bytes, bytes]] | None:

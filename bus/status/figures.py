@@ -75,8 +75,7 @@ async def gather(client: aioredis.Redis, keys: Keys, ruleset: Ruleset, now_ms: i
         kind, key = name.split(" ", 1)
         (status.ingress if kind == "ingress" else status.feeds)[key] = found
     if not light:
-        status.quarantined = await quarantine_classes(client, keys, now)
-        status.decisions_last_minute = await _count_since(client, keys.decisions, now - 60_000)
+        status.quarantined, status.decisions_last_minute = await log_scans(client, keys, now)
     async with translate_errors(f"reading {keys.checkpoints} and {keys.retention}"):
         last = await xrange_rows(client, keys.checkpoints, reverse=True, count=1)
         status.last_checkpoint_ms = id_ms(last[0][0]) if last else None
@@ -166,6 +165,11 @@ async def _after(client: aioredis.Redis, stream: str, last_delivered: str, now: 
     return counted, more, oldest
 
 
+async def log_scans(client: aioredis.Redis, keys: Keys, now: int) -> tuple[dict[str, dict[str, int]], int]:
+    """What only a scan of the decision log says: quarantines by class (hour, day), decisions last minute."""
+    return await quarantine_classes(client, keys, now), await _count_since(client, keys.decisions, now - 60_000)
+
+
 async def quarantine_classes(client: aioredis.Redis, keys: Keys, now: int) -> dict[str, dict[str, int]]:
     """Quarantine decisions of the last hour and day by reason class (:func:`reason_class`), from the
     decision log (small records: the quarantine stream holds copied payloads of up to 256 KiB each), at most
@@ -192,11 +196,12 @@ async def quarantine_classes(client: aioredis.Redis, keys: Keys, now: int) -> di
     return out
 
 
-REASON_CLASSES = (  # (how the bus's reason starts, its class): bus.wire, bus.batch, bus.policy.admission
+REASON_CLASSES = (  # (how the bus's reason starts, its class): bus.wire, bus.batch, bus.policy.admission, .engine
     ("spoofing:", "spoofing"), ("unknown partner ", "unknown partner"), ("partner ", "kind not allowed"),
     ("H1 ", "H1 classification"), ("H2:", "H2 handling condition"), ("area ", "unknown area"),
     ("source_type ", "covert source"), ("covert-sourced", "covert source"), ("named_recipients:", "named recipients"),
     ("invalid submission:", "invalid submission"), ("poison:", "poison"), ("entry ", "malformed entry"),
+    ("no delivery is left", "no delivery left"),
 )
 
 
