@@ -15,6 +15,7 @@ from urllib.parse import urlsplit
 import orjson
 import pytest
 from acl_server import AclServer, start_server
+from browser import launch, need_chromium
 from console_harness import BACKLOG, HOSTILE, KEYS, ROOT, SUBMISSION, known_bus, publish, start_console, stop_console
 from policy_cases import sar
 
@@ -24,7 +25,6 @@ from bus.errors import LoginRefused
 from bus.redis_binary import find_redis_server
 from bus.servers import server_version
 
-CHROMIUM = Path("/usr/bin/chromium")
 MORE = 5
 
 
@@ -47,10 +47,7 @@ def acl_bus(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[AclServe
 
 
 def test_an_operator_uses_the_console_in_chromium(acl_bus: tuple[AclServer, str, Path]) -> None:
-    if not CHROMIUM.exists():
-        if os.environ.get("CI"):
-            pytest.fail("CI must install Debian's chromium (.ci/run does)")
-        pytest.skip("no /usr/bin/chromium (apt-get install chromium) for the browser test")
+    need_chromium()
     from playwright.sync_api import Dialog, sync_playwright
 
     server, entry_id, folder = acl_bus
@@ -63,9 +60,7 @@ def test_an_operator_uses_the_console_in_chromium(acl_bus: tuple[AclServer, str,
     dialogs: list[str] = []
     try:
         with sync_playwright() as playwright:
-            browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=[
-                "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-                "--disable-sync", "--no-first-run"])
+            browser = launch(playwright)
             try:
                 page = browser.new_page(viewport={"width": 1400, "height": 1000})
 

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import orjson
 import pytest
+from browser import launch, need_chromium
 from policy_cases import sar
 
 from bus.cli.screen import screen_lines, write_report
@@ -21,7 +22,6 @@ from bus.screen.tables import spreadsheet_safe
 
 ROOT = Path(__file__).resolve().parent.parent
 NOW = datetime(2026, 12, 17, 10, tzinfo=UTC)
-CHROMIUM = Path("/usr/bin/chromium")
 
 
 def _nominal(name: str, **extra: object) -> dict[str, object]:
@@ -153,19 +153,14 @@ def test_the_same_backlog_gives_the_same_report(tmp_path: Path, screened: tuple[
 
 
 def test_the_html_report_shows_both_charts_in_chromium(screened: tuple[Path, list[bytes]]) -> None:
-    if not CHROMIUM.exists():
-        if os.environ.get("CI"):
-            pytest.fail("CI must install Debian's chromium (.ci/run does)")
-        pytest.skip("no /usr/bin/chromium (apt-get install chromium) for the browser test")
+    need_chromium()
     from playwright.sync_api import sync_playwright
 
     page_file = screened[0] / "report.html"
     artefacts = ROOT / ".artifacts"
     artefacts.mkdir(exist_ok=True)
     with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=[
-            "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-            "--disable-sync", "--no-first-run"])
+        browser = launch(playwright)
         try:
             page = browser.new_page(viewport={"width": 1300, "height": 1100})
             page.goto(page_file.as_uri())

@@ -7,13 +7,13 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
-import orjson
 import redis.asyncio as aioredis
 
 from bus.audit.export import Filters
 from bus.audit.log import raw_reader
 from bus.ids import id_ms
 from bus.keys import Keys
+from bus.status.figures import json_record
 from bus.transport import text, translate_errors, xrange_rows
 from bus.wire import quarantined_fields
 
@@ -102,14 +102,6 @@ class Found:
     capped: bool = False  # stopped at SEARCH_LIMIT records or RESULTS matches: older ones were not looked at
 
 
-def _record(data: bytes | None) -> dict[str, Any]:
-    try:
-        doc = orjson.loads(data or b"{}")
-    except orjson.JSONDecodeError:
-        return {}
-    return doc if isinstance(doc, dict) else {}
-
-
 async def search(client: aioredis.Redis, keys: Keys, filters: Filters) -> Found:
     """Decisions in ``filters.since``..``until`` (entry ids or ``-``/``+``) that match its submission and
     team (``bus.audit.export.Filters``), newest first; with a team, its consultation records in the range."""
@@ -118,7 +110,7 @@ async def search(client: aioredis.Redis, keys: Keys, filters: Filters) -> Found:
         rows = await xrange_rows(client, keys.decisions, reverse=True, max=start, min=filters.since, count=1000)
         found.scanned += len(rows)
         for entry_id, fields in rows:
-            record = _record(fields.get(b"decision"))
+            record = json_record(fields.get(b"decision"))
             if filters.decision(record) and len(found.decisions) < RESULTS:
                 found.decisions.append((text(entry_id), record))
         if len(rows) < 1000:
@@ -129,5 +121,5 @@ async def search(client: aioredis.Redis, keys: Keys, filters: Filters) -> Found:
     if filters.team is not None:
         rows = await xrange_rows(client, keys.consultations(filters.team), reverse=True, max=filters.until,
                                  min=filters.since, count=RESULTS)
-        found.consultations = [(text(i), _record(f.get(b"consultation"))) for i, f in rows]
+        found.consultations = [(text(i), json_record(f.get(b"consultation"))) for i, f in rows]
     return found

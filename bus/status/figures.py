@@ -181,7 +181,7 @@ async def quarantine_classes(client: aioredis.Redis, keys: Keys, now: int) -> di
         rows = await xrange_rows(client, keys.decisions, reverse=True, max=start, min=str(oldest), count=1000)
         read += len(rows)
         for entry_id, fields in rows:
-            doc = _decision(fields.get(b"decision"))
+            doc = json_record(fields.get(b"decision"))
             if doc.get("status") != "quarantined":
                 continue
             reason = reason_class(str(doc.get("reason") or ""))
@@ -211,7 +211,8 @@ def reason_class(reason: str) -> str:
     return next((name for start, name in REASON_CLASSES if reason.startswith(start)), "other")
 
 
-def _decision(data: bytes | None) -> dict[str, Any]:
+def json_record(data: bytes | None) -> dict[str, Any]:
+    """A log record's JSON object (a decision, a consultation); {} for anything else (never an error)."""
     try:
         doc = orjson.loads(data or b"{}")
     except orjson.JSONDecodeError:
