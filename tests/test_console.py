@@ -25,7 +25,7 @@ from bus.console import log
 from bus.console.login import IDLE_S, LOCK_S, MAX_FAILURES, MAX_S, Gate, without_credentials
 from bus.console.pages import SHOWN_BYTES, SHOWN_FIELDS, quarantine_content, quarantine_list
 from bus.console.reads import Quarantined
-from bus.errors import AuditError, LoginRefused
+from bus.errors import AuditError, LoginRefused, UnreachableError
 
 # -- the consultation log ------------------------------------------------------------------------------
 
@@ -124,12 +124,24 @@ async def test_repeated_failures_lock_the_address_out_even_with_the_right_passwo
         await gate.close()
 
 
+async def test_redis_being_down_is_not_a_failed_login() -> None:
+    gate = Gate(f"redis://127.0.0.1:{free_port()}/0", "acl")
+    try:
+        for _ in range(MAX_FAILURES + 2):
+            with pytest.raises(UnreachableError):
+                await gate.login("operator", "the-right-one", "10.0.0.4")
+        assert gate.failures == {}  # when Redis is back, the operator is not locked out
+    finally:
+        await gate.close()
+
+
 def test_a_console_url_drops_the_credentials_in_redis_url() -> None:
     assert without_credentials("redis://router:s3cret@10.1.2.3:6380/0") == "redis://10.1.2.3:6380/0"
     assert without_credentials("rediss://:pw@[::1]:6379/0") == "rediss://[::1]:6379/0"
     assert without_credentials("unix:///tmp/redis.sock") == "unix:///tmp/redis.sock"
     assert without_credentials("redis://h:1/0?username=router&password=pw&socket_timeout=5") == \
         "redis://h:1/0?socket_timeout=5"  # redis-py reads these too, and they would win over a login
+    assert without_credentials("unix://u:p@/tmp/r.sock?db=3&password=s") == "unix:///tmp/r.sock?db=3"
 
 
 # -- pages escape what a partner wrote -----------------------------------------------------------------
@@ -144,6 +156,12 @@ def test_hostile_reasons_field_names_and_values_are_shown_as_text() -> None:
     for page in pages:
         assert "<script" not in page and "<img" not in page and "<b>" not in page
     assert "&lt;script&gt;alert(2)&lt;/script&gt;" in pages[1] and "\\xff\\xfe&lt;x&gt;" in pages[1]
+    deep = b'{"a":' + b"[" * 300 + b"]" * 300 + b"}"  # JSON orjson reads but cannot write back indented
+    assert "[[[[" in quarantine_content(entry, [(b"payload", deep)], "operator", "t")
+    made_up = Quarantined("1-0", "intel:ingress:hmrc", "1-0", "invalid submission: x", "Jane Doe 1970", "2-0",
+                          "copy", 1)
+    assert "Jane Doe" not in quarantine_list([made_up], None, "operator", "t")  # not a UUID: the partner's text
+    assert "Jane Doe" in quarantine_content(made_up, [], "operator", "t")  # shown once it is recorded
     many = quarantine_content(entry, [(b"f%d" % n, b"v") for n in range(SHOWN_FIELDS + 50)], "operator", "t")
     assert many.count('<pre class="value">') == SHOWN_FIELDS and "50 more fields not shown" in many
 
@@ -277,7 +295,7 @@ def test_an_operator_sees_the_bus_and_the_console_writes_nothing_to_it(bus: Bus)
         assert "Example Bank" not in found and "sale proceeds" not in found  # who got what, never the content
         assert console.request("GET", "/audit?team=nobody.here")[0] == 400
         assert console.request("GET", "/audit?since=yesterday")[0] == 400
-        for bad in ("1-0%20OR", "1-1%0A", f"{2**64}-0"):  # nothing Redis would refuse reaches it
+        for bad in ("1-0%20OR", "1-1%0A", f"{2**64}-0", "%D9%A1-0"):  # nothing Redis would refuse reaches it
             assert console.request("GET", f"/quarantine/{bad}")[0] == 404, bad
         assert console.request("GET", "/audit?since=1969-12-31T00:00:00Z")[0] == 400
         big = {"csrf": console.csrf, "x": "y" * 10_000}

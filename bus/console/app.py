@@ -42,7 +42,7 @@ from bus.status.figures import gather, log_scans
 Scans = tuple[dict[str, dict[str, int]], int]
 
 COOKIE = "intelbus_console"
-ENTRY_ID = re.compile(r"(\d{1,20})-(\d{1,20})")
+ENTRY_ID = re.compile(r"([0-9]{1,20})-([0-9]{1,20})")
 MAX_PART = 2**64 - 1  # each half of a stream id
 FORM_BYTES = 8 * 1024
 STATUS_TTL_S = 5.0
@@ -219,9 +219,10 @@ class Routes:
         if isinstance(found, Response):
             return found
         size = reads.size(found)
-        if size is not None and size > reads.CONTENT_LIMIT:
+        if found.kept != "copy" and (size is None or size > reads.CONTENT_LIMIT):  # e.g. poison kept whole
             return _html(pages.too_large(found, size, session.user, session.csrf), 413)
         fields = await reads.content(session.redis, self.keys, found)
+        page = pages.quarantine_content(found, fields, session.user, session.csrf)  # before: it cannot fail after
         try:
             await run_in_threadpool(log.append, self.console.log_path, {
                 "at": timestamp(datetime.now(UTC)), "operator": session.user, "from": _address(request),
@@ -230,7 +231,7 @@ class Routes:
         except AuditError as exc:
             return _html(pages.message_page("Not shown", f"{exc}: the content is not shown until the consultation "
                                             "can be recorded", session.user, session.csrf), 503)
-        return _html(pages.quarantine_content(found, fields, session.user, session.csrf))
+        return _html(page)
 
     async def audit(self, request: Request, session: Session) -> Response:
         form = {k: v.strip() for k, v in request.query_params.items() if k in ("submission", "team", "since", "until")}
@@ -278,7 +279,7 @@ def build_app(console: Console) -> Starlette:
 
 def _bound(text: str, name: str) -> str:
     """A search bound as a stream id: an id as given, or an RFC 3339 time with an offset."""
-    if (re.fullmatch(r"\d{1,20}", text) and int(text) <= MAX_PART) or entry_id(text):
+    if (re.fullmatch(r"[0-9]{1,20}", text) and int(text) <= MAX_PART) or entry_id(text):
         return text
     try:
         moment = datetime.fromisoformat(text)

@@ -60,10 +60,14 @@ def append(path: Path, record: Mapping[str, object]) -> str:
         fcntl.flock(handle, fcntl.LOCK_EX)
         last = _last_line(handle)
         line = orjson.dumps({**record, "prev": digest(last) if last is not None else GENESIS}) + b"\n"
-        written = 0
-        while written < len(line):
-            written += os.write(handle, line[written:])
-        os.fsync(handle)
+        size, written = os.lseek(handle, 0, os.SEEK_END), 0
+        try:
+            while written < len(line):
+                written += os.write(handle, line[written:])
+            os.fsync(handle)
+        except OSError:
+            os.ftruncate(handle, size)  # no partial line left behind (a full disk): the next append can work
+            raise
         return digest(line.rstrip(b"\n"))
     except OSError as exc:
         raise AuditError(f"cannot write the console's consultation log {path}: {exc.strerror}") from exc

@@ -20,7 +20,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Literal
-from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+from urllib.parse import parse_qsl, urlencode, urlsplit
 
 import redis.asyncio as aioredis
 from redis.exceptions import AuthenticationError, AuthorizationError, RedisError, ResponseError
@@ -47,8 +47,9 @@ def without_credentials(url: str) -> str:
         return url
     query = urlencode([(k, v) for k, v in parse_qsl(parts.query, keep_blank_values=True)
                        if k.lower() not in ("username", "password", "user")])
-    netloc = parts.netloc.rsplit("@", 1)[-1]
-    return urlunsplit((parts.scheme, netloc, parts.path, query, parts.fragment))
+    netloc = parts.netloc.rsplit("@", 1)[-1]  # by hand: urlunsplit drops unix:// when the host is empty
+    return f"{parts.scheme}://{netloc}{parts.path}" + (f"?{query}" if query else "") + \
+        (f"#{parts.fragment}" if parts.fragment else "")
 
 
 async def probe(url: str) -> Mode:
@@ -91,13 +92,21 @@ class Gate:
         """A new session's token (``replacing``: the browser's old one, closed); ``LoginRefused`` says why
         not (never which of name or password was wrong). The attempt is counted before Redis is asked, so
         attempts in parallel cannot each see the count before the others."""
-        count, last = self.failures.get(address, (0, 0.0))
+        before = self.failures.get(address)
+        count, last = before or (0, 0.0)
         if count >= MAX_FAILURES and self.clock() - last < LOCK_S:
             raise LoginRefused(f"too many failed logins from {address}: wait {LOCK_S:.0f} s")
         count = 0 if self.clock() - last >= LOCK_S else count
         self.failures[address] = (count + 1, self.clock())
         self._forget_failures()
-        redis = await self._check(user, password)
+        try:
+            redis = await self._check(user, password)
+        except UnreachableError:  # Redis down says nothing of the password: not a failed login
+            if before is None:
+                self.failures.pop(address, None)
+            else:
+                self.failures[address] = before
+            raise
         self.failures.pop(address, None)
         if replacing:
             await self.logout(replacing)
@@ -111,7 +120,8 @@ class Gate:
     def _forget_failures(self) -> None:
         if len(self.failures) > MAX_ADDRESSES:
             now = self.clock()
-            self.failures = {a: f for a, f in self.failures.items() if now - f[1] < LOCK_S}
+            recent = sorted(((f[1], a) for a, f in self.failures.items() if now - f[1] < LOCK_S), reverse=True)
+            self.failures = {a: self.failures[a] for _, a in recent[:MAX_ADDRESSES // 2]}  # the latest attempts
 
     async def _check(self, user: str, password: str) -> aioredis.Redis:
         if user != OPERATOR:

@@ -31,6 +31,9 @@ label { display: inline-block; margin: .3rem 1rem .3rem 0; }
 """
 
 
+UUID = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}")
+
+
 def _e(value: object) -> str:
     return escape(str(value), quote=True)
 
@@ -104,10 +107,11 @@ def status_page(status: Status, user: str, csrf: str) -> str:
 def _quarantined_cells(entry: Quarantined, link: bool, consulted: bool = False) -> str:
     """The entry's row. Its reason is shown as its class only (a reason may quote what the partner wrote:
     a wrong value, field names), but on the page of its content, whose consultation is recorded."""
+    sid = entry.submission_id  # of an invalid submission: whatever the partner put there
     reason = _e(entry.reason) if consulted else f'<span class="reason-class">{_e(reason_class(entry.reason))}</span>'
     shown = f'<a href="/quarantine/{quote(entry.entry_id)}">{_e(entry.entry_id)}</a>' if link else _e(entry.entry_id)
     return (f"<td>{shown}</td><td>{when(entry.at_ms)}</td><td>{_e(entry.stream)}</td><td>{reason}</td>"
-            f"<td>{_e(entry.submission_id) or '-'}</td><td>{_e(entry.decision_id)}</td>")
+            f"<td>{_e(sid) if consulted or UUID.fullmatch(sid) else '-'}</td><td>{_e(entry.decision_id)}</td>")
 
 
 QUARANTINE_HEAD = ("<tr><th>entry</th><th>at</th><th>ingress stream</th><th>reason</th><th>submission_id</th>"
@@ -137,34 +141,36 @@ def quarantine_entry(entry: Quarantined, user: str, csrf: str) -> str:
 SHOWN_BYTES = 256 * 1024  # of one value (a submission is at most 256 KiB; an entry kept whole may be larger)
 SHOWN_FIELDS = 100
 SHOWN_TOTAL = 2 * 1024 * 1024  # of a whole page of content
-PRETTY_BYTES = 64 * 1024  # JSON up to this size is indented (deep nesting makes indented text far larger)
+PRETTY_BYTES = 16 * 1024  # JSON up to this size is indented (deep nesting makes indented text far larger)
 
 
 def _value(value: bytes, budget: int) -> str:
     """At most ``budget`` characters of ``value``: indented when it is small JSON, else as text."""
     limit = min(SHOWN_BYTES, budget)
-    text = None
     if len(value) <= PRETTY_BYTES:
         try:
             text = orjson.dumps(orjson.loads(value), option=orjson.OPT_INDENT_2).decode()
-        except orjson.JSONDecodeError:
-            text = None
-    if text is None or len(text) > limit:
-        text = value[:limit].decode("utf-8", "backslashreplace")
+        except (orjson.JSONDecodeError, orjson.JSONEncodeError):  # not JSON, or nested too deep to write back
+            text = ""
+        if text and len(text) <= limit:
+            return text
+    text = value[:limit].decode("utf-8", "backslashreplace")
     if len(value) > limit:
         text += f"\n... ({len(value) - limit:,} more bytes not shown: XRANGE reads the entry whole)"
     return text
 
 
 def _fields(fields: Iterable[tuple[bytes, bytes]]) -> str:
+    """The fields as HTML, until SHOWN_FIELDS of them or SHOWN_TOTAL escaped characters (at most one value
+    beyond it)."""
     items, out, budget = list(fields), [], SHOWN_TOTAL
     for name, value in items[:SHOWN_FIELDS]:
         if budget <= 0:
             break
-        shown = _value(value, budget)
-        budget -= len(shown) + len(name)
-        out.append(f'<h2>field <code>{_e(name[:1024].decode("utf-8", "backslashreplace"))}</code></h2>'
-                   f'<pre class="value">{_e(shown)}</pre>')
+        shown = (f'<h2>field <code>{_e(name[:1024].decode("utf-8", "backslashreplace"))}</code></h2>'
+                 f'<pre class="value">{_e(_value(value, budget))}</pre>')
+        budget -= len(shown)
+        out.append(shown)
     if len(out) < len(items):
         out.append(f'<p class="note">{len(items) - len(out):,} more fields not shown (XRANGE reads the entry '
                    'whole).</p>')
@@ -184,9 +190,10 @@ def quarantine_content(entry: Quarantined, fields: Iterable[tuple[bytes, bytes]]
     return layout(f"Quarantined entry {entry.entry_id}", body, user, csrf)
 
 
-def too_large(entry: Quarantined, size: int, user: str, csrf: str) -> str:
+def too_large(entry: Quarantined, size: int | None, user: str, csrf: str) -> str:
     body = (f'<table>{QUARANTINE_HEAD}<tr>{_quarantined_cells(entry, False)}</tr></table>'
-            f'<p class="error" id="message">The entry is {size:,} bytes: too large to show here. Read it with '
+            f'<p class="error" id="message">The entry is {f"{size:,} bytes" if size else "of unknown size"}: '
+            'not read here. Read it with '
             f'<code>redis-cli XRANGE {_e(entry.stream)} {_e(entry.source_id)} {_e(entry.source_id)}</code> '
             '(as the operator user).</p>')
     return layout(f"Quarantined entry {entry.entry_id}", body, user, csrf)
@@ -202,9 +209,6 @@ def _withheld(record: Mapping[str, Any]) -> str:
     parts = [f"{_e(w.get('recipient'))} ({_e(w.get('rule'))})" for w in record.get("withheld", [])
              if isinstance(w, dict)]
     return ", ".join(parts) or "-"
-
-
-UUID = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}")
 
 
 def _decision_row(decision_id: str, record: Mapping[str, Any]) -> str:

@@ -18,8 +18,9 @@ from bus.transport import text, translate_errors, xrange_rows
 from bus.wire import quarantined_fields
 
 PAGE = 25  # quarantined entries a page (XREVRANGE brings each whole: a copied entry is up to ~257 KiB)
-CONTENT_LIMIT = 16 * 1024 * 1024  # an entry kept whole in ingress larger than this is not read by the console
-SIZE = re.compile(r"^entry is (\d+) bytes across")
+CONTENT_LIMIT = 16 * 1024 * 1024  # an entry kept whole in ingress larger than this, or of no stated size, is not
+# read by the console (bus.wire's reason states the size; a poison entry kept whole does not)
+SIZE = re.compile(r"^entry is ([0-9]+) bytes across")
 RESULTS = 100  # decisions an audit search shows at most
 SEARCH_LIMIT = 50_000  # decision records an audit search reads at most (newest first)
 
