@@ -1,9 +1,9 @@
 """Example team service on FastStream 0.7: log every delivery of one team's feed and ack it.
 
-Run it with ``INTELBUS_TEAM=<team> REDIS_URL=redis://… python -m consumers.example_service`` (key prefix
-from ``INTELBUS_PREFIX``, default ``intel``); stop it
-with SIGINT or SIGTERM. It is documentation by example, so it does the few things every team service
-must do with FastStream on Redis streams:
+Run it with ``INTELBUS_TEAM=<team> REDIS_URL=redis://… python -m consumers.example_service``, or with
+FastStream's own command, ``faststream run consumers.example_service:app`` (key prefix from
+``INTELBUS_PREFIX``, default ``intel``); stop it with SIGINT or SIGTERM. It is documentation by example,
+so it does the few things every team service must do with FastStream on Redis streams:
 
 * one batch ``StreamSub`` per feed stream (immediate and routine), so an immediate entry never queues
   behind the routine backlog: each subscriber has its own read loop;
@@ -95,18 +95,37 @@ def build_app(redis_url: str, team: str, consumer: str, keys: Keys = DEFAULT_KEY
     return app
 
 
-def main() -> int:
-    """Entry point, the only place that reads the environment: ``INTELBUS_TEAM`` here, ``REDIS_URL`` (and
-    ``INTELBUS_PREFIX``) through the one ``Settings`` object."""
+def from_environment() -> FastStream:
+    """The app as the environment describes it: ``INTELBUS_TEAM`` here, ``REDIS_URL`` (and
+    ``INTELBUS_PREFIX``) through the one ``Settings`` object; ``SystemExit`` (2, with what to set) without
+    them. The only place that reads the environment."""
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s",
                         stream=sys.stderr)
+    logging.getLogger("consumers.example_service").setLevel(logging.INFO)
     settings = Settings()
     team = os.environ.get("INTELBUS_TEAM")
     if not team or not settings.redis_url:
         print("set INTELBUS_TEAM (the team id) and REDIS_URL (e.g. redis://host:6379/0)", file=sys.stderr)
-        return 2
+        raise SystemExit(2)
     consumer = f"{team}-example-{socket.gethostname()}-{os.getpid()}"
-    asyncio.run(build_app(settings.redis_url, team, consumer, Keys(settings.prefix)).run())
+    return build_app(settings.redis_url, team, consumer, Keys(settings.prefix))
+
+
+def __getattr__(name: str) -> Any:
+    """``app``, for ``faststream run consumers.example_service:app``: built when FastStream asks for it, so
+    importing the module (tests, docs) needs no environment."""
+    if name == "app":
+        return from_environment()
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def main() -> int:
+    """``python -m consumers.example_service``: the same app, run until SIGINT or SIGTERM."""
+    try:
+        app = from_environment()
+    except SystemExit as exc:
+        return int(exc.code or 2)
+    asyncio.run(app.run())
     return 0
 
 

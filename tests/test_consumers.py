@@ -332,13 +332,16 @@ async def test_tail_human_line(r: aredis.Redis, keys: Keys) -> None:
     assert '"Line one line two word' in line and line.rstrip().endswith('…"')
 
 
+@pytest.mark.parametrize("command", [["-m", "consumers.example_service"],
+                                     ["-m", "faststream", "run", "consumers.example_service:app"]],
+                         ids=["python-m", "faststream-run"])
 async def test_example_service_consumes_and_acks(r: aredis.Redis, keys: Keys, redis_url_session: str,
-                                                 tmp_path: Path) -> None:
+                                                 tmp_path: Path, command: list[str]) -> None:
     backlog = [await put(r, keys, "routine"), await put(r, keys, "immediate", due="2026-12-17T11:00:00+00:00")]
     env = os.environ | {"REDIS_URL": redis_url_session, "INTELBUS_TEAM": TEAM, "INTELBUS_PREFIX": keys.prefix}
     log_path = tmp_path / "service.log"
     with log_path.open("wb") as log_file:
-        service = subprocess.Popen([sys.executable, "-m", "consumers.example_service"], cwd=ROOT, env=env,
+        service = subprocess.Popen([sys.executable, *command], cwd=ROOT, env=env,
                                    stdout=log_file, stderr=subprocess.STDOUT)
     try:
         async def logged(*needles: str) -> bool:
