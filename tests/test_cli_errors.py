@@ -21,6 +21,10 @@ from bus.cli import main
     ({"REDIS_URL": "redis://127.0.0.1:1"}, ["publish", "--partner", "ukfu", "-"],
      "no partner 'ukfu' in the ruleset; did you mean ukfiu?"),
     ({}, ["schema", "export", "/proc/nope"], "cannot write the JSON Schema files into /proc/nope: No such file"),
+    ({"REDIS_URL": "redis://127.0.0.1:1"}, ["feed", "tail", "durham.fib", "--from-start"],
+     "--from-start goes with --peek"),
+    ({"REDIS_URL": "redis://127.0.0.1:1"}, ["feed", "tail", "durham.fib", "--peek", "--count", "0"],
+     "--count: a number of deliveries above 0"),
     ({"REDIS_URL": "http://router:s3cret@redis:6379"}, ["decisions"], "'http://***@redis:6379' is not a Redis URL"),
 ])
 def test_a_command_that_cannot_work_says_why_in_one_line(env: dict[str, str], args: list[str], says: str,

@@ -28,7 +28,7 @@ from redis.typing import EncodableT, FieldT
 from redis_procs import RedisProc
 from redis_replies import decoded, stream_rows
 
-from bus.cli.feed import tail
+from bus.cli.feed import peek, tail
 from bus.errors import TransportError
 from bus.keys import TEAM_GROUP, Keys
 from bus.redis_binary import find_redis_cli
@@ -321,6 +321,36 @@ async def test_tail_prints_json_lines_and_acks(r: aredis.Redis, keys: Keys) -> N
     assert set(records[0]) == {"stream", "entry_id", "submission_id", "priority", "view", "due", "decision_id",
                                "payload"}
     assert (await pending(r, keys.feed(TEAM)), await pending(r, keys.feed(TEAM, "immediate"))) == (0, 0)
+
+
+async def test_peek_reads_without_the_group_and_takes_nothing_from_its_consumers(r: aredis.Redis,
+                                                                                keys: Keys) -> None:
+    team = TeamClient(r, TEAM, "analyst-1", keys)
+    await team.ensure_groups()
+    ids = [await put(r, keys, "routine"), await put(r, keys, "immediate"), await put(r, keys, "high")]
+    out = io.StringIO()
+    assert await peek(r, TEAM, keys, json_output=True, out=out, count=3, from_start=True, consumer="peek-1") == 3
+    printed = [orjson.loads(line)["submission_id"] for line in out.getvalue().splitlines()]
+    assert printed == [ids[1][1], ids[0][1], ids[2][1]]  # immediate first
+    assert (await pending(r, keys.feed(TEAM)), await pending(r, keys.feed(TEAM, "immediate"))) == (0, 0)
+    got = await team.read(count=10, block_ms=100)  # the team's consumer still gets every one of them
+    assert sorted(d.submission_id for d in got) == sorted(sid for _, sid in ids)
+    records = [orjson.loads(fields[b"consultation"]) for _, fields in stream_rows(
+        await r.xrange(keys.consultations(TEAM)))]
+    peeked = [rec for rec in records if rec["consumer"] == "peek-1"]
+    assert [(rec["action"], len(rec["entries"])) for rec in peeked] == [("read", 3)]  # a peek is a consultation
+
+
+async def test_peek_from_now_prints_only_what_comes_after_it_started(r: aredis.Redis, keys: Keys) -> None:
+    await put(r, keys, "routine")  # there before: not printed
+    started = asyncio.Event()
+    out = io.StringIO()
+    task = asyncio.create_task(peek(r, TEAM, keys, json_output=True, out=out, count=1, poll_s=0.01,
+                                    started=started.set))
+    await asyncio.wait_for(started.wait(), 10)
+    _, after = await put(r, keys, "immediate")
+    assert await asyncio.wait_for(task, 10) == 1
+    assert [orjson.loads(line)["submission_id"] for line in out.getvalue().splitlines()] == [after]
 
 
 async def test_tail_human_line(r: aredis.Redis, keys: Keys) -> None:

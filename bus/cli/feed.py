@@ -1,7 +1,10 @@
-"""``intelbus feed tail TEAM [--json]``: print a team's deliveries as they arrive, and ack them.
+"""``intelbus feed tail TEAM [--json] [--peek [--from-start]]``: print a team's deliveries as they arrive.
 
-The tail reads through the team's consumer group, so it takes deliveries *from* the team's other
+The tail reads through the team's consumer group and acks, so it takes deliveries *from* the team's other
 consumers (each entry goes to one consumer of the group): use it to watch a quiet feed or to drain one.
+``--peek`` reads without a group (XRANGE, polled): nothing is taken from the team's consumers and nothing
+is acknowledged; it starts at the feeds' newest entries (``--from-start``: at their oldest still held).
+Each read that printed deliveries is still a consultation record (consumer ``peek-<host>-<pid>``).
 It reads and acks through ``consumers.TeamClient``, as consumer ``tail-<host>-<pid>``, so each read and
 each ack is a consultation record in ``intel:consult:<team>`` naming that consumer (``bus.audit.consult``).
 
@@ -16,17 +19,21 @@ payload is not JSON).
 
 from __future__ import annotations
 
+import asyncio
 import os
 import socket
 import sys
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any, TextIO
 
 import orjson
 import redis.asyncio as aredis
 
+from bus.audit import consult
 from bus.keys import Keys
-from consumers.client import Delivery, TeamClient
+from bus.transport import text, translate_errors, xrange_rows
+from consumers.client import Delivery, TeamClient, to_delivery
 
 SNIPPET = 60
 BATCH = 100
@@ -95,4 +102,46 @@ async def tail(redis: aredis.Redis, team: str, keys: Keys, json_output: bool, ou
             out.flush()
             await client.ack(delivery)
             printed += 1
+    return printed
+
+
+async def _newest(redis: aredis.Redis, stream: str) -> str:
+    """Where new entries of ``stream`` begin: its newest id ("0-0" when it holds none: every entry to come
+    is newer than that)."""
+    async with translate_errors(f"reading {stream}"):
+        rows = await xrange_rows(redis, stream, reverse=True, count=1)
+    return text(rows[0][0]) if rows else "0-0"
+
+
+async def peek(redis: aredis.Redis, team: str, keys: Keys, json_output: bool, out: TextIO = sys.stdout,
+               count: int | None = None, from_start: bool = False, poll_s: float = 0.5,
+               consumer: str | None = None, started: Callable[[], None] = lambda: None) -> int:
+    """Print deliveries of ``team`` without its group (immediate first) until ``count`` (forever if
+    ``None``); returns the number printed. Nothing is acknowledged or taken from the team's consumers.
+    Each read that found deliveries writes its consultation record first (one that cannot be written
+    raises ``TransportError``, and nothing of that read is printed).
+    ``started`` is called once the start positions are taken (what comes after is printed)."""
+    who = consumer or f"peek-{socket.gethostname()}-{os.getpid()}"
+    streams = keys.feeds(team)
+    positions = {stream: "0-0" if from_start else await _newest(redis, stream) for stream in streams}
+    started()
+    printed = 0
+    while count is None or printed < count:
+        wanted = BATCH if count is None else min(BATCH, count - printed)
+        found: list[Delivery] = []
+        for stream in streams:
+            rows = await xrange_rows(redis, stream, min=f"({positions[stream]}", max="+", count=wanted - len(found))
+            found += [to_delivery(stream, entry_id, fields) for entry_id, fields in rows]
+            if rows:
+                positions[stream] = text(rows[-1][0])
+            if len(found) >= wanted:
+                break
+        if not found:
+            await asyncio.sleep(poll_s)
+            continue
+        await consult.record(redis, keys, team, who, "read", found)
+        for delivery in found:
+            out.write((json_line(delivery) if json_output else human_line(delivery)) + "\n")
+        out.flush()
+        printed += len(found)
     return printed

@@ -38,10 +38,19 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
 
     feed = commands.add_parser("feed", help="a team's feed")
     feed_commands = feed.add_subparsers(dest="feed_command", required=True, metavar="ACTION")
-    tail = feed_commands.add_parser("tail", help="print (and acknowledge) deliveries as they arrive")
-    tail.add_argument("team")
+    tail = feed_commands.add_parser(
+        "tail", help="print (and acknowledge) deliveries as they arrive",
+        description="Print a team's deliveries, immediate first, as they arrive. Without --peek it reads as a "
+                    "consumer of the team's group and acknowledges each, so it takes deliveries from the team's "
+                    "other consumers. Each read is a consultation record. Redis: REDIS_URL (the team's own "
+                    "credentials URL), else the embedded server.")
+    tail.add_argument("team", help="the team id, e.g. durham.fib (the ruleset's teams)")
     tail.add_argument("--json", action="store_true", help="one JSON object per line")
     tail.add_argument("--count", type=int, help="stop after this many deliveries")
+    tail.add_argument("--peek", action="store_true",
+                      help="read without the group: take nothing from the team's consumers, acknowledge nothing")
+    tail.add_argument("--from-start", action="store_true",
+                      help="with --peek: from the oldest entry still held, not only new ones")
     tail.set_defaults(handler=_tail)
 
     decisions = commands.add_parser("decisions", help="replay the decision log (audit)")
@@ -142,10 +151,22 @@ def _publish(args: argparse.Namespace, settings: Settings) -> int:
 
 def _tail(args: argparse.Namespace, settings: Settings) -> int:
     from bus.cli.feed import tail
+    from bus.errors import ConfigError
     from bus.policy import load_ruleset
 
     known("team", args.team, load_ruleset(settings.ruleset).team_ids)
-    _with_redis(settings, lambda redis: tail(redis, args.team, Keys(settings.prefix), args.json, count=args.count))
+    if args.from_start and not args.peek:
+        raise ConfigError("--from-start goes with --peek (the group remembers where the team's consumers are)")
+    if args.count is not None and args.count < 1:
+        raise ConfigError("--count: a number of deliveries above 0")
+    keys = Keys(settings.prefix)
+    if args.peek:
+        from bus.cli.feed import peek
+
+        _with_redis(settings, lambda redis: peek(redis, args.team, keys, args.json, count=args.count,
+                                                 from_start=args.from_start))
+        return 0
+    _with_redis(settings, lambda redis: tail(redis, args.team, keys, args.json, count=args.count))
     return 0
 
 
