@@ -98,11 +98,16 @@ def _route(args: argparse.Namespace, settings: Settings) -> int:
 
 def _schema_export(args: argparse.Namespace, settings: Settings) -> int:
     from bus.policy import load_ruleset
-    from schemas.export import export_schemas
+    from schemas.export import Admission, export_schemas
 
     ruleset = load_ruleset(args.ruleset or settings.ruleset)
+    admission = Admission(tuple(sorted(ruleset.classifications)),
+                          {name: frozenset(rights.kinds) for name, rights in ruleset.partners.items()},
+                          frozenset(name for name, rights in ruleset.partners.items() if rights.police),
+                          tuple(sorted(ruleset.covert_source_types)))
     try:
-        written = export_schemas(args.dir, ruleset.area_names, ruleset.team_ids, ruleset.handling_conditions)
+        written = export_schemas(args.dir, ruleset.area_names, ruleset.team_ids, ruleset.handling_conditions,
+                                 admission)
     except OSError as exc:
         raise ConfigError(f"cannot write the JSON Schema files into {args.dir}: {exc.strerror}") from None
     for path in written:
