@@ -1,0 +1,114 @@
+"""A partner and a team in Node.js (``examples/node/``, npm ``redis``), written from the README, against the
+real router on a Redis with the generated ACL: each logs in as its own Redis user, the partner's SAR is
+routed to the team, the team reads it immediate-first, acks it and writes both consultation records, and
+neither can touch what is not its own."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import shutil
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import orjson
+import pytest
+from acl_server import KEYS, AclServer, start_server
+from policy_cases import sar
+from router_harness import drained, running_router
+
+from bus.redis_binary import find_redis_server
+from bus.servers import server_version
+
+ROOT = Path(__file__).resolve().parent.parent
+NODE_DIR = ROOT / "examples" / "node"
+TEAM = "cleveland.fiu"  # where a ukfiu SAR with a DAML request goes
+
+
+def node() -> str:
+    """The ``node`` binary, with ``examples/node``'s packages installed (``npm ci``) if they are not."""
+    found, npm = shutil.which("node"), shutil.which("npm")
+    if found is None or npm is None:
+        if os.environ.get("CI"):
+            pytest.fail("CI must have Node.js and npm (.ci/run installs them)")
+        pytest.skip("no node/npm for the Node.js clients")
+    if not (NODE_DIR / "node_modules" / "redis").exists():
+        installed = subprocess.run([npm, "ci", "--no-audit", "--no-fund"], cwd=NODE_DIR, capture_output=True,
+                                   text=True, timeout=300)
+        assert installed.returncode == 0, f"npm ci in {NODE_DIR} failed: {installed.stderr[-2000:]}"
+    return found
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[AclServer]:
+    folder = tmp_path_factory.mktemp("node-acl")
+    version = "7.0" if server_version(find_redis_server()) >= (7,) else "6.2"
+    running = start_server(version, folder)
+    try:
+        if version == "7.0":  # the deploy step: the administrator loads the library
+            loaded = subprocess.run([sys.executable, "-m", "bus.cli", "functions", "load"], capture_output=True,
+                                    text=True, env=os.environ | {"REDIS_URL": running.url("admin")}, timeout=60)
+            assert loaded.returncode == 0, loaded.stderr
+        yield running
+    finally:
+        running.stop()
+
+
+async def run_node(script: str, env: dict[str, str], *args: str, stdin: bytes = b"") -> tuple[int, str, str]:
+    proc = await asyncio.create_subprocess_exec(node(), script, *args, cwd=NODE_DIR, env=os.environ | env,
+                                                stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE,
+                                                stderr=asyncio.subprocess.PIPE)
+    out, err = await asyncio.wait_for(proc.communicate(stdin), 60)
+    return int(proc.returncode or 0), out.decode(), err.decode()
+
+
+async def test_a_node_partner_and_team_as_their_own_users(server: AclServer) -> None:
+    node()
+    submission = sar(defence_type="daml", submission_id="00000000-0000-4000-8000-0000000000de")
+    team_env = {"REDIS_URL": server.url(f"team-{TEAM}"), "TEAM": TEAM, "CONSUMER": "node-analyst"}
+    async with running_router(server.url("router")) as router:
+        team = asyncio.create_task(run_node("team.mjs", team_env, "1"))
+        code, out, err = await run_node("partner.mjs", {"REDIS_URL": server.url("partner-ukfiu"), "PARTNER": "ukfiu"},
+                                        stdin=orjson.dumps(submission) + b"\n")
+        assert code == 0 and len(out.split()) == 1, err
+        await drained(router)
+        code, out, err = await team
+    assert code == 0, err
+    [delivery] = [orjson.loads(line) for line in out.splitlines()]
+    assert (delivery["stream"], delivery["submission_id"], delivery["payload"]) == (
+        KEYS.feed(TEAM), submission["submission_id"], submission)
+    with server.connect("operator") as operator:
+        assert operator.xpending(KEYS.feed(TEAM), "team")["pending"] == 0  # acknowledged
+        records = [orjson.loads(fields[b"consultation"]) for _, fields in operator.xrange(KEYS.consultations(TEAM))]
+    entry = f"{KEYS.feed(TEAM)} {delivery['entry_id']}"
+    assert [(r["consumer"], r["action"], r["entries"], r["decision_ids"]) for r in records] == [
+        ("node-analyst", "read", [entry], [delivery["decision_id"]]),
+        ("node-analyst", "ack", [entry], [delivery["decision_id"]])]
+
+
+async def test_node_clients_cannot_touch_what_is_not_theirs(server: AclServer) -> None:
+    node()
+    code, _, err = await run_node("partner.mjs", {"REDIS_URL": server.url("partner-ukfiu"), "PARTNER": "hmrc"},
+                                  stdin=orjson.dumps(sar(partner="hmrc")) + b"\n")
+    assert code == 1 and "NOPERM" in err and err.count("\n") == 1, err
+    code, _, err = await run_node("team.mjs", {"REDIS_URL": server.url(f"team-{TEAM}"), "TEAM": "durham.fib"}, "1")
+    assert code == 1 and "NOPERM" in err, err
+    wrong = server.url("partner-ukfiu").replace("@", "x@", 1)  # a wrong password
+    code, _, err = await run_node("partner.mjs", {"REDIS_URL": wrong, "PARTNER": "ukfiu"}, stdin=b"{}\n")
+    assert code == 1 and "WRONGPASS" in err and err.count("\n") == 1, err
+
+
+async def test_the_node_partner_checks_the_schema_before_it_sends(server: AclServer, tmp_path: Path) -> None:
+    node()
+    subprocess.run([sys.executable, "-m", "bus.cli", "schema", "export", str(tmp_path)], check=True,
+                   capture_output=True, cwd=ROOT)
+    with server.connect("operator") as operator:
+        before = operator.xlen(KEYS.ingress("ukfiu"))
+    lines = orjson.dumps(sar()) + b"\n" + orjson.dumps(sar(classification="SECRET")) + b"\n"
+    code, _, err = await run_node("partner.mjs", {"REDIS_URL": server.url("partner-ukfiu"), "PARTNER": "ukfiu"},
+                                  "--schema", str(tmp_path), stdin=lines)
+    assert code == 1 and "line 2: /classification" in err and "nothing sent" in err, err
+    with server.connect("operator") as operator:
+        assert operator.xlen(KEYS.ingress("ukfiu")) == before
