@@ -1,37 +1,215 @@
-"""The router's AsyncAPI document (``intelbus router --asyncapi``), drawn with FastStream.
-
-FastStream documents the channels; it does not run the router's reads (``bus.router`` says why). The
-document declares one subscriber per partner's ingress stream, the consumer group ``router``, and the
-plain ``payload`` field partners write (SUBMISSIONS.md).
+"""The AsyncAPI document of the whole bus (``intelbus asyncapi``, ``intelbus router --asyncapi``; ``intelbus
+schema export`` writes it as ``asyncapi.json``): every stream a partner, team, operator or auditor reads or
+writes, with its fields and their JSON Schemas, the consumer groups a reader creates, and the server as the
+user will reach it. Hand-built rather than FastStream's: the router's reads are not FastStream
+subscribers (``bus.router`` says why), and FastStream documents neither the feeds nor the logs. It
+validates with the AsyncAPI Initiative's parser without an error, warning or hint
+(``examples/node/asyncapi-check.mjs``, tests/test_asyncapi.py).
 """
 
 from __future__ import annotations
 
-import logging
+from typing import Any
+from urllib.parse import urlsplit
 
-from faststream import FastStream
-from faststream.redis import RedisBroker, StreamSub
-from faststream.specification import AsyncAPI
-
-from bus.keys import ROUTER_GROUP, Keys
+from bus.keys import Keys
 from bus.policy import Ruleset
-from bus.settings import Settings
+from schemas.export import Admission, submission_schema
 
 
-async def _documented_only(body: bytes) -> None:
-    """Never called: the router reads through ``lua/read.lua``."""
+def admission_of(ruleset: Ruleset) -> Admission:
+    """The ruleset's admission rules a JSON Schema can state."""
+    return Admission(tuple(sorted(ruleset.classifications)),
+                     {name: frozenset(rights.kinds) for name, rights in ruleset.partners.items()},
+                     frozenset(name for name, rights in ruleset.partners.items() if rights.police),
+                     tuple(sorted(ruleset.covert_source_types)))
 
 
-def asyncapi_app(settings: Settings, ruleset: Ruleset, url: str) -> FastStream:
-    keys = Keys(settings.prefix)
-    broker = RedisBroker(url, logger=logging.getLogger("intelbus.faststream"))
-    for partner in sorted(ruleset.partners):
-        stream = keys.ingress(partner)
-        broker.subscriber(
-            stream=StreamSub(stream, group=ROUTER_GROUP, consumer="router", batch=True,
-                             max_records=settings.batch_size),
-            title=f"router:{stream}", description="Partner submissions; field payload (SUBMISSIONS.md).",
-        )(_documented_only)
-    spec = AsyncAPI(broker, title="intelbus router", version="1",
-                    description="Routes partner submissions to team feeds by the regional policy.")
-    return FastStream(broker, specification=spec)
+def region_submission_schema(ruleset: Ruleset) -> dict[str, Any]:
+    return submission_schema(ruleset.area_names, ruleset.team_ids, ruleset.handling_conditions, admission_of(ruleset))
+
+
+# --- the whole bus, as its users meet it (``intelbus asyncapi``; ``schema export`` writes asyncapi.json) ---
+
+STRING = {"type": "string"}
+JSON_TEXT = {"type": "string", "contentMediaType": "application/json"}
+
+
+def _entry(fields: dict[str, Any], required: list[str], description: str, **extra: Any) -> dict[str, Any]:
+    """A stream entry's fields, as an object of strings (Redis holds every value as bytes)."""
+    return {"type": "object", "description": description, "properties": fields, "required": required,
+            "additionalProperties": False, **extra}
+
+
+def _ref(name: str) -> dict[str, str]:
+    return {"$ref": f"#/components/schemas/{name}"}
+
+
+def _json_field(schema: str, what: str) -> dict[str, Any]:
+    return {**JSON_TEXT, "description": f"{what}: UTF-8 JSON, valid against components/schemas/{schema}"}
+
+
+DELIVERY = {"type": "object", "required": ["recipient", "view", "priority", "due", "rules", "omitted"], "properties": {
+    "recipient": STRING, "view": {"enum": ["full", "sanitised"]},
+    "priority": {"enum": ["immediate", "high", "routine"]}, "due": {"type": ["string", "null"], "format": "date-time"},
+    "rules": {"type": "array", "items": STRING}, "omitted": {"type": "array", "items": STRING}}}
+DECISION = {
+    "type": "object", "description": "The decision record (README, 'The decision record')",
+    "required": ["submission_id", "partner", "kind", "status", "reason", "deliveries", "withheld", "ruleset",
+                 "reference", "decided_at"],
+    "properties": {
+        "submission_id": {"type": ["string", "null"]}, "partner": {"type": ["string", "null"]},
+        "kind": {"type": ["string", "null"]}, "status": {"enum": ["routed", "quarantined", "duplicate"]},
+        "reason": {"type": ["string", "null"]}, "deliveries": {"type": "array", "items": DELIVERY},
+        "withheld": {"type": "array", "items": {"type": "object", "required": ["recipient", "reason", "rule"],
+                                                "properties": {"recipient": STRING, "reason": STRING, "rule": STRING}}},
+        "possible_matches": {"type": "array", "items": {"type": "object"}},
+        "ocg_links": {"type": "array", "items": {"type": "object"}},
+        "ruleset": STRING, "reference": STRING, "decided_at": {"type": "string", "format": "date-time"},
+        "claimed_partner": STRING, "original_decision_id": STRING,
+        "stream": {**STRING, "description": "the ingress stream of the entry decided"},
+        "entry_id": {**STRING, "description": "its id there"}}}
+CONSULTATION = {
+    "type": "object", "required": ["team", "consumer", "action", "decision_ids", "entries", "at"],
+    "additionalProperties": False, "properties": {
+        "team": STRING, "consumer": STRING, "action": {"enum": ["read", "ack"]},
+        "decision_ids": {"type": "array", "items": STRING},
+        "entries": {"type": "array", "items": {**STRING, "description": "\"<feed stream> <entry id>\""}},
+        "at": {"type": "string", "format": "date-time"}}}
+AUDIT_EVENT = {"type": "object", "required": ["type"], "properties": {"type": {
+    "enum": ["erasure", "archived", "ingress_trimmed", "ingress_deleted_while_pending", "audit_log_shrank"]}},
+    "description": "README, 'The bus on Redis streams': the intel:audit row"}
+
+
+def _portable(schema: Any, defs: dict[str, Any]) -> Any:
+    """A JSON Schema 2020-12 document as AsyncAPI Schema (draft-07's vocabulary): its ``$defs`` become
+    components, their references follow."""
+    if isinstance(schema, dict):
+        out = {k: _portable(v, defs) for k, v in schema.items() if k not in ("$defs", "$schema")}
+        if isinstance(out.get("$ref"), str):
+            out["$ref"] = out["$ref"].replace("#/$defs/", "#/components/schemas/")
+        return out
+    if isinstance(schema, list):
+        return [_portable(item, defs) for item in schema]
+    return schema
+
+
+def _feed_entry(priority: list[str]) -> dict[str, Any]:
+    return _entry({
+        "payload": {**JSON_TEXT, "description": "the team's view: UTF-8 JSON, the partner's submission byte for byte "
+                    "(valid against components/schemas/Submission) when view is full; when sanitised, the same "
+                    "without the fields the decision's delivery lists as omitted"},
+        "submission_id": STRING, "priority": {"enum": priority}, "view": {"enum": ["full", "sanitised"]},
+        "due": {**STRING, "description": "RFC 3339, or empty"},
+        "decision_id": {**STRING, "description": "its decision's entry id in the decisions stream"}},
+        ["payload", "submission_id", "priority", "view", "due", "decision_id"], "One delivery to the team")
+
+
+def bus_document(keys: Keys, ruleset: Ruleset, server: dict[str, str], submission: dict[str, Any],
+                 version: str) -> dict[str, Any]:
+    """The AsyncAPI 3 document (3.1.0) of the whole bus: every stream a partner, team, operator or auditor reads
+    or writes, its fields and their schemas, the groups a reader creates, and ``server``."""
+    p = keys.prefix
+    partners, teams = sorted(ruleset.partners), sorted(ruleset.team_ids)
+    defs = {name: _portable(body, {}) for name, body in submission.get("$defs", {}).items()}
+    schemas = {**defs, "Submission": _portable(submission, {}), "Decision": DECISION, "Consultation": CONSULTATION,
+               "AuditEvent": AUDIT_EVENT}
+    messages = {
+        "submission": {"name": "submission", "title": "A partner's submission", "payload": _entry(
+            {"payload": _json_field("Submission", "the submission (SUBMISSIONS.md), at most 256 KiB")}, ["payload"],
+            "One field, payload; nothing else (an entry with other fields is quarantined)")},
+        "delivery": {"name": "delivery", "title": "A routed delivery", "payload": _feed_entry(["high", "routine"])},
+        "immediate": {"name": "immediate", "title": "A threat-to-life delivery", "payload": _feed_entry(["immediate"])},
+        "decision": {"name": "decision", "title": "A decision", "payload": _entry(
+            {"decision": _json_field("Decision", "the decision record")}, ["decision"], "One decision per entry")},
+        "quarantined": {"name": "quarantined", "title": "An entry routed to nobody", "payload": _entry(
+            {"reason": STRING, "stream": STRING, "entry_id": STRING, "submission_id": STRING, "decision_id": STRING,
+             "kept": {"enum": ["copy", "ingress"]}, "fields": {**STRING, "description": "n, the fields copied"}},
+            ["reason", "stream", "entry_id", "submission_id", "decision_id", "kept", "fields"],
+            "Then field:1, value:1 ... field:n, value:n: the entry exactly as received (bytes)",
+            patternProperties={"^(field|value):[0-9]+$": STRING})},
+        "consultation": {"name": "consultation", "title": "A consultation record (DPA 2018 s.62)", "payload": _entry(
+            {"consultation": _json_field("Consultation", "who read or acked which deliveries")}, ["consultation"],
+            "One per read that returned deliveries and one per ack; no payload")},
+        "auditEvent": {"name": "auditEvent", "title": "An audit event", "payload": _entry(
+            {"event": _json_field("AuditEvent", "the event")}, ["event"], "Retention steps, partner trims")},
+    }
+    team_param = {"team": {"enum": teams, "description": "a team id of the region's ruleset"}}
+    channels = {
+        "ingress": {"address": f"{p}:ingress:{{partner}}", "title": "A partner's ingress stream",
+                    "parameters": {"partner": {"enum": partners, "description": "a partner id of the registry"}},
+                    "messages": {"submission": {"$ref": "#/components/messages/submission"}},
+                    "description": "Written by the partner (XADD, as its own Redis user), read by the router group "
+                                   "`router`."},
+        "feed": {"address": f"{p}:feed:{{team}}", "title": "A team's routine and high feed", "parameters": team_param,
+                 "messages": {"delivery": {"$ref": "#/components/messages/delivery"}}},
+        "immediate": {"address": f"{p}:feed:{{team}}:immediate", "title": "A team's immediate feed (threat to life)",
+                      "parameters": team_param, "messages": {"immediate": {"$ref": "#/components/messages/immediate"}}},
+        "decisions": {"address": keys.decisions, "title": "The decision log",
+                      "messages": {"decision": {"$ref": "#/components/messages/decision"}}},
+        "quarantine": {"address": keys.quarantine, "title": "What was routed to nobody, and why",
+                       "messages": {"quarantined": {"$ref": "#/components/messages/quarantined"}}},
+        "consultations": {"address": f"{p}:consult:{{team}}", "title": "A team's consultation records",
+                          "parameters": team_param,
+                          "messages": {"consultation": {"$ref": "#/components/messages/consultation"}}},
+        "audit": {"address": keys.audit, "title": "Audit events",
+                  "messages": {"auditEvent": {"$ref": "#/components/messages/auditEvent"}}},
+    }
+    group = ("Create the group once, at 0: XGROUP CREATE {address} team 0 MKSTREAM; then XREADGROUP GROUP team "
+             "<consumer> ... STREAMS {p}:feed:<team>:immediate {p}:feed:<team> > > (immediate first), XACK each "
+             "delivery, and for each read and ack XADD a consultation record.")
+
+    def op(action: str, channel: str, message: str, title: str, description: str) -> dict[str, Any]:
+        return {"action": action, "title": title, "description": description,
+                "channel": {"$ref": f"#/channels/{channel}"},
+                "messages": [{"$ref": f"#/channels/{channel}/messages/{message}"}]}
+
+    operations = {
+        "publishSubmission": op("send", "ingress", "submission", "A partner publishes",
+                                "XADD <prefix>:ingress:<partner> * payload <JSON>, as the partner's Redis user."),
+        "readFeed": op("receive", "feed", "delivery", "A team reads its feed",
+                       group.format(address=f"{p}:feed:<team>", p=p)),
+        "readImmediate": op("receive", "immediate", "immediate", "A team reads threats to life first",
+                            group.format(address=f"{p}:feed:<team>:immediate", p=p)),
+        "recordConsultation": op("send", "consultations", "consultation", "A team records what it consulted",
+                                 "XADD <prefix>:consult:<team> * consultation <JSON>, as the team's Redis user."),
+        "replayDecisions": op("receive", "decisions", "decision", "Operators and auditors replay decisions",
+                              "XRANGE (no group); intelbus decisions, intelbus audit verify/export."),
+        "reviewQuarantine": op("receive", "quarantine", "quarantined", "Operators review the quarantine",
+                               "XRANGE (no group); intelbus console shows it."),
+        "readAudit": op("receive", "audit", "auditEvent", "Auditors read audit events", "XRANGE (no group)."),
+    }
+    return {
+        "asyncapi": "3.1.0",
+        "info": {"title": "intelbus", "version": version, "description": (
+            "The regional intelligence-sharing bus on Redis streams. Every value is a string; JSON-valued fields "
+            "say which schema in components/schemas they meet. Partners and teams each log in as their own Redis "
+            "user (intelbus acl generate).")},
+        "defaultContentType": "application/json",
+        "servers": {"bus": server},
+        "channels": channels, "operations": operations,
+        "components": {"schemas": schemas, "messages": messages},
+    }
+
+
+def document(keys: Keys, ruleset: Ruleset, redis_url: str | None) -> dict[str, Any]:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        release = version("intelbus")
+    except PackageNotFoundError:
+        release = "0.0.0"
+    return bus_document(keys, ruleset, server_for(redis_url), region_submission_schema(ruleset), release)
+
+
+def server_for(url: str | None) -> dict[str, str]:
+    """Where users reach the bus: REDIS_URL's host and port (never its credentials), else the embedded
+    server (a unix socket: ``intelbus redis url`` prints it)."""
+    if not url:
+        return {"host": "localhost", "protocol": "redis",
+                "description": "the embedded redis-server intelbus starts (a unix socket under <data_dir>/redis: "
+                               "`intelbus redis url` prints it); set REDIS_URL to document another"}
+    parts = urlsplit(url)
+    host = parts.hostname or "localhost"
+    return {"host": f"{host}:{parts.port or 6379}", "protocol": "rediss" if parts.scheme == "rediss" else "redis",
+            "description": "the bus's Redis (REDIS_URL)"}

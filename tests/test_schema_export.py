@@ -66,7 +66,7 @@ def validator(exported: Path) -> jsonschema.protocols.Validator:
 
 def test_export_writes_one_schema_per_kind_and_the_union(exported: Path) -> None:
     names = sorted(p.name for p in exported.iterdir())
-    assert names == sorted(["submission.schema.json"] + [f"{k}.schema.json" for k in (
+    assert names == sorted(["submission.schema.json", "asyncapi.json"] + [f"{k}.schema.json" for k in (
         "intelligence_report", "sar", "cse_referral", "premises_report", "prison_intelligence",
         "gain_request", "cyber_incident")])
 

@@ -47,9 +47,9 @@ def build_parser() -> argparse.ArgumentParser:
     route.add_argument("file", nargs="?", default="-", help="JSON lines file, or - for stdin (default)")
     route.set_defaults(handler=_route)
 
-    schema = commands.add_parser("schema", help="the submission interface as JSON Schema")
+    schema = commands.add_parser("schema", help="the submission interface as JSON Schema (and the AsyncAPI document)")
     schema_commands = schema.add_subparsers(dest="schema_command", required=True, metavar="ACTION")
-    export = schema_commands.add_parser("export", help="write JSON Schema files into DIR")
+    export = schema_commands.add_parser("export", help="write the JSON Schema files and asyncapi.json into DIR")
     export.add_argument("dir", type=Path)
     export.add_argument("--ruleset", type=Path, help="ruleset whose areas and teams to enumerate")
     export.set_defaults(handler=_schema_export)
@@ -97,20 +97,22 @@ def _route(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _schema_export(args: argparse.Namespace, settings: Settings) -> int:
+    import json
+
+    from bus.asyncapi import admission_of, document
+    from bus.keys import Keys
     from bus.policy import load_ruleset
-    from schemas.export import Admission, export_schemas
+    from schemas.export import export_schemas
 
     ruleset = load_ruleset(args.ruleset or settings.ruleset)
-    admission = Admission(tuple(sorted(ruleset.classifications)),
-                          {name: frozenset(rights.kinds) for name, rights in ruleset.partners.items()},
-                          frozenset(name for name, rights in ruleset.partners.items() if rights.police),
-                          tuple(sorted(ruleset.covert_source_types)))
     try:
         written = export_schemas(args.dir, ruleset.area_names, ruleset.team_ids, ruleset.handling_conditions,
-                                 admission)
+                                 admission_of(ruleset))
+        asyncapi = args.dir / "asyncapi.json"
+        asyncapi.write_text(json.dumps(document(Keys(settings.prefix), ruleset, settings.redis_url), indent=2) + "\n")
     except OSError as exc:
         raise ConfigError(f"cannot write the JSON Schema files into {args.dir}: {exc.strerror}") from None
-    for path in written:
+    for path in [*written, asyncapi]:
         print(path)
     return 0
 

@@ -28,7 +28,8 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
     router = commands.add_parser("router", help="run the router until SIGTERM/SIGINT")
     router.add_argument("--ruleset", type=Path)
     router.add_argument("--reference", type=Path)
-    router.add_argument("--asyncapi", action="store_true", help="print the AsyncAPI document and exit")
+    router.add_argument("--asyncapi", action="store_true",
+                        help="print the bus's AsyncAPI document and exit (the same as intelbus asyncapi)")
     router.set_defaults(handler=_router)
 
     publish = commands.add_parser("publish", help="publish JSON lines as a partner")
@@ -52,6 +53,13 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
     tail.add_argument("--from-start", action="store_true",
                       help="with --peek: from the oldest entry still held, not only new ones")
     tail.set_defaults(handler=_tail)
+
+    asyncapi = commands.add_parser(
+        "asyncapi", help="the bus's AsyncAPI 3 document: every stream, its fields and schemas, the groups",
+        description="Print the AsyncAPI 3 document of the whole bus (JSON) for the ruleset's partners and teams; "
+                    "its server is REDIS_URL's host (never its credentials), else the embedded Redis.")
+    asyncapi.add_argument("--ruleset", type=Path, help="ruleset file (default: INTELBUS_RULESET, else the shipped)")
+    asyncapi.set_defaults(handler=_asyncapi)
 
     decisions = commands.add_parser("decisions", help="replay the decision log (audit)")
     decisions.add_argument("--json", action="store_true", help="the records as JSON lines")
@@ -99,17 +107,24 @@ def _logging() -> None:
     logging.getLogger("intelbus.faststream").setLevel(logging.WARNING)
 
 
+def _asyncapi(args: argparse.Namespace, settings: Settings) -> int:
+    import json
+
+    from bus.asyncapi import document
+    from bus.policy import load_ruleset
+
+    ruleset = load_ruleset(getattr(args, "ruleset", None) or settings.ruleset)
+    print(json.dumps(document(Keys(settings.prefix), ruleset, settings.redis_url), indent=2))
+    return 0
+
+
 def _router(args: argparse.Namespace, settings: Settings) -> int:
     from bus.policy import load_policy
     from bus.service import install_signal_handlers, run_router
 
     ruleset, reference = load_policy(args.ruleset or settings.ruleset, args.reference or settings.reference)
     if args.asyncapi:
-        from bus.asyncapi import asyncapi_app  # FastStream: only for the document (a router starts faster)
-
-        app = asyncapi_app(settings, ruleset, settings.redis_url or "redis://localhost:6379")
-        print(app.schema.to_specification().to_json())
-        return 0
+        return _asyncapi(args, settings)
     _logging()
     url = _url(settings)
     # What is loaded by now (modules, the ruleset, the reference data: some 60,000 objects) lives as long as
