@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import os
 import re
-import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -15,9 +14,9 @@ from typing import Any
 
 import jsonschema
 import orjson
-import pytest
 import redis
 import redis.asyncio as aredis
+from node_tools import NODE_DIR, node_with
 from policy_cases import covert_report, intelligence_report, sar
 from redis_procs import RedisProc
 from redis_replies import stream_rows
@@ -29,7 +28,6 @@ from bus.keys import Keys
 from consumers import TeamClient
 
 ROOT = Path(__file__).resolve().parent.parent
-NODE_DIR = ROOT / "examples" / "node"
 KEYS = Keys()
 
 
@@ -42,15 +40,7 @@ def document(env: dict[str, str] | None = None) -> dict[str, Any]:
 
 
 def test_the_asyncapi_parser_finds_nothing_to_say(tmp_path: Path) -> None:
-    node, npm = shutil.which("node"), shutil.which("npm")
-    if node is None or npm is None:
-        if os.environ.get("CI"):
-            pytest.fail("CI must have Node.js and npm (.ci/run installs them)")
-        pytest.skip("no node/npm for @asyncapi/parser")
-    if not (NODE_DIR / "node_modules" / "@asyncapi" / "parser").exists():
-        installed = subprocess.run([npm, "ci", "--no-audit", "--no-fund"], cwd=NODE_DIR, capture_output=True,
-                                   text=True, timeout=600)
-        assert installed.returncode == 0, installed.stderr[-2000:]
+    node = node_with("@asyncapi/parser")
     path = tmp_path / "asyncapi.json"
     path.write_bytes(orjson.dumps(document()))
     checked = subprocess.run([node, "asyncapi-check.mjs", str(path)], cwd=NODE_DIR, capture_output=True, text=True,

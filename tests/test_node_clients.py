@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import asyncio
 import os
-import shutil
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -16,6 +15,7 @@ from pathlib import Path
 import orjson
 import pytest
 from acl_server import KEYS, AclServer, start_server
+from node_tools import NODE_DIR, node_with
 from policy_cases import sar
 from router_harness import drained, running_router
 
@@ -23,22 +23,11 @@ from bus.redis_binary import find_redis_server
 from bus.servers import server_version
 
 ROOT = Path(__file__).resolve().parent.parent
-NODE_DIR = ROOT / "examples" / "node"
 TEAM = "cleveland.fiu"  # where a ukfiu SAR with a DAML request goes
 
 
 def node() -> str:
-    """The ``node`` binary, with ``examples/node``'s packages installed (``npm ci``) if they are not."""
-    found, npm = shutil.which("node"), shutil.which("npm")
-    if found is None or npm is None:
-        if os.environ.get("CI"):
-            pytest.fail("CI must have Node.js and npm (.ci/run installs them)")
-        pytest.skip("no node/npm for the Node.js clients")
-    if not (NODE_DIR / "node_modules" / "redis").exists():
-        installed = subprocess.run([npm, "ci", "--no-audit", "--no-fund"], cwd=NODE_DIR, capture_output=True,
-                                   text=True, timeout=300)
-        assert installed.returncode == 0, f"npm ci in {NODE_DIR} failed: {installed.stderr[-2000:]}"
-    return found
+    return node_with("redis")
 
 
 @pytest.fixture(scope="module")

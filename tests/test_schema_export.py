@@ -5,8 +5,6 @@ table of valid and invalid submissions of every kind and every admission rule a 
 from __future__ import annotations
 
 import json
-import os
-import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -15,6 +13,7 @@ from typing import Any
 import jsonschema
 import orjson
 import pytest
+from node_tools import NODE_DIR, node_with
 from policy_cases import (
     DROP,
     NOW,
@@ -184,24 +183,15 @@ def test_each_kinds_own_file_agrees_with_the_union(name: str, exported: Path,
     assert bool(list(own.iter_errors(payload))) == bool(list(validator.iter_errors(payload))), name
 
 
-NODE = ROOT / "examples" / "node"
 
 
 @pytest.fixture(scope="module")
 def ajv(exported: Path) -> dict[str, tuple[str, str]]:
     """Every case through Ajv 2020 (strict mode, ajv-formats) in Node.js: {name: (union, own kind's file)}."""
-    node, npm = shutil.which("node"), shutil.which("npm")
-    if node is None or npm is None:
-        if os.environ.get("CI"):
-            pytest.fail("CI must have Node.js and npm (.ci/run installs them)")
-        pytest.skip("no node/npm for the Ajv test")
-    if not (NODE / "node_modules" / "ajv").exists():
-        installed = subprocess.run([npm, "ci", "--no-audit", "--no-fund"], cwd=NODE, capture_output=True, text=True,
-                                   timeout=300)
-        assert installed.returncode == 0, f"npm ci in {NODE} failed: {installed.stderr[-2000:]}"
+    node = node_with("ajv")
     names = sorted(VALID) + sorted(INVALID)
     lines = "".join(json.dumps({**VALID, **INVALID}[name]) + "\n" for name in names)
-    result = subprocess.run([node, "validate.mjs", str(exported)], cwd=NODE, input=lines, capture_output=True,
+    result = subprocess.run([node, "validate.mjs", str(exported)], cwd=NODE_DIR, input=lines, capture_output=True,
                             text=True, timeout=120)
     assert result.returncode == 0, result.stderr  # every file compiled in strict mode, without a warning
     verdicts = [tuple(line.split("\t")) for line in result.stdout.splitlines()]
