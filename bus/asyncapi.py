@@ -131,6 +131,10 @@ def bus_document(keys: Keys, ruleset: Ruleset, server: dict[str, str], submissio
         "consultation": {"name": "consultation", "title": "A consultation record (DPA 2018 s.62)", "payload": _entry(
             {"consultation": _json_field("Consultation", "who read or acked which deliveries")}, ["consultation"],
             "One per read that returned deliveries and one per ack; no payload")},
+        "checkpoint": {"name": "checkpoint", "title": "A signed checkpoint", "payload": _entry(
+            {"checkpoint": {**JSON_TEXT, "description": "the signed checkpoint as a JSON line {body, signature, "
+                            "leaves} (README, 'For auditors'), the same as in the file outside Redis"}}, ["checkpoint"],
+            "Written by the router's checkpointer; intelbus audit verify checks them")},
         "auditEvent": {"name": "auditEvent", "title": "An audit event", "payload": _entry(
             {"event": _json_field("AuditEvent", "the event")}, ["event"], "Retention steps, partner trims")},
     }
@@ -154,6 +158,8 @@ def bus_document(keys: Keys, ruleset: Ruleset, server: dict[str, str], submissio
                           "messages": {"consultation": {"$ref": "#/components/messages/consultation"}}},
         "audit": {"address": keys.audit, "title": "Audit events",
                   "messages": {"auditEvent": {"$ref": "#/components/messages/auditEvent"}}},
+        "checkpoints": {"address": keys.checkpoints, "title": "Signed audit checkpoints",
+                        "messages": {"checkpoint": {"$ref": "#/components/messages/checkpoint"}}},
     }
     group = ("Create the group once, at 0: XGROUP CREATE {address} team 0 MKSTREAM; then XREADGROUP GROUP team "
              "<consumer> ... STREAMS {p}:feed:<team>:immediate {p}:feed:<team> > > (immediate first), XACK each "
@@ -178,6 +184,8 @@ def bus_document(keys: Keys, ruleset: Ruleset, server: dict[str, str], submissio
         "reviewQuarantine": op("receive", "quarantine", "quarantined", "Operators review the quarantine",
                                "XRANGE (no group); intelbus console shows it."),
         "readAudit": op("receive", "audit", "auditEvent", "Auditors read audit events", "XRANGE (no group)."),
+        "readCheckpoints": op("receive", "checkpoints", "checkpoint", "Auditors read the signed checkpoints",
+                              "XRANGE (no group); intelbus audit verify and export use them."),
     }
     return {
         "asyncapi": "3.1.0",
@@ -203,13 +211,18 @@ def document(keys: Keys, ruleset: Ruleset, redis_url: str | None) -> dict[str, A
 
 
 def server_for(url: str | None) -> dict[str, str]:
-    """Where users reach the bus: REDIS_URL's host and port (never its credentials), else the embedded
-    server (a unix socket: ``intelbus redis url`` prints it)."""
+    """Where users reach the bus: REDIS_URL's address and database (never its credentials), else the
+    embedded server (a unix socket: ``intelbus redis url`` prints it)."""
     if not url:
         return {"host": "localhost", "protocol": "redis",
-                "description": "the embedded redis-server intelbus starts (a unix socket under <data_dir>/redis: "
-                               "`intelbus redis url` prints it); set REDIS_URL to document another"}
+                "description": "the embedded redis-server intelbus starts, on a unix socket under <data_dir>/redis "
+                               "(`intelbus redis url` prints it); set REDIS_URL to document another"}
     parts = urlsplit(url)
-    host = parts.hostname or "localhost"
-    return {"host": f"{host}:{parts.port or 6379}", "protocol": "rediss" if parts.scheme == "rediss" else "redis",
-            "description": "the bus's Redis (REDIS_URL)"}
+    if parts.scheme == "unix":
+        return {"host": "localhost", "pathname": parts.path, "protocol": "redis",
+                "description": f"the bus's Redis on the unix socket {parts.path} (REDIS_URL)"}
+    address = parts.netloc.rpartition("@")[2]
+    address = address if parts.port else f"{address}:6379"
+    database = parts.path.strip("/") or "0"
+    return {"host": address, "pathname": f"/{database}", "protocol": "rediss" if parts.scheme == "rediss" else "redis",
+            "description": f"the bus's Redis (REDIS_URL), database {database}"}

@@ -52,15 +52,30 @@ def _with_patterns(node: Any) -> Any:
     """Patterns for the formats; and only standard keywords (pydantic's OpenAPI ``discriminator`` is
     unknown to JSON Schema, so strict validators such as Ajv refuse it); descriptions in plain text."""
     if isinstance(node, dict):
-        out = {key: _with_patterns(value) for key, value in node.items() if key != "discriminator"}
+        out = {key: _with_patterns(value) for key, value in node.items()
+               if not (key == "discriminator" and isinstance(value, dict) and "propertyName" in value)}
         if out.get("type") == "string" and out.get("format") in FORMAT_PATTERNS:
             out["pattern"] = FORMAT_PATTERNS[out["format"]]
+        if isinstance(out.get("pattern"), str):
+            out["pattern"] = _at_end(out["pattern"])
         if isinstance(out.get("description"), str):
             out["description"] = out["description"].replace("``", "`")
         return out
     if isinstance(node, list):
         return [_with_patterns(item) for item in node]
     return node
+
+
+def _at_end(pattern: str) -> str:
+    """``$`` that means the end in every dialect: Python's ``$`` also matches before a final newline, so
+    ``(?![\\s\\S])`` follows it (ECMA-262's ``$`` is the end already)."""
+    return pattern + r"(?![\s\S])" if pattern.endswith("$") and not pattern.endswith(r"\$") else pattern
+
+
+def _among(values: Iterable[str]) -> dict[str, Any]:
+    """One of ``values``; none when there are none (an empty ``enum`` is not valid JSON Schema)."""
+    listed = sorted(values)
+    return {"enum": listed} if listed else {"not": {}}
 
 
 CROSS_FIELD = [
@@ -96,7 +111,8 @@ CANNOT_SAY = (
     "stream entry, at most 256 KiB; strict JSON (a key repeated in one object, at any depth, also after "
     "unescaping, is refused, and so is schema_version 1.0, which JSON Schema counts as the integer 1); "
     "`partner` must be the owner of the ingress stream it arrives on (else: spoofing); a date must exist in "
-    "the calendar (2026-02-30 passes the pattern; validators that check `format` refuse it); submission_id is "
+    "the calendar (2026-02-30 passes the pattern; validators that check `format` refuse it), and in UTC after year "
+    "0 (0001-01-01T00:00:00+01:00 is not); strings hold no lone surrogate escape (\\ud800); submission_id is "
     "compared without regard to letter case (a repeat is a duplicate). A submission valid here may still be "
     "routed to nobody by the dissemination policy (POLICY.md).")
 
@@ -105,14 +121,13 @@ def _kind_rules(definition: dict[str, Any], kind: str, admission: Admission) -> 
     """The admission rules of one kind's definition: who may publish it, H1, covert sources."""
     props = definition["properties"]
     if admission.partners:
-        props["partner"] = {**props["partner"], "enum": sorted(p for p, kinds in admission.partners.items()
-                                                              if kind in kinds)}
+        props["partner"] = {**props["partner"], **_among(p for p, kinds in admission.partners.items() if kind in kinds)}
     if admission.classifications:
         props["classification"] = {**props["classification"], "enum": list(admission.classifications)}
     if "source_type" in props and admission.covert:
         definition["allOf"].append({  # covert-sourced intelligence only from police partners
             "if": {"required": ["source_type"], "properties": {"source_type": {"enum": list(admission.covert)}}},
-            "then": {"properties": {"partner": {"enum": sorted(admission.police)}}}})
+            "then": {"properties": {"partner": _among(admission.police)}}})
 
 
 def submission_schema(areas: Iterable[str] = (), teams: Iterable[str] = (),
@@ -130,7 +145,7 @@ def submission_schema(areas: Iterable[str] = (), teams: Iterable[str] = (),
         definition["allOf"] = copy.deepcopy(CROSS_FIELD)
         props = definition["properties"]
         if areas:
-            props["area"]["pattern"] = case_insensitive_pattern(areas)
+            props["area"]["pattern"] = _at_end(case_insensitive_pattern(areas))
             props["area"]["description"] = "one of: " + ", ".join(areas) + " (any letter case)"
         if teams:
             props["named_recipients"]["items"]["enum"] = teams

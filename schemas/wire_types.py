@@ -18,7 +18,7 @@ from typing import Annotated, Any
 from pydantic import BeforeValidator, Field, WithJsonSchema
 
 MAX_YEAR = 9998
-YEAR = r"(?!0000|9999)\d{4}"
+YEAR = r"(?!0000|9999)[0-9]{4}"  # ASCII digits (\d is any Unicode digit in Python)
 DATE_PATTERN = rf"^{YEAR}-\d{{2}}-\d{{2}}$"
 DATETIME_PATTERN = rf"^{YEAR}-\d{{2}}-\d{{2}}[Tt]\d{{2}}:\d{{2}}:\d{{2}}(\.\d+)?([Zz]|[+-]\d{{2}}:\d{{2}})$"
 _DATE = re.compile(DATE_PATTERN)

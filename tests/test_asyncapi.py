@@ -46,12 +46,15 @@ def test_the_asyncapi_parser_finds_nothing_to_say(tmp_path: Path) -> None:
     checked = subprocess.run([node, "asyncapi-check.mjs", str(path)], cwd=NODE_DIR, capture_output=True, text=True,
                              timeout=120)
     assert checked.returncode == 0, checked.stdout + checked.stderr
-    assert checked.stdout.strip() == "ok: AsyncAPI 3.1.0, 7 channels, 7 operations, 0 hints"
+    assert checked.stdout.strip() == "ok: AsyncAPI 3.1.0, 8 channels, 8 operations, 0 hints"
 
 
 def test_the_server_is_where_users_reach_the_bus_and_never_carries_a_password() -> None:
-    remote = document({"REDIS_URL": "redis://operator:s3cret@redis.example:6380/0"})
+    remote = document({"REDIS_URL": "redis://operator:s3cret@redis.example:6380/2"})
     assert remote["servers"]["bus"]["host"] == "redis.example:6380" and b"s3cret" not in orjson.dumps(remote)
+    assert remote["servers"]["bus"]["pathname"] == "/2"  # the database
+    assert document({"REDIS_URL": "redis://[::1]:6380/0"})["servers"]["bus"]["host"] == "[::1]:6380"
+    assert document({"REDIS_URL": "unix:///run/redis.sock"})["servers"]["bus"]["pathname"] == "/run/redis.sock"
     embedded = document()["servers"]["bus"]
     assert embedded["host"] == "localhost" and "intelbus redis url" in embedded["description"]
 
@@ -113,6 +116,7 @@ async def test_every_stream_the_router_writes_is_described_field_by_field(redis_
         finally:
             await reader.aclose()
         assert _check_streams(doc, client, "consultation", [KEYS.consultations("cleveland.fiu")]) == 2
+        assert _check_streams(doc, client, "checkpoint", [KEYS.checkpoints]) > 0  # the router's checkpointer
         feeds = sorted(key.decode() for key in client.scan_iter(match="intel:feed:*"))
         immediate = [stream for stream in feeds if stream.endswith(":immediate")]
         counts = {message: _check_streams(doc, client, message, streams) for message, streams in {

@@ -101,3 +101,21 @@ async def test_the_node_partner_checks_the_schema_before_it_sends(server: AclSer
     assert code == 1 and "line 2: /classification" in err and "nothing sent" in err, err
     with server.connect("operator") as operator:
         assert operator.xlen(KEYS.ingress("ukfiu")) == before
+
+
+async def test_the_node_team_reads_immediate_first_and_stops_at_count(server: AclServer) -> None:
+    team = "durham.ocg"
+    with server.connect("router") as router:  # what the router would write: two routine, then two immediate
+        for n, priority in enumerate(["routine", "routine", "immediate", "immediate"]):
+            router.xadd(KEYS.feed(team, priority), {"payload": b"{}", "submission_id": f"s{n}", "priority": priority,
+                                                    "view": "full", "due": "", "decision_id": f"1-{n}"})
+    env = {"REDIS_URL": server.url(f"team-{team}"), "TEAM": team, "CONSUMER": "node-2"}
+    code, out, err = await run_node("team.mjs", env, "3")
+    assert code == 0, err
+    assert [orjson.loads(line)["submission_id"] for line in out.splitlines()] == ["s2", "s3", "s0"]
+    with server.connect("operator") as operator:
+        assert operator.xpending(KEYS.feed(team), "team")["pending"] == 0  # s1 was not read at all
+        [(_, group)] = [(g["name"], g) for g in operator.xinfo_groups(KEYS.feed(team))]
+        assert int(group["lag"] if group.get("lag") is not None else 1) == 1
+    code, _, err = await run_node("team.mjs", env, "two")
+    assert code == 1 and "COUNT: a whole number above 0" in err

@@ -101,6 +101,8 @@ VALID = {
     "offset-23-59": sar(submitted_at="2026-12-17T10:15:00-23:59"), "leap-day": sar(disclosure_date="2028-02-29"),
 }
 
+SID_NEWLINE = "5f0c6a9e-2d1b-4c38-9a57-0e7f4b1d2c11\n"
+
 INVALID = {
     "unknown-field": sar(foo=1), "unknown-kind": sar(kind="tip_off"), "no-kind": sar(kind=DROP),
     "version-as-string": sar(schema_version="1"), "version-2": sar(schema_version=2),
@@ -136,12 +138,16 @@ INVALID = {
     # the region's admission rules, from its ruleset
     "h1-secret": sar(classification="SECRET"), "h1-top-secret": intelligence_report(classification="TOP SECRET"),
     "unknown-partner": sar(partner="acme"), "partner-may-not-publish-kind": sar(partner="hmrc"),
-    "council-may-not-send-cse": cse_referral(partner="council-durham"),
+    "council-may-not-send-cse": cse_referral(partner="council-sunderland"),
     "covert-from-non-police": covert_report(partner="hmrc"),
     # times and dates the calendar refuses, as far as a pattern can say
     "month-13": sar(disclosure_date="2026-13-01"), "day-32": sar(disclosure_date="2026-01-32"),
     "hour-24": sar(submitted_at="2026-12-17T24:00:00Z"), "second-60": sar(submitted_at="2026-12-17T10:15:60Z"),
     "offset-hour-24": sar(submitted_at="2026-12-17T10:15:00+24:00"), "february-30": sar(disclosure_date="2026-02-30"),
+    # Python's $ matches before a final newline and its \d any Unicode digit: the patterns say neither
+    "area-newline": sar(area="Middlesbrough\n"), "uuid-newline": sar(submission_id=SID_NEWLINE),
+    "glossary-newline": sar(glossary_codes=["XXS99XX\n"]), "time-newline": sar(submitted_at="2026-12-17T10:15:00Z\n"),
+    "fullwidth-digits": sar(submitted_at="\uff12\uff10\uff12\uff16-12-17T10:15:00Z"),
 }
 
 

@@ -122,9 +122,9 @@ def _router(args: argparse.Namespace, settings: Settings) -> int:
     from bus.policy import load_policy
     from bus.service import install_signal_handlers, run_router
 
-    ruleset, reference = load_policy(args.ruleset or settings.ruleset, args.reference or settings.reference)
-    if args.asyncapi:
+    if args.asyncapi:  # before the reference data: the document needs the ruleset only
         return _asyncapi(args, settings)
+    ruleset, reference = load_policy(args.ruleset or settings.ruleset, args.reference or settings.reference)
     _logging()
     url = _url(settings)
     # What is loaded by now (modules, the ruleset, the reference data: some 60,000 objects) lives as long as

@@ -10,21 +10,30 @@ import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { createClient } from "redis";
 
+const fail = (message) => { console.error(`partner.mjs: ${message}`); process.exit(1); };
 const args = process.argv.slice(2);
 const schemaAt = args.indexOf("--schema");
 const schemaDir = schemaAt >= 0 ? args.splice(schemaAt, 2)[1] : null;
+if (schemaAt >= 0 && !schemaDir) fail("--schema DIR: the folder intelbus schema export wrote");
 const [file] = args;
 const { REDIS_URL: url, PARTNER: partner, INTELBUS_PREFIX: prefix = "intel" } = process.env;
-const fail = (message) => { console.error(`partner.mjs: ${message}`); process.exit(1); };
 if (!url || !partner) fail("set REDIS_URL (the partner's credentials URL) and PARTNER (its id)");
 
-const lines = readFileSync(file ?? 0, "utf8").split("\n").filter((line) => line.trim());
+const read = (path, what) => {
+  try { return readFileSync(path, "utf8"); } catch (err) { fail(`cannot read ${what}: ${err.message}`); }
+};
+const lines = read(file ?? 0, file ?? "stdin").split("\n").filter((line) => line.trim());
 if (schemaDir) {
   const { default: Ajv2020 } = await import("ajv/dist/2020.js");
   const { default: addFormats } = await import("ajv-formats");
   const ajv = new Ajv2020({ strict: true });
   addFormats(ajv);
-  const validate = ajv.compile(JSON.parse(readFileSync(join(schemaDir, "submission.schema.json"), "utf8")));
+  let validate;
+  try {
+    validate = ajv.compile(JSON.parse(read(join(schemaDir, "submission.schema.json"), "the schema")));
+  } catch (err) {
+    fail(`the schema in ${schemaDir} does not compile: ${err.message}`);
+  }
   lines.forEach((line, n) => {
     let doc;
     try { doc = JSON.parse(line); } catch { fail(`line ${n + 1}: not JSON; nothing sent`); }
@@ -43,7 +52,8 @@ try {
     console.log(await client.xAdd(`${prefix}:ingress:${partner}`, "*", { payload: line }));
   }
 } catch (err) {
-  fail(`${err.message} (a partner may only XADD to its own ingress stream)`);
+  const hint = String(err.message).startsWith("NOPERM") ? " (a partner may only XADD to its own ingress stream)" : "";
+  fail(`${err.message}${hint}`);
 } finally {
   await client.close();
 }

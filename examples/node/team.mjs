@@ -9,9 +9,10 @@ import { createClient } from "redis";
 
 const { REDIS_URL: url, TEAM: team, CONSUMER: consumer = `node-${process.pid}`,
         INTELBUS_PREFIX: prefix = "intel" } = process.env;
-const wanted = process.argv[2] ? Number(process.argv[2]) : Infinity;
 const fail = (message) => { console.error(`team.mjs: ${message}`); process.exit(1); };
 if (!url || !team) fail("set REDIS_URL (the team's credentials URL) and TEAM (its id)");
+if (process.argv[2] !== undefined && !/^[1-9][0-9]*$/.test(process.argv[2])) fail("COUNT: a whole number above 0");
+const wanted = process.argv[2] ? Number(process.argv[2]) : Infinity;
 const GROUP = "team";
 const feeds = [`${prefix}:feed:${team}:immediate`, `${prefix}:feed:${team}`];  // immediate first
 const consultations = `${prefix}:consult:${team}`;
@@ -42,12 +43,16 @@ try {
   }
   let done = 0;
   while (done < wanted) {
-    const reply = await client.xReadGroup(GROUP, consumer, feeds.map((key) => ({ key, id: ">" })),
-                                          { COUNT: Math.min(100, wanted - done), BLOCK: 1000 });
+    // immediate first: the routine feed is read only with what the immediate one left of this round's COUNT,
+    // and the read blocks only when neither has anything (as consumers.TeamClient does)
     const deliveries = [];
-    for (const feed of feeds) {  // immediate entries first, whatever order Redis answered in
-      const stream = (reply ?? []).find((s) => s.name === feed);
-      for (const { id, message } of stream?.messages ?? []) {
+    for (const [n, feed] of feeds.entries()) {
+      const room = Math.min(100, wanted - done) - deliveries.length;
+      if (room <= 0) break;
+      const last = n === feeds.length - 1 && deliveries.length === 0;
+      const reply = await client.xReadGroup(GROUP, consumer, { key: feed, id: ">" },
+                                            last ? { COUNT: room, BLOCK: 1000 } : { COUNT: room });
+      for (const { id, message } of reply?.[0]?.messages ?? []) {
         deliveries.push({ stream: feed, entry_id: id, submission_id: message.submission_id,
                           priority: message.priority, view: message.view, due: message.due || null,
                           decision_id: message.decision_id, payload: JSON.parse(message.payload) });
