@@ -45,3 +45,28 @@ def test_schema_export_onto_a_file_says_so(tmp_path: Path, capsys: pytest.Captur
     target.write_text("keep me")
     assert main(["schema", "export", str(target)]) == 2
     assert "cannot write the JSON Schema files into" in capsys.readouterr().err and target.read_text() == "keep me"
+
+
+def test_every_command_and_argument_is_explained_for_users() -> None:
+    """``intelbus --help`` names the environment; every subcommand and every argument has a help text."""
+    import argparse
+
+    from bus.cli import build_parser
+
+    parser = build_parser()
+    assert "REDIS_URL" in parser.format_help() and "``" not in parser.format_help()
+    missing: list[str] = []
+
+    def walk(node: argparse.ArgumentParser, path: str) -> None:
+        for action in node._actions:
+            if isinstance(action, argparse._SubParsersAction):
+                helps = {choice.dest: choice.help for choice in action._choices_actions}
+                for name, sub in action.choices.items():
+                    if not helps.get(name):
+                        missing.append(f"{path} {name}")
+                    walk(sub, f"{path} {name}")
+            elif action.help is None:
+                missing.append(f"{path} {'/'.join(action.option_strings) or action.dest}")
+
+    walk(parser, "intelbus")
+    assert missing == []

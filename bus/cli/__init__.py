@@ -34,8 +34,23 @@ def _policy_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--reference", type=Path, help="folder with ocg_groups.csv and ocg_members.csv")
 
 
+DESCRIPTION = "intelbus: the regional intelligence-sharing bus on Redis streams (README.md says it all)."
+ENVIRONMENT = """environment (one settings object; every INTELBUS_* variable is in README.md, "Settings"):
+  REDIS_URL               the bus's Redis: redis://[user:password@]host:port/db, rediss://... or unix:///path;
+                          unset: an embedded redis-server kept under INTELBUS_DATA_DIR
+  INTELBUS_DATA_DIR       the embedded Redis, audit keys and checkpoints, archive, console log (./.intelbus)
+  INTELBUS_PREFIX         the key prefix (intel)
+  INTELBUS_RULESET        the ruleset file (default: the shipped regional policy)
+  INTELBUS_REFERENCE      the OCG register folder (default: the shipped sample)
+  INTELBUS_METRICS_PORT   the router's /metrics, /healthz and /readyz (off when unset)
+  INTELBUS_CONSOLE_PORT   intelbus console's port (8470)
+
+errors are one line on stderr and exit 2; intelbus COMMAND --help says more of each command."""
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="intelbus", description=__doc__.splitlines()[0] if __doc__ else None)
+    parser = argparse.ArgumentParser(prog="intelbus", description=DESCRIPTION, epilog=ENVIRONMENT,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     route = commands.add_parser("route", help="decide submissions offline (--dry-run)")
@@ -50,15 +65,15 @@ def build_parser() -> argparse.ArgumentParser:
     schema = commands.add_parser("schema", help="the submission interface as JSON Schema (and the AsyncAPI document)")
     schema_commands = schema.add_subparsers(dest="schema_command", required=True, metavar="ACTION")
     export = schema_commands.add_parser("export", help="write the JSON Schema files and asyncapi.json into DIR")
-    export.add_argument("dir", type=Path)
+    export.add_argument("dir", type=Path, help="folder to write into (made if missing; files in it are replaced)")
     export.add_argument("--ruleset", type=Path, help="ruleset whose areas and teams to enumerate")
     export.set_defaults(handler=_schema_export)
 
     ruleset = commands.add_parser("ruleset", help="check a ruleset file")
     ruleset_commands = ruleset.add_subparsers(dest="ruleset_command", required=True, metavar="ACTION")
     check = ruleset_commands.add_parser("check", help="validate a ruleset (and reference data)")
-    check.add_argument("file", type=Path, nargs="?")
-    check.add_argument("--reference", type=Path)
+    check.add_argument("file", type=Path, nargs="?", help="ruleset file (default: INTELBUS_RULESET, else the shipped)")
+    check.add_argument("--reference", type=Path, help="folder with ocg_groups.csv and ocg_members.csv")
     check.set_defaults(handler=_ruleset_check)
     from bus.cli import screen  # offline too: no Redis
 

@@ -66,7 +66,7 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
     acl = commands.add_parser("acl", help="Redis ACL users for partners, teams, router and operators")
     acl_commands = acl.add_subparsers(dest="acl_command", required=True, metavar="ACTION")
     gen = acl_commands.add_parser("generate", help="write DIR/users.acl and DIR/credentials.env (0600)")
-    gen.add_argument("dir", type=Path)
+    gen.add_argument("dir", type=Path, help="folder for users.acl and credentials.env (never overwritten)")
     gen.add_argument("--ruleset", type=Path, help="ruleset whose partners and teams get users (default: shipped)")
     gen.add_argument("--host", default=DEFAULT_HOST, help=f"host[:port] in the credential URLs ({DEFAULT_HOST})")
     gen.add_argument("--force", action="store_true", help="replace existing files (new passwords for everyone)")

@@ -26,15 +26,17 @@ T = TypeVar("T")
 
 def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     router = commands.add_parser("router", help="run the router until SIGTERM/SIGINT")
-    router.add_argument("--ruleset", type=Path)
-    router.add_argument("--reference", type=Path)
+    router.add_argument("--ruleset", type=Path, help="ruleset file (default: INTELBUS_RULESET, else the shipped)")
+    router.add_argument("--reference", type=Path,
+                        help="OCG register folder (default: INTELBUS_REFERENCE, else the shipped sample)")
     router.add_argument("--asyncapi", action="store_true",
                         help="print the bus's AsyncAPI document and exit (the same as intelbus asyncapi)")
     router.set_defaults(handler=_router)
 
     publish = commands.add_parser("publish", help="publish JSON lines as a partner")
-    publish.add_argument("--partner", required=True)
-    publish.add_argument("file", nargs="?", default="-")
+    publish.add_argument("--partner", required=True, help="the partner id whose ingress stream to write (its "
+                         "Redis user in REDIS_URL)")
+    publish.add_argument("file", nargs="?", default="-", help="JSON lines, one submission each (- or none: stdin)")
     publish.set_defaults(handler=_publish)
 
     feed = commands.add_parser("feed", help="a team's feed")
@@ -78,7 +80,8 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
     load.set_defaults(handler=_functions_load)
 
     redis_cmd = commands.add_parser("redis", help="the embedded redis-server of this working directory")
-    redis_cmd.add_argument("action", choices=["start", "stop", "url"])
+    redis_cmd.add_argument("action", choices=["start", "stop", "url"],
+                           help="start it, stop it, or print its URL (for redis-cli -u)")
     redis_cmd.set_defaults(handler=_redis)
 
 
