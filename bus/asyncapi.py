@@ -41,10 +41,6 @@ def _entry(fields: dict[str, Any], required: list[str], description: str, **extr
             "additionalProperties": False, **extra}
 
 
-def _ref(name: str) -> dict[str, str]:
-    return {"$ref": f"#/components/schemas/{name}"}
-
-
 def _json_field(schema: str, what: str) -> dict[str, Any]:
     return {**JSON_TEXT, "description": f"{what}: UTF-8 JSON, valid against components/schemas/{schema}"}
 
@@ -81,16 +77,16 @@ AUDIT_EVENT = {"type": "object", "required": ["type"], "properties": {"type": {
     "description": "README, 'The bus on Redis streams': the intel:audit row"}
 
 
-def _portable(schema: Any, defs: dict[str, Any]) -> Any:
+def _portable(schema: Any) -> Any:
     """A JSON Schema 2020-12 document as AsyncAPI Schema (draft-07's vocabulary): its ``$defs`` become
     components, their references follow."""
     if isinstance(schema, dict):
-        out = {k: _portable(v, defs) for k, v in schema.items() if k not in ("$defs", "$schema")}
+        out = {k: _portable(v) for k, v in schema.items() if k not in ("$defs", "$schema")}
         if isinstance(out.get("$ref"), str):
             out["$ref"] = out["$ref"].replace("#/$defs/", "#/components/schemas/")
         return out
     if isinstance(schema, list):
-        return [_portable(item, defs) for item in schema]
+        return [_portable(item) for item in schema]
     return schema
 
 
@@ -111,8 +107,8 @@ def bus_document(keys: Keys, ruleset: Ruleset, server: dict[str, str], submissio
     or writes, its fields and their schemas, the groups a reader creates, and ``server``."""
     p = keys.prefix
     partners, teams = sorted(ruleset.partners), sorted(ruleset.team_ids)
-    defs = {name: _portable(body, {}) for name, body in submission.get("$defs", {}).items()}
-    schemas = {**defs, "Submission": _portable(submission, {}), "Decision": DECISION, "Consultation": CONSULTATION,
+    defs = {name: _portable(body) for name, body in submission.get("$defs", {}).items()}
+    schemas = {**defs, "Submission": _portable(submission), "Decision": DECISION, "Consultation": CONSULTATION,
                "AuditEvent": AUDIT_EVENT}
     messages = {
         "submission": {"name": "submission", "title": "A partner's submission", "payload": _entry(

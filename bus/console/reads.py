@@ -37,6 +37,7 @@ class Quarantined:
     decision_id: str
     kept: str  # copy: its fields are in the quarantine entry; ingress: it stayed whole in its ingress stream
     fields: int
+    copied: tuple[tuple[bytes, bytes], ...] | None = None  # those fields, as read with the entry (kept copy)
 
     @property
     def at_ms(self) -> int:
@@ -45,12 +46,11 @@ class Quarantined:
 
 def _quarantined(entry_id: bytes, fields: dict[bytes, bytes]) -> Quarantined:
     def get(name: str) -> str:
-        return text(fields.get(name.encode(), b"")) if name != "reason" else \
-            fields.get(b"reason", b"").decode("utf-8", "replace")
+        return fields.get(name.encode(), b"").decode("utf-8", "replace")
     count = get("fields")
-    return Quarantined(text(entry_id), get("stream"), get("entry_id"), get("reason"),
-                       fields.get(b"submission_id", b"").decode("utf-8", "replace"), get("decision_id"),
-                       get("kept"), int(count) if count.isdigit() else 0)
+    return Quarantined(text(entry_id), get("stream"), get("entry_id"), get("reason"), get("submission_id"),
+                       get("decision_id"), get("kept"), int(count) if count.isdigit() else 0,
+                       quarantined_fields(fields))
 
 
 async def quarantine_page(client: aioredis.Redis, keys: Keys, before: str | None = None,
@@ -75,13 +75,11 @@ def size(entry: Quarantined) -> int | None:
 
 
 async def content(client: aioredis.Redis, keys: Keys, entry: Quarantined) -> list[tuple[bytes, bytes]] | None:
-    """The entry's fields exactly as the partner wrote them, in order (repeated names included), from the
-    quarantine copy or, for one kept in its ingress stream, from there; None when Redis no longer holds it
-    (retention archived and trimmed it: ``intelbus retention``'s archive has it)."""
-    if entry.kept == "copy":
-        rows = await xrange_rows(client, keys.quarantine, min=entry.entry_id, max=entry.entry_id)
-        copied = quarantined_fields(rows[0][1]) if rows else None
-        return list(copied) if copied is not None else None
+    """The entry's fields exactly as the partner wrote them, in order (repeated names included): the
+    quarantine copy read with the entry, or, for one kept in its ingress stream, read from there; None when
+    Redis no longer holds it (retention archived and trimmed it: ``intelbus retention``'s archive has it)."""
+    if entry.copied is not None:
+        return list(entry.copied)
     if not entry.stream.startswith(keys.ingress_prefix):
         return None
     async with translate_errors(f"reading {entry.stream}"):

@@ -66,14 +66,13 @@ async def gather(client: aioredis.Redis, keys: Keys, ruleset: Ruleset, now_ms: i
     decisions in the last minute), which the router's own counters give a scraper anyway."""
     now = now_ms if now_ms is not None else int(time.time() * 1000)
     status = Status(now)
-    named = [(f"ingress {p}", keys.ingress(p), ROUTER_GROUP) for p in sorted(ruleset.partners)]
+    wanted = [(status.ingress, p, keys.ingress(p), ROUTER_GROUP) for p in sorted(ruleset.partners)]
     for team in sorted(ruleset.team_ids):
-        named += [(f"feed {team}:{IMMEDIATE}", keys.feed(team, IMMEDIATE), TEAM_GROUP),
-                  (f"feed {team}", keys.feed(team), TEAM_GROUP)]
-    figures = await streams_figures(client, [(stream, group) for _, stream, group in named], now)
-    for (name, _, _), found in zip(named, figures, strict=True):
-        kind, key = name.split(" ", 1)
-        (status.ingress if kind == "ingress" else status.feeds)[key] = found
+        wanted += [(status.feeds, f"{team}:{IMMEDIATE}", keys.feed(team, IMMEDIATE), TEAM_GROUP),
+                   (status.feeds, team, keys.feed(team), TEAM_GROUP)]
+    figures = await streams_figures(client, [(stream, group) for _, _, stream, group in wanted], now)
+    for (into, name, _, _), found in zip(wanted, figures, strict=True):
+        into[name] = found
     if not light:
         status.quarantined, status.decisions_last_minute = await log_scans(client, keys, now)
     async with translate_errors(f"reading {keys.checkpoints} and {keys.retention}"):
@@ -81,10 +80,6 @@ async def gather(client: aioredis.Redis, keys: Keys, ruleset: Ruleset, now_ms: i
         status.last_checkpoint_ms = id_ms(last[0][0]) if last else None
         status.retention = {text(k): text(v) for k, v in (await client.hgetall(keys.retention)).items()}
     return status
-
-
-async def stream_figures(client: aioredis.Redis, stream: str, group: str, now: int) -> StreamFigures:
-    return (await streams_figures(client, [(stream, group)], now))[0]
 
 
 def _replies(results: list[Any]) -> list[Any]:
@@ -120,8 +115,9 @@ async def streams_figures(client: aioredis.Redis, streams: list[tuple[str, str]]
             continue
         summary, consumers = next(replies), next(replies)
         lag = info.get("lag")
-        waiting, more = (lag if rows else 0, False) if isinstance(lag, int) else (0, False)
-        if not isinstance(lag, int):
+        if isinstance(lag, int):
+            waiting, more = (lag if rows else 0), False
+        else:
             async with translate_errors(f"reading {stream}"):
                 waiting, more, oldest = await _after(client, stream, text(info["last-delivered-id"]), now)
         pending = int(info["pending"])
