@@ -16,7 +16,8 @@ import gc
 import logging
 import statistics
 
-from router import PrivateRedis, build_workload, real_router
+from router import real_router
+from router_workload import PrivateRedis, build_workload
 
 from bus.policy import load_policy
 

@@ -35,111 +35,21 @@ import asyncio
 import gc
 import logging
 import os
-import shutil
 import statistics
 import tempfile
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-import orjson
-import redis
 import redis.asyncio as aioredis
-from faststream.redis import RedisBroker, StreamSub
-from faststream.redis.annotations import RedisStreamMessage
+from router_baselines import minimal_loop, naive_faststream, sync_loop, two_feeds
+from router_workload import KEYS, PrivateRedis, build_workload
 
-from bus.keys import ROUTER_GROUP, Keys
-from bus.policy import QUARANTINED, Reference, Ruleset, decide_payload, load_policy, render_views
-from bus.samples import realistic_mix
-from bus.servers import RedisProc
-from bus.service import Router, ingress_streams, run_router
+from bus.policy import Reference, Ruleset, load_policy
+from bus.service import Router, run_router
 from bus.settings import Settings
-
-KEYS = Keys()
-FIRST_ID_MS = 1_800_000_000_000  # explicit entry ids, so the precomputed decisions carry the real ones
-DECISION_ID = b"1800000000000-0"  # (a) and (b) cannot know the decision entry id: a placeholder, same size
-
-
-@dataclass(frozen=True, slots=True)
-class Writes:
-    """What the router writes for one submission: the decision JSON and one feed entry per delivery."""
-
-    decision: bytes
-    feeds: tuple[tuple[str, dict[str, bytes | str]], ...]
-    quarantine: dict[str, bytes | str] | None
-
-
-@dataclass(frozen=True, slots=True)
-class Workload:
-    entries: list[tuple[str, bytes, bytes]]  # ingress stream, entry id, payload
-    writes: dict[bytes, Writes]  # entry id -> writes
-    streams: list[str]
-    deliveries: int
-    sizes: list[int]
-
-
-def build_workload(count: int, ruleset: Ruleset, reference: Reference) -> Workload:
-    now = datetime.now(UTC)
-    entries, writes, deliveries = [], {}, 0
-    for index, sub in enumerate(realistic_mix(count)):
-        raw = orjson.dumps(sub)
-        stream, entry_id = KEYS.ingress(sub["partner"]), f"{FIRST_ID_MS + index}-0"
-        decision, _ = decide_payload(raw, ruleset, reference, now, ingress_owner=sub["partner"])
-        quarantined = decision.status == QUARANTINED
-        views = render_views(raw, decision) if not quarantined else {}
-        sid = decision.submission_id or ""
-        feeds = tuple(
-            (KEYS.feed(d.recipient, d.priority),
-             {"payload": views[d.recipient], "submission_id": sid, "priority": d.priority, "view": d.view,
-              "due": d.due.isoformat() if d.due else "", "decision_id": DECISION_ID})
-            for d in decision.deliveries)
-        quarantine = None
-        if quarantined:
-            quarantine = {"payload": raw, "reason": decision.reason or "", "stream": stream, "entry_id": entry_id,
-                          "submission_id": sid, "decision_id": DECISION_ID}
-        entries.append((stream, entry_id.encode(), raw))
-        record = decision.to_dict() | {"stream": stream, "entry_id": entry_id}
-        writes[entry_id.encode()] = Writes(orjson.dumps(record), feeds, quarantine)
-        deliveries += len(feeds)
-    return Workload(entries, writes, ingress_streams(ruleset, KEYS), deliveries, sorted(len(e[2]) for e in entries))
-
-
-# --- the private server -------------------------------------------------------------------------------
-
-
-class PrivateRedis:
-    """The shared harness's server (``bus.servers``), without persistence, plus what this bench needs."""
-
-    def __init__(self) -> None:
-        self.dir = tempfile.mkdtemp(prefix="intelbus-bench-")
-        self.server = RedisProc(Path(self.dir), durable=False, extra=("--loglevel", "warning")).start()
-        self.port, self.url = self.server.port, self.server.url
-        self.client = self.server.client(timeout=60.0)
-        self.version = self.client.info("server")["redis_version"]
-
-    def prepare(self, workload: Workload, count: int) -> None:
-        """Flush, load ``count`` submissions, create the router group at 0 on every ingress stream."""
-        self.client.flushall()
-        for start in range(0, count, 1000):
-            pipe = self.client.pipeline(transaction=False)
-            for stream, entry_id, raw in workload.entries[start:min(start + 1000, count)]:
-                pipe.xadd(stream, {"payload": raw}, id=entry_id)
-            pipe.execute()
-        for stream in workload.streams:
-            self.client.xgroup_create(stream, ROUTER_GROUP, id="0", mkstream=True)
-
-    def cpu(self) -> float:
-        info = self.client.info("cpu")
-        return float(info["used_cpu_user"]) + float(info["used_cpu_sys"])
-
-    def stop(self) -> None:
-        self.client.close()
-        self.server.stop()
-        shutil.rmtree(self.dir, ignore_errors=True)
-
 
 # --- the contenders: each returns (wall seconds, this process's CPU seconds) for `count` submissions ----
 
@@ -197,113 +107,6 @@ async def real_router(url: str, count: int, ruleset: Ruleset, reference: Referen
     stats = router.stats
     if stats.routed + stats.scouted + stats.quarantined != count or stats.failed:  # scouted: threats to life
         raise RuntimeError(f"router did not route everything: {stats}")
-    return elapsed, cpu
-
-
-async def minimal_loop(url: str, count: int, workload: Workload, read_count: int) -> tuple[float, float]:
-    client = aioredis.from_url(url)
-    streams = dict.fromkeys(workload.streams, ">")
-    acked = 0
-    start, cpu = time.perf_counter(), time.process_time()
-    while acked < count:
-        reply = await client.xreadgroup(ROUTER_GROUP, "bench-a", streams, count=read_count, block=200)
-        pipe = client.pipeline(transaction=False)
-        for stream, entries in reply or ():
-            ids = []
-            for entry_id, _fields in entries:
-                writes = workload.writes[entry_id]
-                pipe.xadd(KEYS.decisions, {"decision": writes.decision})
-                for feed, fields in writes.feeds:
-                    pipe.xadd(feed, fields)  # type: ignore[arg-type]
-                if writes.quarantine is not None:
-                    pipe.xadd(KEYS.quarantine, writes.quarantine)  # type: ignore[arg-type]
-                ids.append(entry_id)
-            pipe.xack(stream, ROUTER_GROUP, *ids)
-            acked += len(ids)
-        await pipe.execute()
-    elapsed, cpu = time.perf_counter() - start, time.process_time() - cpu
-    await client.aclose()
-    return elapsed, cpu
-
-
-async def naive_faststream(url: str, count: int, workload: Workload, read_count: int,
-                           quiet: bool = True) -> tuple[float, float]:
-    # quiet: no per-message log lines (the headline (b), the fastest naive subscriber we could make);
-    # not quiet: FastStream's defaults, as a newcomer would write it (a logger writing to a null handler).
-    if quiet:
-        broker = RedisBroker(url, logger=None)
-    else:
-        null = logging.getLogger("bench.naive")
-        null.addHandler(logging.NullHandler())
-        null.propagate = False
-        broker = RedisBroker(url, logger=null)
-    done = asyncio.Event()
-    processed = 0
-
-    async def handle(body: dict[str, Any], msg: RedisStreamMessage) -> None:
-        nonlocal processed
-        writes = workload.writes[msg.raw_message["message_ids"][0]]
-        for feed, fields in writes.feeds:
-            headers = {k: v for k, v in fields.items() if k != "payload"}
-            await broker.publish(fields["payload"], stream=feed, headers=headers)
-        if writes.quarantine is not None:
-            await broker.publish(writes.quarantine["payload"], stream=KEYS.quarantine)
-        await broker.publish(writes.decision, stream=KEYS.decisions)
-        processed += 1
-        if processed >= count:
-            done.set()
-
-    for stream in workload.streams:
-        broker.subscriber(stream=StreamSub(stream, group=ROUTER_GROUP, consumer="bench-b", max_records=read_count))(
-            handle)
-    start, cpu = time.perf_counter(), time.process_time()
-    await broker.start()
-    await done.wait()
-    elapsed, cpu = time.perf_counter() - start, time.process_time() - cpu
-    await asyncio.sleep(0.1)  # let the last ack go out before stopping
-    await broker.stop()
-    return elapsed, cpu
-
-
-PAD_FEED = KEYS.feed("bench.pad")  # (c)'s second feed for a submission with a single delivery
-
-
-def two_feeds(workload: Workload) -> dict[bytes, tuple[tuple[str, dict[str, bytes | str]], ...]]:
-    """(c)'s two feed writes per entry: its first two deliveries, padded with ``PAD_FEED`` entries that carry
-    the raw payload and the same metadata fields."""
-    out = {}
-    for _stream, entry_id, raw in workload.entries:
-        feeds = workload.writes[entry_id].feeds[:2]
-        sid = orjson.loads(raw).get("submission_id", "")
-        pad: dict[str, bytes | str] = {"payload": raw, "submission_id": sid, "priority": "routine", "view": "full",
-                                       "due": "", "decision_id": DECISION_ID}
-        out[entry_id] = feeds + ((PAD_FEED, pad),) * (2 - len(feeds))
-    return out
-
-
-def sync_loop(url: str, count: int, workload: Workload, feeds: dict[bytes, Any],
-              total: int = 500) -> tuple[float, float]:
-    client = redis.Redis.from_url(url)
-    live = list(dict.fromkeys(stream for stream, _, _ in workload.entries[:count]))
-    done = 0
-    start, cpu = time.perf_counter(), time.process_time()
-    while done < count:
-        per_stream = max(1, total // len(live))  # about `total` entries per read in all
-        reply: Any = client.xreadgroup(ROUTER_GROUP, "bench-c", dict.fromkeys(live, ">"), count=per_stream, block=200)
-        pipe = client.pipeline(transaction=True)
-        for stream, entries in reply or ():
-            if len(entries) < per_stream and len(live) > 1:  # drained: nothing more arrives in this bench
-                live.remove(stream.decode())
-            for entry_id, fields in entries:
-                orjson.loads(fields[b"payload"])
-                for feed, feed_fields in feeds[entry_id]:
-                    pipe.xadd(feed, feed_fields)
-                pipe.xadd(KEYS.decisions, {"decision": workload.writes[entry_id].decision})
-                pipe.xack(stream, ROUTER_GROUP, entry_id)
-            done += len(entries)
-        pipe.execute()
-    elapsed, cpu = time.perf_counter() - start, time.process_time() - cpu
-    client.close()
     return elapsed, cpu
 
 
