@@ -29,7 +29,7 @@ from policy_cases import (
 )
 
 from bus.policy import Reference, decide_payload
-from bus.status.figures import reason_class
+from bus.reasons import reason_class
 from schemas.kinds import KIND_NAMES
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -17,8 +17,9 @@ from bus.cli import main
 from bus.errors import TransportError
 from bus.keys import IMMEDIATE, ROUTER_GROUP, TEAM_GROUP, Keys
 from bus.policy import load_ruleset
+from bus.reasons import REASON_CLASSES, reason_class
 from bus.samples import realistic_mix
-from bus.status.figures import REASON_CLASSES, gather, reason_class
+from bus.status.figures import gather
 from bus.status.render import render
 from consumers import TeamClient
 from producers import PartnerClient

@@ -14,7 +14,8 @@ from urllib.parse import quote
 import orjson
 
 from bus.console.reads import Found, Quarantined
-from bus.status.figures import Status, StreamFigures, reason_class
+from bus.reasons import reason_class
+from bus.status.figures import Status, StreamFigures
 from bus.status.render import age
 from schemas.kinds import KIND_NAMES
 

@@ -19,6 +19,7 @@ from redis.exceptions import ResponseError
 from bus.ids import id_ms
 from bus.keys import IMMEDIATE, ROUTER_GROUP, TEAM_GROUP, Keys
 from bus.policy import Ruleset
+from bus.reasons import reason_class
 from bus.transport import text, translate_errors, xrange_rows
 
 COUNT_LIMIT = 100_000
@@ -167,7 +168,7 @@ async def log_scans(client: aioredis.Redis, keys: Keys, now: int) -> tuple[dict[
 
 
 async def quarantine_classes(client: aioredis.Redis, keys: Keys, now: int) -> dict[str, dict[str, int]]:
-    """Quarantine decisions of the last hour and day by reason class (:func:`reason_class`), from the
+    """Quarantine decisions of the last hour and day by reason class (:func:`bus.reasons.reason_class`), from the
     decision log (small records: the quarantine stream holds copied payloads of up to 256 KiB each), at most
     ``SCAN_LIMIT`` decisions back: a ``capped`` count says it stopped there."""
     out: dict[str, dict[str, int]] = {window: {} for window in WINDOWS}
@@ -190,21 +191,6 @@ async def quarantine_classes(client: aioredis.Redis, keys: Keys, now: int) -> di
     for classes in out.values():
         classes["capped"] = SCAN_LIMIT
     return out
-
-
-REASON_CLASSES = (  # (how the bus's reason starts, its class): bus.wire, bus.batch, bus.policy.admission, .engine
-    ("spoofing:", "spoofing"), ("unknown partner ", "unknown partner"), ("partner ", "kind not allowed"),
-    ("H1 ", "H1 classification"), ("H2:", "H2 handling condition"), ("area ", "unknown area"),
-    ("source_type ", "covert source"), ("covert-sourced", "covert source"), ("named_recipients:", "named recipients"),
-    ("invalid submission:", "invalid submission"), ("poison:", "poison"), ("entry ", "malformed entry"),
-    ("no delivery is left", "no delivery left"),
-)
-
-
-def reason_class(reason: str) -> str:
-    """A quarantine reason's class, from a fixed list: never text a partner wrote (a reason may quote the
-    partner's values, e.g. ``unknown partner 'x'``, and a class is a table row and a label)."""
-    return next((name for start, name in REASON_CLASSES if reason.startswith(start)), "other")
 
 
 def json_record(data: bytes | None) -> dict[str, Any]:
