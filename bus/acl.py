@@ -8,17 +8,19 @@ user                     may
 =======================  ===============================================================================
 ``router``               call the bus's own Redis functions (FCALL; on 6.2 EVALSHA and SCRIPT LOAD),
                          the commands those run, and create its groups and record failures; keys
-                         ``<prefix>:ingress:*``, ``:feed:*``, ``:decisions``, ``:quarantine``, ``:audit``,
-                         ``:seen:*``, ``:scout``, ``:scouted``, ``:failures``, ``:checkpoints`` (the audit
+                         ``<prefix>:ingress:*``, ``:feed:*``, ``:receipt:*``, ``:decisions``, ``:quarantine``,
+                         ``:audit``, ``:seen:*``, ``:scout``, ``:scouted``, ``:failures``, ``:checkpoints`` (the audit
                          checkpointer XADDs signed checkpoints) only; for the checkpointer also XRANGE,
                          XREVRANGE, XLEN and XINFO STREAM of the consultation streams ``:consult:*``
                          (read only) and SET, GET and PEXPIRE of its lease ``:checkpointer``; for
-                         retention (``bus.retention.loop``) XTRIM of the feeds only, EXISTS, HSCAN,
+                         retention (``bus.retention.loop``) XTRIM of the streams it trims only, EXISTS, HSCAN,
                          MULTI/EXEC, its lease ``:retainer`` and its status hash ``:retention``; and CLIENT ID,
                          CLIENT TRACKING and SUBSCRIBE to ``__redis__:invalidate`` only, by which the
                          scout is told which ingress streams changed (``bus.wake``: key names, never values)
 ``admin``                (Redis 7) load the function library (FUNCTION LOAD/LIST/DELETE), nothing else
-``partner-<id>``         XADD to ``<prefix>:ingress:<id>``; nothing else, not even reading it back
+``partner-<id>``         XADD to ``<prefix>:ingress:<id>``; read (XREAD, XRANGE, XREVRANGE, XLEN) its receipts
+                         ``<prefix>:receipt:<id>`` (bus.receipts); nothing else, not even reading its
+                         ingress back
 ``team-<id>``            read (group reads, XRANGE), ack, claim and create its group on its two feed
                          streams ``<prefix>:feed:<id>`` and ``<prefix>:feed:<id>:immediate``; XADD its
                          consultation records (``bus.audit.consult``) to ``<prefix>:consult:<id>`` only
@@ -29,10 +31,11 @@ user                     may
 Every user may also PING, HELLO and CLIENT SETNAME (connection set-up and health checks). CLIENT
 SETINFO, which redis-py sends on connect and whose error it ignores, is not granted: Redis 7.0 rejects an
 ACL file naming that subcommand (it arrived in 7.2). The rules use only syntax Redis 6.2 and 7.0 both
-load (no ``%R~``/``%W~`` key permissions), but for one thing: a file for Redis 7 gives the four narrow
-grants above (the team's XADD to its consultation stream, the router's reads of consultation streams, its
-lease commands and its XTRIM of the streams retention trims: feeds, ingress, quarantine and the audit
-logs, each only once archived, bus.retention) as *selectors*, ``(+xadd ~<prefix>:consult:<id>)``: those
+load (no ``%R~``/``%W~`` key permissions), but for one thing: a file for Redis 7 gives the five narrow
+grants above (the partner's reads of its receipts, the team's XADD to its consultation stream, the router's
+reads of consultation streams, its
+lease commands and its XTRIM of the streams retention trims: feeds, receipts, ingress, quarantine and the
+audit logs, the last three only once archived, bus.retention) as *selectors*, ``(+xadd ~<prefix>:consult:<id>)``: those
 commands on those keys only (Redis 7.0 and later). A file for 6.2, which has no selectors, adds those
 commands and keys to the user's other rights (below). Passwords are ``secrets.token_urlsafe(32)``; the
 ACL file holds only their sha256 (``#<hex>``), the credentials file the passwords themselves.
@@ -47,7 +50,9 @@ lists key names outside the prefix too; the router may run directly the commands
 to any stream under the prefix, XGROUP SETID on ingress), because a function's commands are checked
 against its caller's rights; with ``CLIENT TRACKING ... BCAST`` the router could be told the *names* of
 keys written outside its patterns (never their values; it knows every partner and team name anyway).
-On Redis 6.2 (no selectors) the narrow grants widen: a team's XADD reaches its own feeds too (it could
+On Redis 6.2 (no selectors) the narrow grants widen: a partner may read its own ingress stream back and
+XADD to its own receipt stream (it could forge receipts for itself, which only it reads); a team's XADD
+reaches its own feeds too (it could
 add entries to them, or trim them) and it can read its own consultation stream; the router may run all
 its commands on the consultation streams, XADD included, SET, GET and PEXPIRE on every key it may
 touch, and XTRIM on every stream it may touch (the decisions and the audit stream too: the checkpointer's
@@ -101,6 +106,7 @@ ROUTER_RETENTION = ("+exists", "+hscan", "+hlen", "+hincrby", "+multi", "+exec",
 ROUTER_TRIM = ("+xtrim",)
 ADMIN_COMMANDS = (*CONNECTION, "+fcall", "+function|load", "+function|list", "+function|delete")
 PARTNER_COMMANDS = (*CONNECTION, "+xadd")
+PARTNER_RECEIPTS = ("+xread", "+xrange", "+xrevrange", "+xlen")  # bus.receipts, on <prefix>:receipt:<id> only
 TEAM_COMMANDS = (
     *CONNECTION,
     "+xreadgroup", "+xack", "+xautoclaim", "+xclaim", "+xpending", "+xgroup|create",
@@ -204,10 +210,11 @@ def _narrow(commands: tuple[str, ...], patterns: tuple[str, ...], grants: Sequen
 
 def router_user(keys: Keys, password: str, redis_version: RedisVersion = "7") -> AclUser:
     p = _safe("key prefix", keys.prefix)
-    own = (f"{p}:ingress:*", f"{p}:feed:*", keys.decisions, keys.quarantine, keys.audit, f"{p}:seen:*",
-           keys.scout, keys.scouted, keys.failures, keys.checkpoints, keys.retention, keys.archive, keys.trimmed)
-    trimmed = (f"{p}:feed:*", f"{p}:ingress:*", keys.quarantine, keys.decisions, keys.audit, f"{p}:consult:*",
-               keys.checkpoints)
+    own = (f"{p}:ingress:*", f"{p}:feed:*", f"{p}:receipt:*", keys.decisions, keys.quarantine, keys.audit,
+           f"{p}:seen:*", keys.scout, keys.scouted, keys.failures, keys.checkpoints, keys.retention, keys.archive,
+           keys.trimmed)
+    trimmed = (f"{p}:feed:*", f"{p}:receipt:*", f"{p}:ingress:*", keys.quarantine, keys.decisions, keys.audit,
+               f"{p}:consult:*", keys.checkpoints)
     # FCALL of lua/erase.lua names the stream it trims with the audit stream and the counts: on Redis 7 a
     # consultation stream is outside the root patterns, so the call itself needs the trim selector
     trim = Selector((*ROUTER_TRIM, *(("+fcall",) if redis_version == "7" else ())), (*trimmed, keys.trimmed))
@@ -224,9 +231,11 @@ def admin_user(password: str) -> AclUser:
     return AclUser("admin", "admin", None, ADMIN_COMMANDS, (), password)
 
 
-def partner_user(partner: str, keys: Keys, password: str) -> AclUser:
+def partner_user(partner: str, keys: Keys, password: str, redis_version: RedisVersion = "7") -> AclUser:
     _safe("partner id", partner)
-    return AclUser(f"partner-{partner}", "partner", partner, PARTNER_COMMANDS, (keys.ingress(partner),), password)
+    receipts = Selector(PARTNER_RECEIPTS, (keys.receipts(partner),))
+    commands, patterns, selectors = _narrow(PARTNER_COMMANDS, (keys.ingress(partner),), (receipts,), redis_version)
+    return AclUser(f"partner-{partner}", "partner", partner, commands, patterns, password, selectors=selectors)
 
 
 def team_user(team: str, keys: Keys, password: str, redis_version: RedisVersion = "7") -> AclUser:
@@ -250,7 +259,7 @@ def users_for(partners: Iterable[str], teams: Iterable[str], keys: Keys,
     users = [router_user(keys, password(), redis_version)]
     if redis_version == "7":
         users.append(admin_user(password()))
-    users += [partner_user(partner, keys, password()) for partner in sorted(partners)]
+    users += [partner_user(partner, keys, password(), redis_version) for partner in sorted(partners)]
     users += [team_user(team, keys, password(), redis_version) for team in sorted(teams)]
     users += [operator_user(keys, password()), DEFAULT_USER]
     _check_unique(users)
@@ -285,7 +294,7 @@ def _describe(user: AclUser) -> str:
     what = {
         "router": "the router",
         "admin": "administrator: loads the Redis function library (intelbus functions load), nothing else",
-        "partner": f"partner {user.subject}: XADD to its ingress stream only",
+        "partner": f"partner {user.subject}: XADD to its ingress stream, read its receipts",
         "team": f"team {user.subject}: read and acknowledge its feed, append its consultation records",
         "operator": "operators: read everything, write nothing",
         "default": "default user: off",

@@ -14,6 +14,8 @@ from urllib.parse import urlsplit
 
 from bus.keys import Keys
 from bus.policy import Ruleset
+from bus.reasons import REASON_CLASSES
+from bus.receipts import OUTCOMES
 from schemas.export import Admission, submission_schema
 
 
@@ -116,6 +118,17 @@ def bus_document(keys: Keys, ruleset: Ruleset, server: dict[str, str], submissio
             "One field, payload; nothing else (an entry with other fields is quarantined)")},
         "delivery": {"name": "delivery", "title": "A routed delivery", "payload": _feed_entry(["high", "routine"])},
         "immediate": {"name": "immediate", "title": "A threat-to-life delivery", "payload": _feed_entry(["immediate"])},
+        "receipt": {"name": "receipt", "title": "What became of a partner's entry", "payload": _entry(
+            {"entry_id": {**STRING, "description": "the ingress entry's id, as the partner's XADD returned it"},
+             "submission_id": {**STRING, "description": "as the partner wrote it; empty when none could be read"},
+             "outcome": {"enum": list(OUTCOMES)},
+             "decision_id": {**STRING, "description": "its decision's entry id in the decisions stream"},
+             "reason_class": {"enum": sorted({name for _, name in REASON_CLASSES} | {"other"}),
+                              "description": "quarantined only: the reason's class"},
+             "reason": {**STRING, "description": "quarantined only: the reason the decision records"},
+             "original_decision_id": {**STRING, "description": "duplicate only: the decision it repeats"}},
+            ["entry_id", "submission_id", "outcome", "decision_id"],
+            "One per decided entry, written with its decision; never who received it")},
         "decision": {"name": "decision", "title": "A decision", "payload": _entry(
             {"decision": _json_field("Decision", "the decision record")}, ["decision"], "One decision per entry")},
         "quarantined": {"name": "quarantined", "title": "An entry routed to nobody", "payload": _entry(
@@ -145,6 +158,11 @@ def bus_document(keys: Keys, ruleset: Ruleset, server: dict[str, str], submissio
                  "messages": {"delivery": {"$ref": "#/components/messages/delivery"}}},
         "immediate": {"address": f"{p}:feed:{{team}}:immediate", "title": "A team's immediate feed (threat to life)",
                       "parameters": team_param, "messages": {"immediate": {"$ref": "#/components/messages/immediate"}}},
+        "receipts": {"address": f"{p}:receipt:{{partner}}", "title": "A partner's receipts",
+                     "parameters": {"partner": {"enum": partners, "description": "a partner id of the registry"}},
+                     "messages": {"receipt": {"$ref": "#/components/messages/receipt"}},
+                     "description": "Written by the router with each decision; read by that partner only (its Redis "
+                                    "user), without a group. Kept for keep.receipts (retention.yaml)."},
         "decisions": {"address": keys.decisions, "title": "The decision log",
                       "messages": {"decision": {"$ref": "#/components/messages/decision"}}},
         "quarantine": {"address": keys.quarantine, "title": "What was routed to nobody, and why",
@@ -169,6 +187,10 @@ def bus_document(keys: Keys, ruleset: Ruleset, server: dict[str, str], submissio
     operations = {
         "publishSubmission": op("send", "ingress", "submission", "A partner publishes",
                                 "XADD <prefix>:ingress:<partner> * payload <JSON>, as the partner's Redis user."),
+        "readReceipts": op("receive", "receipts", "receipt", "A partner reads what became of its entries",
+                           "XREAD [BLOCK ms] STREAMS <prefix>:receipt:<partner> <id> (no group), from just before "
+                           "the first entry id its XADDs returned, keeping the receipts whose entry_id it wrote; "
+                           "producers.PartnerClient.wait_for_receipts does it."),
         "readFeed": op("receive", "feed", "delivery", "A team reads its feed",
                        group.format(address=f"{p}:feed:<team>", p=p)),
         "readImmediate": op("receive", "immediate", "immediate", "A team reads threats to life first",

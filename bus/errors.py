@@ -14,6 +14,8 @@
     ├── LoginRefused                a console login that is not the operator's, or too many failures
     ├── ArchiveError                the retention archive's folder, manifest or a segment cannot be read or
     │                               written, or is not the archive Redis says it has (names the file)
+    ├── ReceiptsMissing             a partner waited for receipts that did not come in time (carries
+    │                               those that did, and the entry ids still without one)
     └── TransportError              Redis refused or lost a connection (translated at one boundary,
         │                           ``bus.transport``, by the error's code); callers retry with backoff
         ├── UnreachableError        no connection, or it broke or timed out (nothing was refused)
@@ -32,12 +34,17 @@ the transport boundary untranslated. ``BusError`` and ``SubmissionRejected`` are
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from schemas.errors import BusError, SubmissionRejected
+
+if TYPE_CHECKING:
+    from bus.receipts import Receipt
 
 __all__ = [
     "ArchiveError", "AuditError", "BusError", "ConfigError", "ConsultationError", "EmbeddedRedisError",
     "GroupExistsError", "GroupMissingError", "LibraryMissingError", "LoginRefused", "PermissionDeniedError",
-    "ReferenceDataError", "RetentionError", "RulesetError", "SubmissionRejected", "TransportError",
+    "ReceiptsMissing", "ReferenceDataError", "RetentionError", "RulesetError", "SubmissionRejected", "TransportError",
     "UnknownCommandError", "UnreachableError",
 ]
 
@@ -72,6 +79,17 @@ class LoginRefused(BusError):
 
 class ArchiveError(BusError):
     """The retention archive cannot be read or written, or is not the one Redis says it has: names the file."""
+
+
+class ReceiptsMissing(BusError):
+    """Receipts waited for (``PartnerClient.wait_for_receipts``) that did not all come in time: the router is
+    not running, is behind, or the entries were never written. ``received`` maps entry id to the receipts
+    that came; ``missing`` lists the entry ids still without one, in the order asked."""
+
+    def __init__(self, message: str, received: dict[str, Receipt], missing: list[str]) -> None:
+        super().__init__(message)
+        self.received = received
+        self.missing = missing
 
 
 class TransportError(BusError):

@@ -24,3 +24,11 @@ def successor(entry_id: str) -> str:
     if seq < MAX_SEQ:
         return f"{ms}-{seq + 1}"
     return f"{ms + 1}-0" if ms < MAX_SEQ else MAX_ID
+
+
+def predecessor(entry_id: str) -> str:
+    """The largest id before ``entry_id`` (``0-0`` has none: itself): what ``XREAD`` reads after to include it."""
+    ms, seq = id_key(entry_id)
+    if seq > 0:
+        return f"{ms}-{seq - 1}"
+    return f"{ms - 1}-{MAX_SEQ}" if ms > 0 else "0-0"

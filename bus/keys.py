@@ -8,6 +8,7 @@ key                                type    written by / read by
 ``intel:feed:<team>:immediate``    stream  router / team group ``team`` (read first)
 ``intel:decisions``                stream  router (field ``decision``) / operators, auditors
 ``intel:quarantine``               stream  router (``reason``, the entry's fields…) / operators
+``intel:receipt:<partner>``        stream  router (one per decided entry: ``entry_id``, ``outcome``…) / that partner
 ``intel:audit``                    stream  router (field ``event``: trimming, deletions) / auditors
 ``intel:consult:<team>``           stream  that team's clients (field ``consultation``: reads, acks) / auditors
 ``intel:checkpoints``              stream  router's checkpointer (``checkpoint``, ``leaves``) / auditors
@@ -60,6 +61,10 @@ class Keys:
     @property
     def quarantine(self) -> str:
         return f"{self.prefix}:quarantine"
+
+    def receipts(self, partner: str) -> str:
+        """What became of each of ``partner``'s submissions (bus.receipts), readable by that partner only."""
+        return f"{self.prefix}:receipt:{partner}"
 
     def seen(self, partner: str) -> str:
         return f"{self.prefix}:seen:{partner}"

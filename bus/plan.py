@@ -15,11 +15,13 @@ import orjson
 
 from bus.keys import Keys
 from bus.policy import DUPLICATE, QUARANTINED, Decision, render_views
+from bus.reasons import reason_class
 from bus.wire import Entry
 
 Mode = Literal["router", "scout"]
 Kept = Literal["copy", "ingress"]
-ENTRY_FIELDS = ("head", "submission_id", "dedupe_key", "decision", "duplicate", "reason", "raw", "deliveries")
+ENTRY_FIELDS = ("head", "submission_id", "dedupe_key", "decision", "duplicate", "reason", "reason_class", "raw",
+                "deliveries")
 """The fixed arguments of one entry in commit.lua's ARGV, in order; its views and copied fields follow."""
 
 
@@ -99,11 +101,12 @@ class Plan:
         copied = [part for pair in entry.fields or () for part in pair] if quarantined and kept == "copy" else []
         seen = self._key(self.keys.seen(owner)) if dedupe is not None else 0
         head = (f"{self._key(entry.stream)}|{entry.entry_id}|{seen}|{len(sanitised)}|{kept}|{len(copied) // 2}|"
-                f"{int(writes.clear_failure)}")
+                f"{int(writes.clear_failure)}|{self._key(self.keys.receipts(owner))}")
         raw = writes.raw if decision.deliveries else b""
+        reason = decision.reason or "" if quarantined else ""
         self.args += [
-            head, decision.submission_id or "", dedupe or "", encoded, duplicate,
-            decision.reason or "" if quarantined else "", raw, "".join(spec), *sanitised, *copied,
+            head, decision.submission_id or "", dedupe or "", encoded, duplicate, reason,
+            reason_class(reason) if quarantined else "", raw, "".join(spec), *sanitised, *copied,
         ]
         self.entries.append(entry)
         self.writes.append(writes)

@@ -2,11 +2,13 @@
 
 ``PartnerClient`` (publish one or many; retrying is safe because the bus deduplicates by
 ``submission_id``; it raises ``SubmissionRejected`` before sending anything invalid and
-``TransportError`` when Redis is away or refuses, both ``BusError``, exported here) and
+``TransportError`` when Redis is away or refuses, both ``BusError``, exported here; it waits for the
+``Receipt`` of what it published, or raises ``ReceiptsMissing``) and
 ``retry_transport`` (backoff on ``TransportError``). The ``intelbus publish`` command is ``bus.cli.publish``.
 """
 
-from bus.errors import TransportError
+from bus.errors import ReceiptsMissing, TransportError
+from bus.receipts import Receipt
 from producers.client import (
     PartnerClient,
     SubmissionLike,
@@ -20,6 +22,8 @@ __all__ = [
     "MAX_PAYLOAD_BYTES",
     "BusError",
     "PartnerClient",
+    "Receipt",
+    "ReceiptsMissing",
     "SubmissionLike",
     "SubmissionRejected",
     "TransportError",

@@ -9,6 +9,10 @@ Every submission is checked locally with :func:`schemas.parse.parse_submission` 
 own partner id *before anything is sent*, so a partner sees the same sentence the bus would have put in
 quarantine, at once, instead of finding it in the quarantine stream later.
 
+What became of each entry (routed, quarantined with its reason, or a duplicate) is on the partner's receipt
+stream, ``intel:receipt:<partner>``, which only it may read: :meth:`PartnerClient.wait_for_receipts` takes
+the entry ids ``publish`` returned and waits for their receipts (bus.receipts).
+
 Retrying is safe. The router deduplicates by ``submission_id`` (per partner), so a submission published
 twice is routed once: after a :class:`~bus.errors.TransportError` the caller may simply publish again,
 whether or not the first attempt reached Redis.
@@ -27,7 +31,9 @@ import redis.asyncio as aredis
 
 from bus.errors import SubmissionRejected, TransportError
 from bus.keys import Keys
+from bus.receipts import Receipt
 from bus.transport import text, translate_errors
+from producers.receipts import wait_for_receipts
 from schemas.common import SubmissionBase
 from schemas.parse import parse_submission
 
@@ -156,6 +162,12 @@ class PartnerClient:
             if on_chunk is not None:
                 on_chunk(len(part))
         return ids
+
+    async def wait_for_receipts(self, entry_ids: Iterable[str], timeout: float = 30.0) -> dict[str, Receipt]:
+        """The receipt of each entry id (as ``publish``/``publish_many`` returned them), entry id -> receipt
+        in the order given; waits up to ``timeout`` seconds, then raises ``ReceiptsMissing`` carrying those
+        that came. Needs the partner's read grant on its receipts (``intelbus acl generate``)."""
+        return await wait_for_receipts(self.redis, self.keys, self.partner, entry_ids, timeout)
 
     async def _send_chunk(self, payloads: Sequence[bytes]) -> list[str]:
         action = f"publishing {len(payloads)} submissions to {self.stream}"

@@ -31,7 +31,7 @@ from router_harness import drained, running_router
 from bus.acl import DEFAULT_USER, RedisVersion, acl_users, render_aclfile, render_credentials, users_for
 from bus.archive.store import Archive
 from bus.cli.acl import generate, register
-from bus.errors import ConfigError, TransportError
+from bus.errors import ConfigError, PermissionDeniedError, TransportError
 from bus.keys import Keys
 from bus.policy import load_ruleset
 from bus.retention.loop import RetentionLoop
@@ -57,6 +57,9 @@ def seed(server: AclServer) -> None:
         for team in ("durham.fib", "durham.cab"):
             r.xadd(KEYS.feed(team), {"payload": b"{}", "priority": "routine"})
         r.hset(KEYS.seen("ukfiu"), "sid", "1-0")
+        for partner in ("hmrc", "ukfiu"):
+            r.xadd(KEYS.receipts(partner), {"entry_id": "1-0", "submission_id": "s", "outcome": "routed",
+                                            "decision_id": "1-0"})
         r.xadd(KEYS.checkpoints, {"checkpoint": b"{}"})
     for team in ("durham.fib", "durham.cab"):  # only a team may append to its consultation stream
         with server.connect(f"team-{team}") as t:
@@ -76,16 +79,29 @@ def server(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFact
 FIB, FIB_NOW = KEYS.feed("durham.fib"), KEYS.feed("durham.fib", "immediate")
 CAB = KEYS.feed("durham.cab")
 HMRC, UKFIU = KEYS.ingress("hmrc"), KEYS.ingress("ukfiu")
+HMRC_RECEIPTS, UKFIU_RECEIPTS = KEYS.receipts("hmrc"), KEYS.receipts("ukfiu")
 DEC, QUAR = KEYS.decisions, KEYS.quarantine
 FIB_LOG, CAB_LOG = KEYS.consultations("durham.fib"), KEYS.consultations("durham.cab")  # consultation streams
 CHECKPOINTS, LEASE = KEYS.checkpoints, KEYS.checkpointer
 
 DENIED: list[tuple[str, tuple[str, ...]]] = [
-    # a partner: XADD to its own ingress only
+    # a partner: XADD to its own ingress only, read its own receipts only
     ("partner-hmrc", ("XADD", UKFIU, "*", "payload", "{}")),
-    ("partner-hmrc", ("XRANGE", HMRC, "-", "+")),
     ("partner-hmrc", ("XRANGE", UKFIU, "-", "+")),
-    ("partner-hmrc", ("XLEN", HMRC)),
+    ("partner-hmrc", ("XRANGE", UKFIU_RECEIPTS, "-", "+")),
+    ("partner-hmrc", ("XREVRANGE", UKFIU_RECEIPTS, "+", "-")),
+    ("partner-hmrc", ("XREAD", "STREAMS", UKFIU_RECEIPTS, "0")),
+    ("partner-hmrc", ("XREAD", "STREAMS", HMRC_RECEIPTS, UKFIU_RECEIPTS, "0", "0")),  # one of its keys is not its own
+    ("partner-hmrc", ("XLEN", UKFIU_RECEIPTS)),
+    ("partner-hmrc", ("XADD", UKFIU_RECEIPTS, "*", "outcome", "routed")),
+    ("partner-hmrc", ("XDEL", HMRC_RECEIPTS, "1-0")),
+    ("partner-hmrc", ("XTRIM", HMRC_RECEIPTS, "MAXLEN", "0")),
+    ("partner-hmrc", ("DEL", HMRC_RECEIPTS)),
+    ("partner-hmrc", ("XGROUP", "CREATE", HMRC_RECEIPTS, "g", "0")),
+    ("partner-hmrc", ("XREADGROUP", "GROUP", "g", "c", "STREAMS", HMRC_RECEIPTS, ">")),
+    ("partner-hmrc", ("XINFO", "STREAM", HMRC_RECEIPTS)),
+    ("team-durham.fib", ("XRANGE", HMRC_RECEIPTS, "-", "+")),
+    ("operator", ("XADD", HMRC_RECEIPTS, "*", "outcome", "routed")),
     ("partner-hmrc", ("XRANGE", DEC, "-", "+")),
     ("partner-hmrc", ("XADD", FIB, "*", "payload", "{}")),
     ("partner-hmrc", ("XADD", DEC, "*", "decision", "{}")),
@@ -199,6 +215,11 @@ DENIED_ON_7: list[tuple[str, tuple[str, ...]]] = [
     ("admin", ("FLUSHALL",)),
     ("admin", ("CONFIG", "SET", "appendonly", "no")),
     ("admin", ("SCRIPT", "LOAD", "return 1")),
+    # selectors (Redis 7): a partner reads its receipts and nothing else, and cannot write them
+    ("partner-hmrc", ("XRANGE", HMRC, "-", "+")),
+    ("partner-hmrc", ("XLEN", HMRC)),
+    ("partner-hmrc", ("XREAD", "STREAMS", HMRC, "0")),
+    ("partner-hmrc", ("XADD", HMRC_RECEIPTS, "*", "outcome", "routed")),
     ("partner-hmrc", ("FCALL", "x", "0")),
     ("team-durham.fib", ("FCALL", "x", "0")),
     ("operator", ("FCALL", "x", "0")),
@@ -223,6 +244,8 @@ DENIED_ON_7: list[tuple[str, tuple[str, ...]]] = [
 
 # What a 6.2 file (no selectors) cannot narrow, as bus.acl states: these work there and fail on Redis 7.
 WIDER_ON_6_2: list[tuple[str, tuple[str, ...]]] = [
+    ("partner-hmrc", ("XRANGE", HMRC, "-", "+")),
+    ("partner-hmrc", ("XADD", HMRC_RECEIPTS, "*", "outcome", "forged")),  # only it reads them: its own harm
     ("team-durham.fib", ("XADD", FIB, "*", "payload", "{}")),
     ("team-durham.fib", ("XRANGE", FIB_LOG, "-", "+")),
     ("router", ("XADD", KEYS.consultations("new.team"), "*", "consultation", "{}")),
@@ -245,6 +268,12 @@ ALLOWED: list[tuple[str, tuple[str, ...]]] = [
     ("operator", ("HGETALL", KEYS.seen("ukfiu"))),
     ("operator", ("HGET", KEYS.seen("ukfiu"), "sid")),
     ("partner-hmrc", ("PING",)),
+    ("partner-hmrc", ("XRANGE", HMRC_RECEIPTS, "-", "+")),
+    ("partner-hmrc", ("XREVRANGE", HMRC_RECEIPTS, "+", "-", "COUNT", "1")),
+    ("partner-hmrc", ("XREAD", "COUNT", "10", "BLOCK", "1", "STREAMS", HMRC_RECEIPTS, "0")),
+    ("partner-hmrc", ("XLEN", HMRC_RECEIPTS)),
+    ("operator", ("XRANGE", UKFIU_RECEIPTS, "-", "+")),
+    ("router", ("XTRIM", HMRC_RECEIPTS, "MINID", "1-0")),
     ("team-durham.fib", ("XRANGE", FIB, "-", "+")),
     ("router", ("XRANGE", HMRC, "-", "+")),
     ("router", ("HGET", KEYS.seen("ukfiu"), "sid")),
@@ -438,7 +467,7 @@ async def test_end_to_end_each_party_as_its_own_user(version: str, tmp_path: Pat
         async with running_router(server.url("router")) as router:
             await team.ensure_groups()
             submission = sar(defence_type="daml")
-            await PartnerClient(publisher, "ukfiu").publish(submission)
+            entry_id = await PartnerClient(publisher, "ukfiu").publish(submission)
             await drained(router)
             await router.progress.until(lambda stats: stats.batches > 0)
             deliveries = await team.read(count=10, block_ms=100)
@@ -446,6 +475,17 @@ async def test_end_to_end_each_party_as_its_own_user(version: str, tmp_path: Pat
         assert orjson.loads(deliveries[0].payload) == submission
         assert await team.ack_many(deliveries) == 1
         assert router.stats.routed == 1 and router.stats.failed == 0
+        # the partner reads what became of it, as its own user; another partner cannot
+        [receipt] = (await PartnerClient(publisher, "ukfiu").wait_for_receipts([entry_id], timeout=5)).values()
+        assert (receipt.entry_id, receipt.submission_id, receipt.outcome) == \
+            (entry_id, submission["submission_id"], "routed")
+        other = aioredis.Redis.from_url(server.url("partner-hmrc"))
+        try:
+            with pytest.raises(PermissionDeniedError):
+                await PartnerClient(other, "ukfiu").wait_for_receipts([entry_id], timeout=5)
+            assert await PartnerClient(other, "hmrc").wait_for_receipts([]) == {}
+        finally:
+            await other.aclose()
         # redis-py's own DEBUG note that CLIENT MAINT_NOTIFICATIONS was refused is expected (not granted)
         refused = [r.getMessage() for r in caplog.records if not r.name.startswith("redis.")
                    and ("permission" in r.getMessage().lower() or r.levelno >= logging.WARNING)]
@@ -460,6 +500,7 @@ async def test_end_to_end_each_party_as_its_own_user(version: str, tmp_path: Pat
         with server.connect("operator") as operator:
             [(decision_id, fields)] = operator.xrange(DEC)
             assert orjson.loads(fields[b"decision"])["status"] == "routed"
+            assert receipt.decision_id == decision_id.decode()
             assert operator.xpending(UKFIU, "router")["pending"] == 0
             # the team user wrote the consultation records of its read and its ack
             records = [orjson.loads(fields[b"consultation"])
@@ -494,15 +535,18 @@ async def _retention_as_the_router(server: AclServer, feed: str) -> None:
             int(time.time() * 1000) + 400 * 86_400_000)
         ingress, decisions = KEYS.ingress("ukfiu"), KEYS.decisions
         assert removed.blocked == {} and removed.archived[ingress] == 1 and removed.archived[decisions] == 1
-        assert {feed: 1, KEYS.seen("ukfiu"): 1, ingress: 1, decisions: 1}.items() <= removed.by_stream.items()
+        receipts = KEYS.receipts("ukfiu")
+        assert {feed: 1, KEYS.seen("ukfiu"): 1, ingress: 1, decisions: 1, receipts: 1}.items() <= \
+            removed.by_stream.items()
     finally:
         await as_router.aclose()
     with server.connect("operator") as operator:
         assert operator.hget(KEYS.retention, "removed") == b"0" and operator.xlen(feed) == 0
-        assert operator.xlen(ingress) == 0 and operator.xlen(decisions) == 0
+        assert operator.xlen(ingress) == 0 and operator.xlen(decisions) == 0 and operator.xlen(receipts) == 0
         events = [orjson.loads(fields[b"event"]) for _, fields in operator.xrange(KEYS.audit)]
         erased = [e["stream"] for e in events if e["type"] == "erasure"]
-        assert {feed, KEYS.seen("ukfiu"), ingress, decisions} <= set(erased) and len(erased) == removed.records
+        assert {feed, KEYS.seen("ukfiu"), ingress, decisions, receipts} <= set(erased)
+        assert len(erased) == removed.records
 
 
 def _cli_functions_load(url: str) -> str:
@@ -532,7 +576,8 @@ def test_exact_rules() -> None:
     router, admin, partner, team, operator, default = users_for(["hmrc"], ["durham.fib"], Keys("x"), lambda: "pw")
     digest = "#30c952fab122c3f9759f02a6d95c3758b246b4fee239957b2d4fee46e26170c4"  # sha256("pw")
     common = f"on resetpass {digest} resetkeys resetchannels -@all +ping +hello +client|setname"
-    assert partner.line() == f"user partner-hmrc {common} +xadd ~x:ingress:hmrc"
+    assert partner.line() == \
+        f"user partner-hmrc {common} +xadd ~x:ingress:hmrc (+xread +xrange +xrevrange +xlen ~x:receipt:hmrc)"
     team_rules = ("+xreadgroup +xack +xautoclaim +xclaim +xpending +xgroup|create +xrange +xrevrange +xlen "
                   "+xinfo|stream +xinfo|groups +xinfo|consumers")
     feeds = "~x:feed:durham.fib:immediate ~x:feed:durham.fib"
@@ -540,22 +585,25 @@ def test_exact_rules() -> None:
     router_rules = ("+xreadgroup +xack +xclaim +xpending +xrange +xrevrange +xlen +xadd +xgroup|create "
                     "+xgroup|setid +xinfo|stream +xinfo|groups +hget +hset +hdel +time "
                     "+client|id +client|tracking +subscribe +exists +hscan +hlen +hincrby +multi +exec +discard")
-    router_keys = ("~x:ingress:* ~x:feed:* ~x:decisions ~x:quarantine ~x:audit ~x:seen:* ~x:scout ~x:scouted "
-                   "~x:failures ~x:checkpoints ~x:retention ~x:archive ~x:trimmed")
+    router_keys = ("~x:ingress:* ~x:feed:* ~x:receipt:* ~x:decisions ~x:quarantine ~x:audit ~x:seen:* ~x:scout "
+                   "~x:scouted ~x:failures ~x:checkpoints ~x:retention ~x:archive ~x:trimmed")
     assert router.line() == (
         f"user router {common} +fcall {router_rules} {router_keys} &__redis__:invalidate "
         "(+xrange +xrevrange +xlen +xinfo|stream +exists +xinfo|groups +xpending ~x:consult:*) "
         "(+set +get +pexpire ~x:checkpointer ~x:retainer) "
-        "(+xtrim +fcall ~x:feed:* ~x:ingress:* ~x:quarantine ~x:decisions ~x:audit ~x:consult:* ~x:checkpoints "
-        "~x:trimmed)")
+        "(+xtrim +fcall ~x:feed:* ~x:receipt:* ~x:ingress:* ~x:quarantine ~x:decisions ~x:audit ~x:consult:* "
+        "~x:checkpoints ~x:trimmed)")
     assert "eval" not in router.line() and "script" not in router.line() and "function" not in router.line()
     assert admin.line() == f"user admin {common} +fcall +function|load +function|list +function|delete"
-    old_router, old_team = (user for user in users_for([], ["durham.fib"], Keys("x"), lambda: "pw",
-                                                       redis_version="6.2") if user.role in ("router", "team"))
+    old_router, old_partner, old_team = (
+        user for user in users_for(["hmrc"], ["durham.fib"], Keys("x"), lambda: "pw", redis_version="6.2")
+        if user.role in ("router", "partner", "team"))
     assert old_router.line() == (  # no selectors on 6.2: the narrow grants join the root permissions
         f"user router {common} +evalsha +script|load {router_rules} +set +get +pexpire +xtrim {router_keys} "
         "~x:consult:* ~x:checkpointer ~x:retainer &__redis__:invalidate")
     assert old_team.line() == f"user team-durham.fib {common} {team_rules} +xadd {feeds} ~x:consult:durham.fib"
+    assert old_partner.line() == \
+        f"user partner-hmrc {common} +xadd +xread +xrange +xrevrange +xlen ~x:ingress:hmrc ~x:receipt:hmrc"
     assert operator.line().endswith(" ~x:*") and "+xadd" not in operator.line()
     assert default.line() == "user default off resetpass resetkeys resetchannels -@all"
     assert default is DEFAULT_USER

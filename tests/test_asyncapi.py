@@ -46,7 +46,7 @@ def test_the_asyncapi_parser_finds_nothing_to_say(tmp_path: Path) -> None:
     checked = subprocess.run([node, "asyncapi-check.mjs", str(path)], cwd=NODE_DIR, capture_output=True, text=True,
                              timeout=120)
     assert checked.returncode == 0, checked.stdout + checked.stderr
-    assert checked.stdout.strip() == "ok: AsyncAPI 3.1.0, 8 channels, 8 operations, 0 hints"
+    assert checked.stdout.strip() == "ok: AsyncAPI 3.1.0, 9 channels, 9 operations, 0 hints"
 
 
 def test_the_server_is_where_users_reach_the_bus_and_never_carries_a_password() -> None:
@@ -119,10 +119,12 @@ async def test_every_stream_the_router_writes_is_described_field_by_field(redis_
         assert _check_streams(doc, client, "checkpoint", [KEYS.checkpoints]) > 0  # the router's checkpointer
         feeds = sorted(key.decode() for key in client.scan_iter(match="intel:feed:*"))
         immediate = [stream for stream in feeds if stream.endswith(":immediate")]
+        receipts = [KEYS.receipts(p) for p in ("ukfiu", "force-durham", "hmrc")]
         counts = {message: _check_streams(doc, client, message, streams) for message, streams in {
-            "decision": [KEYS.decisions], "quarantined": [KEYS.quarantine],
+            "decision": [KEYS.decisions], "quarantined": [KEYS.quarantine], "receipt": receipts,
             "delivery": [s for s in feeds if s not in immediate], "immediate": immediate}.items()}
-        assert counts["decision"] == 4 and counts["quarantined"] == 1 and counts["immediate"] > 0, counts
+        assert counts["decision"] == counts["receipt"] == 4 and counts["quarantined"] == 1, counts
+        assert counts["immediate"] > 0, counts
         teams = doc["channels"]["immediate"]["parameters"]["team"]["enum"]
         assert {s.removeprefix("intel:feed:").removesuffix(":immediate") for s in feeds} <= set(teams)
         assert {doc["channels"][c]["address"] for c in ("decisions", "quarantine", "audit")} == {

@@ -51,6 +51,37 @@ def test_publish_route_tail_and_replay(redis_proc: RedisProc, tmp_path: Path) ->
     assert one.stdout.count("\n") == 1 and "cleveland.fiu[full]" in one.stdout
 
 
+def test_publish_waits_for_receipts_and_names_the_lines_not_routed(redis_proc: RedisProc, tmp_path: Path) -> None:
+    env = os.environ | {"REDIS_URL": redis_proc.url}
+    good = orjson.dumps(sar(defence_type="daml"))
+    secret = orjson.dumps(sar(classification="SECRET", submission_id="00000000-0000-4000-8000-000000000042"))
+    source = tmp_path / "sars.jsonl"
+    source.write_bytes(b"\n".join([good, good, b"", secret]) + b"\n")
+    router = start_router_process(redis_proc.url, "router-cli")
+    try:
+        wait_for_groups(redis_proc.url, "intel:ingress:ukfiu")
+        published = _cli("publish", "--partner", "ukfiu", "--wait", "60", str(source), env=env)
+    finally:
+        router.send_signal(signal.SIGTERM)
+        assert router.wait(20) == 0
+    assert published.returncode == 1, published.stdout + published.stderr  # a line was quarantined
+    out = published.stdout.splitlines()
+    assert out[0].startswith("line 2: duplicate of decision ") and ", not routed again [decision " in out[0]
+    assert out[1].startswith("line 4: quarantined (H1 classification): H1 classification: SECRET is above")
+    assert out[2].startswith("published 3, rejected 0, in ")
+    assert out[2].endswith("; routed 1, quarantined 1, duplicate 1")
+    assert len(out) == 3
+    late = tmp_path / "late.jsonl"  # no router now: the receipt never comes, and the error says so in one line
+    late.write_bytes(orjson.dumps(sar(submission_id="00000000-0000-4000-8000-000000000043")) + b"\n")
+    waited = _cli("publish", "--partner", "ukfiu", "--wait", "0.5", str(late), env=env)
+    error = waited.stderr.splitlines()[-1]  # after the progress lines
+    assert waited.returncode == 2 and "Traceback" not in waited.stderr, waited.stderr
+    assert "1 of 1 entries on intel:ingress:ukfiu have no receipt after 0.5 s" in error
+    for bad in ("0", "-1", "nan", "inf"):
+        refused = _cli("publish", "--partner", "ukfiu", "--wait", bad, str(late), env=env)
+        assert refused.returncode == 2 and "--wait: a number of seconds above 0" in refused.stderr, bad
+
+
 def test_demo_runs_on_the_embedded_redis_from_an_empty_folder(tmp_path: Path) -> None:
     env = {k: v for k, v in os.environ.items() if k not in ("REDIS_URL", "INTELBUS_REDIS_URL")}
     env["PYTHONPATH"] = str(ROOT)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from bus.ids import id_key, id_ms, successor
+from bus.ids import id_key, id_ms, predecessor, successor
 
 
 @pytest.mark.parametrize(("entry_id", "key"), [
@@ -26,3 +26,11 @@ def test_ids_order_as_redis_orders_them_and_the_successor_is_the_next() -> None:
 ])
 def test_the_successor_of_the_largest_sequence_is_a_valid_id(entry_id: str, after: str) -> None:
     assert successor(entry_id) == after
+
+
+@pytest.mark.parametrize(("entry_id", "before"), [
+    ("10-5", "10-4"), ("8-0", "7-18446744073709551615"), ("0-0", "0-0"),  # 0-0 has none before: itself
+])
+def test_the_predecessor_is_the_id_just_before(entry_id: str, before: str) -> None:
+    assert predecessor(entry_id) == before
+    assert entry_id == "0-0" or successor(before) == entry_id

@@ -60,8 +60,11 @@ async def test_a_node_partner_and_team_as_their_own_users(server: AclServer) -> 
     async with running_router(server.url("router")) as router:
         team = asyncio.create_task(run_node("team.mjs", team_env, "1"))
         code, out, err = await run_node("partner.mjs", {"REDIS_URL": server.url("partner-ukfiu"), "PARTNER": "ukfiu"},
-                                        stdin=orjson.dumps(submission) + b"\n")
-        assert code == 0 and len(out.split()) == 1, err
+                                        "--wait", "30", stdin=orjson.dumps(submission) + b"\n")
+        assert code == 0, err
+        entry_id, receipt = out.splitlines()  # the id its XADD returned, then its receipt, read as its own user
+        assert orjson.loads(receipt) | {"decision_id": ""} == {
+            "entry_id": entry_id, "submission_id": submission["submission_id"], "outcome": "routed", "decision_id": ""}
         await drained(router)
         code, out, err = await team
     assert code == 0, err
@@ -71,10 +74,28 @@ async def test_a_node_partner_and_team_as_their_own_users(server: AclServer) -> 
     with server.connect("operator") as operator:
         assert operator.xpending(KEYS.feed(TEAM), "team")["pending"] == 0  # acknowledged
         records = [orjson.loads(fields[b"consultation"]) for _, fields in operator.xrange(KEYS.consultations(TEAM))]
+    assert orjson.loads(receipt)["decision_id"] == delivery["decision_id"]
     entry = f"{KEYS.feed(TEAM)} {delivery['entry_id']}"
     assert [(r["consumer"], r["action"], r["entries"], r["decision_ids"]) for r in records] == [
         ("node-analyst", "read", [entry], [delivery["decision_id"]]),
         ("node-analyst", "ack", [entry], [delivery["decision_id"]])]
+
+
+async def test_a_node_partner_is_told_what_was_quarantined_and_why(server: AclServer) -> None:
+    node()
+    lines = [orjson.dumps(sar(submission_id="00000000-0000-4000-8000-0000000000e1")),
+             orjson.dumps(sar(classification="SECRET", submission_id="00000000-0000-4000-8000-0000000000e2"))]
+    env = {"REDIS_URL": server.url("partner-ukfiu"), "PARTNER": "ukfiu"}
+    async with running_router(server.url("router")) as router:
+        code, out, err = await run_node("partner.mjs", env, "--wait", "30", stdin=b"\n".join(lines) + b"\n")
+        await drained(router)
+    assert code == 1 and err == "partner.mjs: 1 of 2 submissions were quarantined (their receipts say why)\n", err
+    first, second, *receipts = out.splitlines()
+    got = [orjson.loads(line) for line in receipts]
+    assert [(r["entry_id"], r["outcome"]) for r in got] == [(first, "routed"), (second, "quarantined")]
+    assert got[1]["reason_class"] == "H1 classification" and got[1]["reason"].startswith("H1 classification: SECRET")
+    code, _, err = await run_node("partner.mjs", env, "--wait", "soon", stdin=lines[0] + b"\n")
+    assert code == 1 and "--wait SECONDS: a number of seconds above 0" in err, err
 
 
 async def test_node_clients_cannot_touch_what_is_not_theirs(server: AclServer) -> None:

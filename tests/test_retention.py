@@ -181,6 +181,37 @@ async def test_a_held_entry_is_never_removed(r: aredis.Redis, keys: Keys, hold: 
     assert await r.xlen(stream) == 5 - removable
 
 
+def test_a_retention_file_from_before_receipts_keeps_them_seven_days() -> None:
+    doc = yaml.safe_load(DEFAULT_FILE.read_text())
+    del doc["keep"]["receipts"]
+    assert parse_retention(doc).keep_ms["receipts"] == 7 * DAY
+    doc["keep"]["receipts"] = "36h"
+    assert parse_retention(doc).keep_ms["receipts"] == 36 * UNITS["h"]
+
+
+@pytest.mark.parametrize(("hold", "removable"), [
+    (None, 4),
+    ({"partner": PARTNER, "why": "preservation order"}, 0),
+    ({"partner": "someone-else", "why": "preservation order"}, 4),
+    ({"submission": "s-2", "why": "disclosure request"}, 2),  # case-blind, as its dedupe is
+])
+async def test_receipts_go_after_their_period_unless_held(r: aredis.Redis, keys: Keys, hold: dict[str, str] | None,
+                                                          removable: int) -> None:
+    """A receipt stream has no group (its partner reads it with XREAD): its period alone bounds it, and a hold on
+    its partner or on a submission keeps what it covers. Not archived: the decision it copies is."""
+    stream = keys.receipts(PARTNER)
+    await fill(r, stream, 4, lambda i: {"entry_id": f"{T0 + i}-0", "submission_id": f"S-{i}", "outcome": "routed",
+                                        "decision_id": f"{T0 + i}-1"}, T0)
+    holds = [hold] if hold else []
+    row = await row_of(r, keys, stream, holds=holds)
+    assert (row.kind, row.removable) == ("receipt", removable)
+    await run(r, keys, holds=holds)
+    assert await r.xlen(stream) == 4 - removable
+    if removable:
+        [erased] = [e for e in await erasures(r, keys) if e["stream"] == stream]
+        assert erased["count"] == removable
+
+
 async def test_each_step_is_bounded_and_has_its_erasure_record(r: aredis.Redis, keys: Keys) -> None:
     count = 2 * STEP + 3
     stream = await feed(r, keys, count)

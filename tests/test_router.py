@@ -124,6 +124,7 @@ async def test_whole_keyspace_after_a_run(redis_proc: RedisProc) -> None:
         "intel:decisions": "stream", "intel:quarantine": "stream", "intel:seen:ukfiu": "hash",
         "intel:feed:cleveland.safeguarding": "stream", "intel:feed:cleveland.polit": "stream",
         "intel:checkpoints": "stream", "intel:checkpointer": "string",  # the audit checkpointer and its lease
+        "intel:receipt:ukfiu": "stream",  # the two receipts
     }  # no scouted or failures hash: nothing was scouted, nothing failed
     assert keys.pop("intel:scout", "hash") == "hash"  # there only if the scout looked before the group read
     assert keys == expected

@@ -10,7 +10,7 @@ import pytest
 import redis.asyncio as aioredis
 from policy_cases import intelligence_report
 from redis_procs import RedisProc
-from redis_replies import command, decoded
+from redis_replies import command, decoded, stream_rows
 from router_harness import decisions, drained, running_router
 
 from bus.commit import Committer
@@ -54,6 +54,12 @@ async def test_threat_to_life_overtakes_its_own_partners_backlog(redis_proc: Red
     assert stats.scouted == 1 and stats.already == 1  # the group met the scouted entry and only acked it
     assert (await client.xpending(STREAM, "router"))["pending"] == 0
     assert not await client.exists("intel:scouted")  # nothing left between scout and group
+    # one receipt per decision, the scouted entry's written with the scout's commit (so early), none by the ack
+    receipts = [fields for _, fields in stream_rows(await client.xrange(f"intel:receipt:{PARTNER}"))]
+    assert Counter(fields[b"entry_id"].decode() for fields in receipts) == per_entry
+    [early] = [i for i, fields in enumerate(receipts) if fields[b"submission_id"].endswith(f"{BACKLOG:012d}".encode())
+               and fields[b"outcome"] == b"routed"]
+    assert early == position
     await client.aclose()
 
 

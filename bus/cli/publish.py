@@ -6,12 +6,19 @@ input order in pipelined chunks (``PartnerClient.send_prepared``), with progress
 ``\\r`` progress bar when ``err`` is a terminal, otherwise one line per 10 % and one at the end. The
 summary (published, rejected, elapsed, rate) goes to ``out``. Re-running the same file is safe: the bus
 deduplicates by ``submission_id``.
+
+With ``--wait SECONDS`` it then waits for the receipts (bus.receipts) of what it published: each line that
+was not routed (``line N: quarantined (class): reason``, or a duplicate) goes to ``out``, and the summary
+gains the count of each outcome. Receipts that do not come in time are named (``ReceiptsMissing``) after
+those that did are printed.
 """
 
 from __future__ import annotations
 
 import sys
 import time
+from collections import Counter
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import BinaryIO, TextIO
@@ -19,8 +26,9 @@ from typing import BinaryIO, TextIO
 import redis.asyncio as aredis
 
 from bus.cli.progress import Progress, read_lines
-from bus.errors import SubmissionRejected
+from bus.errors import ReceiptsMissing, SubmissionRejected
 from bus.keys import Keys
+from bus.receipts import OUTCOMES, Receipt
 from producers.client import PartnerClient
 
 
@@ -33,6 +41,7 @@ class PublishSummary:
     elapsed: float
     entry_ids: list[str] = field(default_factory=list)
     rejections: list[tuple[int, str]] = field(default_factory=list)
+    outcomes: dict[str, int] | None = None  # with --wait: how many were routed, quarantined, duplicates
 
     @property
     def rate(self) -> float:
@@ -40,14 +49,19 @@ class PublishSummary:
         return self.published / self.elapsed if self.elapsed > 0 else 0.0
 
     def describe(self) -> str:
-        return (f"published {self.published}, rejected {self.rejected}, in {self.elapsed:.2f} s "
+        said = (f"published {self.published}, rejected {self.rejected}, in {self.elapsed:.2f} s "
                 f"({self.rate:,.0f}/s)")
+        if self.outcomes is None:
+            return said
+        return said + "; " + ", ".join(f"{outcome} {self.outcomes.get(outcome, 0)}" for outcome in OUTCOMES)
 
 
 async def publish_file(redis: aredis.Redis, partner: str, path_or_stdin: str | Path | BinaryIO, keys: Keys,
-                       out: TextIO = sys.stdout, err: TextIO = sys.stderr, chunk: int = 500) -> PublishSummary:
+                       out: TextIO = sys.stdout, err: TextIO = sys.stderr, chunk: int = 500,
+                       wait: float | None = None) -> PublishSummary:
     """Validate every line of ``path_or_stdin`` (a path, ``"-"`` for stdin, or a binary file object),
-    report invalid ones on ``err``, publish the valid ones for ``partner``, and print the summary on ``out``.
+    report invalid ones on ``err``, publish the valid ones for ``partner``, and print the summary on ``out``;
+    with ``wait``, first wait up to that many seconds for their receipts and print what was not routed.
 
     Raises ``TransportError`` if Redis stays unreachable (after ``retry_transport``'s attempts); chunks
     already sent stay sent, and publishing the file again is safe (dedupe by ``submission_id``).
@@ -55,19 +69,46 @@ async def publish_file(redis: aredis.Redis, partner: str, path_or_stdin: str | P
     started = time.perf_counter()
     client = PartnerClient(redis, partner, keys)
     valid: list[bytes] = []
+    numbers: list[int] = []  # the line number of each valid line
     rejections: list[tuple[int, str]] = []
     for number, line in enumerate(read_lines(path_or_stdin), start=1):
         if not line.strip():
             continue
         try:
             valid.append(client.prepare(line))
+            numbers.append(number)
         except SubmissionRejected as exc:
             rejections.append((number, exc.reason))
             err.write(f"line {number}: {exc.reason}\n")
     progress = Progress(len(valid), err, "published")
     ids = await client.send_prepared(valid, chunk, on_chunk=progress.advance)
     progress.finish()
-    summary = PublishSummary(len(ids), len(rejections), time.perf_counter() - started, ids, rejections)
+    outcomes = None if wait is None else await _outcomes(client, ids, numbers, wait, out)
+    summary = PublishSummary(len(ids), len(rejections), time.perf_counter() - started, ids, rejections, outcomes)
     out.write(summary.describe() + "\n")
     out.flush()
     return summary
+
+
+async def _outcomes(client: PartnerClient, ids: Sequence[str], numbers: Sequence[int], wait: float,
+                    out: TextIO) -> dict[str, int]:
+    """Wait for the receipts of ``ids``; print each that was not routed, by its line; count the outcomes."""
+    line_of = dict(zip(ids, numbers, strict=True))
+    try:
+        receipts = await client.wait_for_receipts(ids, wait)
+    except ReceiptsMissing as exc:
+        _report(exc.received.values(), line_of, out)
+        raise
+    _report(receipts.values(), line_of, out)
+    return dict(Counter(receipt.outcome for receipt in receipts.values()))
+
+
+def _report(receipts: Iterable[Receipt], line_of: dict[str, int], out: TextIO) -> None:
+    for receipt in sorted(receipts, key=lambda r: line_of[r.entry_id]):
+        if receipt.outcome == "quarantined":
+            out.write(f"line {line_of[receipt.entry_id]}: quarantined ({receipt.reason_class}): {receipt.reason} "
+                      f"[decision {receipt.decision_id}]\n")
+        elif receipt.outcome == "duplicate":
+            out.write(f"line {line_of[receipt.entry_id]}: duplicate of decision {receipt.original_decision_id}, "
+                      f"not routed again [decision {receipt.decision_id}]\n")
+    out.flush()

@@ -37,6 +37,9 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
     publish.add_argument("--partner", required=True, help="the partner id whose ingress stream to write (its "
                          "Redis user in REDIS_URL)")
     publish.add_argument("file", nargs="?", default="-", help="JSON lines, one submission each (- or none: stdin)")
+    publish.add_argument("--wait", type=float, metavar="SECONDS",
+                         help="then wait up to SECONDS for each submission's receipt and print the lines that were "
+                              "quarantined (with the reason) or were duplicates; exit 1 if any was quarantined")
     publish.set_defaults(handler=_publish)
 
     feed = commands.add_parser("feed", help="a team's feed")
@@ -163,8 +166,12 @@ def _publish(args: argparse.Namespace, settings: Settings) -> int:
     from bus.policy import load_ruleset
 
     known("partner", args.partner, load_ruleset(settings.ruleset).partners)
-    summary = _with_redis(settings, lambda redis: publish_file(redis, args.partner, args.file, Keys(settings.prefix)))
-    return 0 if summary.rejected == 0 else 1
+    if args.wait is not None and not 0 < args.wait <= 86_400:
+        raise ConfigError("--wait: a number of seconds above 0, at most 86400")
+    summary = _with_redis(settings, lambda redis: publish_file(redis, args.partner, args.file, Keys(settings.prefix),
+                                                               wait=args.wait))
+    quarantined = (summary.outcomes or {}).get("quarantined", 0)
+    return 0 if summary.rejected == 0 and quarantined == 0 else 1
 
 
 def _tail(args: argparse.Namespace, settings: Settings) -> int:

@@ -5,22 +5,25 @@
 -- so is one whose dedupe mark names this very entry (a recreated group re-read it). An entry whose
 -- dedupe key was already decided from another entry gets one 'duplicate' decision and nothing else.
 -- Otherwise: the decision, one feed entry per delivery (each carrying the decision id), the quarantine
--- entry when quarantined, the dedupe mark; then XACK, and the entry's failure record is dropped.
+-- entry when quarantined, the dedupe mark, the partner's receipt; then XACK, and the entry's failure record
+-- is dropped. Every decision written here, a duplicate's included, gets its receipt in the same call
+-- (bus/receipts.py): what became of the entry, never who received it.
 -- mode "scout" (threat-to-life entries decided ahead of the group): written only if neither the scout
 -- nor anyone else decided it yet; recorded in the scouted hash; not acknowledged (the group does that);
 -- then the scout's positions advance (never back), so a position never passes an uncommitted entry.
 --
 -- KEYS: [1] decisions, [2] quarantine, [3] scouted hash, [4] failures hash, [5] scout positions hash,
---       [6..] ingress streams, seen hashes and feed streams, referred to by index from ARGV.
+--       [6..] ingress streams, seen hashes, receipt streams and feed streams, referred to by index from ARGV.
 -- ARGV: [1] group, [2] consumer, [3] mode, [4] entry count, [5] position count; then per entry
 --       (bus/plan.py ENTRY_FIELDS, in this order):
---         head        "ingress_index|entry_id|seen_index|view_count|kept|copied_field_count|clear_failure"
---                     (seen_index 0: no dedupe mark; kept: copy | ingress; clear_failure: 0 | 1)
+--         head        "ingress_index|entry_id|seen_index|view_count|kept|copied_field_count|clear_failure|
+--                     receipt_index" (seen_index 0: no dedupe mark; kept: copy | ingress; clear_failure: 0 | 1)
 --         submission_id   as the partner wrote it ("" when unreadable)
 --         dedupe_key      the normalised submission_id ("" when no mark is set)
 --         decision        the decision record (JSON)
 --         duplicate       the record a duplicate gets (JSON object; original_decision_id is added here)
 --         reason          quarantine reason ("" unless quarantined)
+--         reason_class    its class (bus/reasons.py; "" unless quarantined)
 --         raw             the payload as received (for full views; "" when none)
 --         deliveries      "feed_index,priority,view,due,view_ref;" per delivery (view_ref 0: raw)
 --         view_1 .. view_n                 the sanitised views
@@ -34,6 +37,16 @@ local group, consumer, mode = ARGV[1], ARGV[2], ARGV[3]
 local count, position_count = tonumber(ARGV[4]), tonumber(ARGV[5])
 local results = {}
 local i = 6
+
+local function receipt(e, entry_id, outcome, id, original)
+  local r = {'entry_id', entry_id, 'submission_id', e.submission_id, 'outcome', outcome, 'decision_id', id}
+  if outcome == 'quarantined' then
+    r[9], r[10], r[11], r[12] = 'reason_class', e.reason_class, 'reason', e.reason
+  elseif original then
+    r[9], r[10] = 'original_decision_id', original
+  end
+  redis.call('XADD', e.receipt, '*', unpack(r))
+end
 
 local function write(e, ingress, entry_id, seen)
   local id = redis.call('XADD', decisions, '*', 'decision', e.decision)
@@ -57,7 +70,9 @@ local function write(e, ingress, entry_id, seen)
   if seen then
     redis.call('HSET', seen, e.dedupe_key, id .. ' ' .. ingress .. ' ' .. entry_id)
   end
-  return {e.reason ~= '' and 'quarantined' or 'routed', id}
+  local outcome = e.reason ~= '' and 'quarantined' or 'routed'
+  receipt(e, entry_id, outcome, id)
+  return {outcome, id}
 end
 
 local function known(e, ingress, entry_id, seen)
@@ -78,8 +93,10 @@ local function commit_router(e, ingress, entry_id, seen)
   end
   local result = known(e, ingress, entry_id, seen)
   if result and result[1] == 'duplicate' then
-    local record = string.sub(e.duplicate, 1, -2) .. ',"original_decision_id":"' .. result[2] .. '"}'
+    local original = result[2]
+    local record = string.sub(e.duplicate, 1, -2) .. ',"original_decision_id":"' .. original .. '"}'
     result = {'duplicate', redis.call('XADD', decisions, '*', 'decision', record)}
+    receipt(e, entry_id, 'duplicate', result[2], original)
   elseif result then
     redis.call('HDEL', scouted, ingress .. ' ' .. entry_id)
   else
@@ -98,12 +115,13 @@ local function commit_scout(e, ingress, entry_id, seen)
 end
 
 for _ = 1, count do
-  local ingress_index, entry_id, seen_index, view_count, kept, copied, clear =
-    string.match(ARGV[i], '^(%d+)|([^|]+)|(%d+)|(%d+)|(%a+)|(%d+)|([01])$')
+  local ingress_index, entry_id, seen_index, view_count, kept, copied, clear, receipt_index =
+    string.match(ARGV[i], '^(%d+)|([^|]+)|(%d+)|(%d+)|(%a+)|(%d+)|([01])|(%d+)$')
   local e = {submission_id = ARGV[i + 1], dedupe_key = ARGV[i + 2], decision = ARGV[i + 3],
-    duplicate = ARGV[i + 4], reason = ARGV[i + 5], raw = ARGV[i + 6], deliveries = ARGV[i + 7],
-    views = i + 7, kept = kept, copied = tonumber(copied), clear_failure = clear}
-  e.fields = i + 7 + tonumber(view_count)
+    duplicate = ARGV[i + 4], reason = ARGV[i + 5], reason_class = ARGV[i + 6], raw = ARGV[i + 7],
+    deliveries = ARGV[i + 8], views = i + 8, kept = kept, copied = tonumber(copied), clear_failure = clear,
+    receipt = KEYS[tonumber(receipt_index)]}
+  e.fields = i + 8 + tonumber(view_count)
   i = e.fields + 2 * e.copied + 1
   local ingress = KEYS[tonumber(ingress_index)]
   local seen = tonumber(seen_index) > 0 and KEYS[tonumber(seen_index)] or nil

@@ -16,7 +16,8 @@ from bus.errors import RetentionError
 from bus.ids import MAX_ID, id_key
 
 DEFAULT_FILE = Path(__file__).resolve().parent.parent / "data" / "retention.yaml"
-KINDS = ("ingress", "feeds", "audit", "quarantine")
+KINDS = ("ingress", "feeds", "audit", "quarantine", "receipts")
+OPTIONAL = {"receipts": "7d"}  # periods a file written before they existed may leave out: their defaults
 UNITS = {"s": 1_000, "m": 60_000, "h": 3_600_000, "d": 86_400_000}
 _DURATION = re.compile(r"^([0-9]{1,7})([smhd])$")
 _ID = re.compile(r"^[0-9]{1,20}-[0-9]{1,20}$")
@@ -81,8 +82,11 @@ def parse_retention(doc: Any, source: str = "retention.yaml") -> RetentionPolicy
     if unknown:
         raise RetentionError(f"{source}: unknown key {sorted(unknown)[0]!r} (keep, dedupe_window, holds)")
     keep = doc.get("keep")
-    if not isinstance(keep, dict) or set(keep) != set(KINDS):
-        raise RetentionError(f"{source}: keep: a period for each of {', '.join(KINDS)} is expected")
+    required = [kind for kind in KINDS if kind not in OPTIONAL]
+    if not isinstance(keep, dict) or not set(required) <= set(keep) <= set(KINDS):
+        raise RetentionError(f"{source}: keep: a period for each of {', '.join(required)} is expected (and "
+                             f"optionally {', '.join(OPTIONAL)}), nothing else")
+    keep = {**OPTIONAL, **keep}
     keep_ms = {kind: duration_ms(keep[kind], f"{source}: keep.{kind}") for kind in KINDS}
     window = duration_ms(doc.get("dedupe_window"), f"{source}: dedupe_window")
     holds = doc.get("holds") or []

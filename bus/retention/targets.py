@@ -6,14 +6,16 @@ stream                   period      archived   bounded also by
 =======================  ==========  =========  ===========================================================
 feed (immediate, routine) keep.feeds  no         every group; none yet: kept; a hold on the team
 ingress (per partner)    keep.ingress yes        every group (none yet: kept), the scout; a hold on the partner
+receipt (per partner)    keep.receipts no        (period only: its partner reads it without a group); a hold on the
+                                                 partner
 quarantine               keep.quarantine yes     (period only)
 decisions, audit         keep.audit  yes         the newest signed checkpoint
 consult:<team>           keep.audit  yes         the newest signed checkpoint; a hold on the team
 checkpoints              keep.audit  yes         its newest entry (what retention and status read) stays
 =======================  ==========  =========  ===========================================================
 
-A feed is a copy of what its decision records, so it is not archived: the decision, the ingress entry and
-the consultation records are.
+A feed and a receipt are copies of what their decision records, so they are not archived: the decision, the
+ingress entry and the consultation records are.
 """
 
 from __future__ import annotations
@@ -35,8 +37,8 @@ NO_ROUTER = "no router group yet: nothing on it is decided"
 @dataclass(frozen=True, slots=True)
 class Target:
     stream: str
-    kind: str  # feed | ingress | quarantine | audit
-    keep: str  # its period's key in the policy: feeds | ingress | quarantine | audit
+    kind: str  # feed | receipt | ingress | quarantine | audit
+    keep: str  # its period's key in the policy: feeds | receipts | ingress | quarantine | audit
     archived: bool
     held: tuple[Hold, ...] = ()  # holds on the whole stream
     no_reader: str | None = None  # without a group nothing may go, for this reason
@@ -51,6 +53,7 @@ def targets(keys: Keys, ruleset: Ruleset, policy: RetentionPolicy) -> list[Targe
     partner_holds = {p: tuple(h for h in policy.holds_of("partner") if h.value == p) for p in partners}
     found = [Target(stream, "feed", "feeds", False, team_holds[team], NO_FEED_READER)
              for team in teams for stream in keys.feeds(team)]
+    found += [Target(keys.receipts(p), "receipt", "receipts", False, partner_holds[p], partner=p) for p in partners]
     found += [Target(keys.ingress(p), "ingress", "ingress", True, partner_holds[p], NO_ROUTER, partner=p)
               for p in partners]
     found.append(Target(keys.quarantine, "quarantine", "quarantine", True))

@@ -1,0 +1,144 @@
+"""Receipts (bus.receipts) on a real redis-server with the real router: one per decision, written with it,
+on the ingress owner's receipt stream, saying what became of the entry and never who received it."""
+
+from __future__ import annotations
+
+import subprocess
+from collections import Counter
+
+import orjson
+import pytest
+import redis.asyncio as aioredis
+from policy_cases import intelligence_report, sar
+from redis_procs import RedisProc
+from redis_replies import stream_rows
+from router_harness import decisions, drained, running_router
+
+from bus.errors import ReceiptsMissing
+from bus.ids import predecessor
+from bus.keys import Keys
+from bus.reasons import REASON_CLASSES
+from bus.receipts import Receipt
+from bus.redis_binary import find_redis_cli
+from bus.transport import text
+from producers import PartnerClient
+
+pytestmark = pytest.mark.asyncio
+KEYS = Keys()
+UKFIU, RECEIPTS = KEYS.ingress("ukfiu"), KEYS.receipts("ukfiu")
+ROUTED_FIELDS = {b"entry_id", b"submission_id", b"outcome", b"decision_id"}
+
+
+async def test_every_decision_has_one_receipt_saying_what_became_of_the_entry(redis_proc: RedisProc) -> None:
+    client = aioredis.Redis.from_url(redis_proc.url)
+    first = sar(defence_type="daml")
+    written = {
+        "routed": {"payload": orjson.dumps(first)},
+        "duplicate": {"payload": orjson.dumps(first)},  # the partner's retry
+        "junk": {"payload": b'{"schema_version": 1,'},
+        "spoofed": {"payload": orjson.dumps(intelligence_report(partner="force-durham"))},
+        "two fields": {"payload": orjson.dumps(sar(submission_id="00000000-0000-4000-8000-000000000009")),
+                       "trace": b"x"},
+    }
+    ids = {name: text(await client.xadd(UKFIU, fields)) for name, fields in written.items()}  # type: ignore[arg-type]
+    async with running_router(redis_proc.url) as router:
+        await drained(router)
+    by_entry = {record["entry_id"]: record for record in await decisions(client)}
+    rows = stream_rows(await client.xrange(RECEIPTS))
+    assert Counter(fields[b"entry_id"].decode() for _, fields in rows) == Counter(ids.values())  # one each
+    receipts = {fields[b"entry_id"].decode(): fields for _, fields in rows}
+    for name, entry_id in ids.items():
+        fields, decision = receipts[entry_id], by_entry[entry_id]
+        assert fields[b"decision_id"].decode() == decision["decision_id"], name
+        assert fields[b"outcome"].decode() == decision["status"], name
+        assert fields[b"submission_id"].decode() == (decision["submission_id"] or ""), name
+    assert receipts[ids["routed"]].keys() == ROUTED_FIELDS  # nothing about recipients, priority or views
+    assert receipts[ids["duplicate"]] == {
+        b"entry_id": ids["duplicate"].encode(), b"submission_id": first["submission_id"].encode(),
+        b"outcome": b"duplicate", b"decision_id": by_entry[ids["duplicate"]]["decision_id"].encode(),
+        b"original_decision_id": by_entry[ids["routed"]]["decision_id"].encode()}
+    classes = {name for _, name in REASON_CLASSES}
+    for name, expected in (("junk", "invalid submission"), ("spoofed", "spoofing"), ("two fields", "malformed entry")):
+        fields = receipts[ids[name]]
+        assert fields.keys() == ROUTED_FIELDS | {b"reason", b"reason_class"}, name
+        assert fields[b"reason"].decode() == by_entry[ids[name]]["reason"]
+        assert fields[b"reason_class"].decode() == expected and expected in classes
+    assert not await client.exists(KEYS.receipts("force-durham"))  # the spoofed-for partner hears nothing
+    await client.aclose()
+
+
+async def test_the_partner_client_waits_for_its_receipts_in_the_order_asked(redis_proc: RedisProc) -> None:
+    client = aioredis.Redis.from_url(redis_proc.url)
+    partner = PartnerClient(client, "ukfiu")
+    subs = [sar(submission_id=f"00000000-0000-4000-8000-{i:012d}") for i in range(5)]
+    async with running_router(redis_proc.url) as router:
+        ids = await partner.publish_many([*subs, subs[0]])  # the last: a resubmission
+        got = await partner.wait_for_receipts(reversed(ids), timeout=30)
+        await drained(router)
+    assert list(got) == list(reversed(ids)) and all(isinstance(r, Receipt) for r in got.values())
+    assert [got[i].outcome for i in ids] == ["routed"] * 5 + ["duplicate"]
+    assert [got[i].submission_id for i in ids] == [s["submission_id"] for s in [*subs, subs[0]]]
+    assert got[ids[-1]].original_decision_id == got[ids[0]].decision_id
+    assert str(got[ids[-1]]) == (f"{ids[-1]} {subs[0]['submission_id']}: duplicate of decision "
+                                 f"{got[ids[0]].decision_id} [decision {got[ids[-1]].decision_id}]")
+    await client.aclose()
+
+
+async def test_waiting_for_receipts_that_do_not_come_says_which_and_keeps_those_that_did(
+        redis_proc: RedisProc) -> None:
+    client = aioredis.Redis.from_url(redis_proc.url)
+    partner = PartnerClient(client, "ukfiu")
+    async with running_router(redis_proc.url) as router:
+        decided = await partner.publish(sar())
+        await drained(router)
+    never = await partner.publish(sar(submission_id="00000000-0000-4000-8000-000000000777"))  # no router now
+    with pytest.raises(ReceiptsMissing, match=rf"1 of 2 entries on {UKFIU} have no receipt after 0.2 s "
+                                              rf"\(first: {never}\): is the router running") as missing:
+        await partner.wait_for_receipts([decided, never], timeout=0.2)
+    assert missing.value.missing == [never] and list(missing.value.received) == [decided]
+    await client.aclose()
+
+
+async def test_what_is_not_a_receipt_on_the_stream_is_skipped(redis_proc: RedisProc) -> None:
+    """On Redis 6.2 a partner may write its own receipt stream (bus.acl): what it wrote is not taken for one."""
+    client = aioredis.Redis.from_url(redis_proc.url)
+    partner = PartnerClient(client, "ukfiu")
+    entry_id = await partner.publish(sar())
+    for forged in ({"entry_id": entry_id, "outcome": "delivered to durham.fib", "decision_id": "1-0"},
+                   {"entry_id": entry_id, "outcome": "routed"}, {"junk": "x"}):
+        await client.xadd(RECEIPTS, forged)  # type: ignore[arg-type]
+    async with running_router(redis_proc.url) as router:
+        got = await partner.wait_for_receipts([entry_id], timeout=30)
+        await drained(router)
+    [decision] = await decisions(client)
+    assert got[entry_id].decision_id == decision["decision_id"] and got[entry_id].outcome == "routed"
+    await client.aclose()
+
+
+async def test_a_redis_cli_partner_reads_its_receipt(redis_proc: RedisProc) -> None:
+    """What a partner in any language does: XADD, then XREAD its receipt stream from just before that id."""
+    cli = [str(find_redis_cli()), "-p", str(redis_proc.port)]
+    payload = orjson.dumps(sar()).decode()
+    entry_id = subprocess.run([*cli, "XADD", UKFIU, "*", "payload", payload], capture_output=True, text=True,
+                              check=True).stdout.strip()
+    async with running_router(redis_proc.url) as router:
+        await drained(router)
+    reply = subprocess.run([*cli, "XREAD", "COUNT", "10", "BLOCK", "5000", "STREAMS", RECEIPTS,
+                            predecessor(entry_id)], capture_output=True, text=True, check=True).stdout.split("\n")
+    fields = dict(zip(reply[2::2], reply[3::2], strict=False))
+    assert fields["entry_id"] == entry_id and fields["outcome"] == "routed"
+    assert fields["submission_id"] == sar()["submission_id"]
+
+
+def test_a_receipt_reads_back_and_prints_for_a_person() -> None:
+    fields = {b"entry_id": b"5-0", b"submission_id": b"s-1", b"outcome": b"quarantined", b"decision_id": b"6-0",
+              b"reason_class": b"H1 classification", b"reason": b"H1 SECRET material is not carried"}
+    receipt = Receipt.from_entry(b"7-0", fields)
+    assert receipt is not None and receipt.receipt_id == "7-0"
+    assert str(receipt) == "5-0 s-1: quarantined (H1 classification): H1 SECRET material is not carried [decision 6-0]"
+    assert receipt.as_json() == {"receipt_id": "7-0", "entry_id": "5-0", "submission_id": "s-1",
+                                 "outcome": "quarantined", "decision_id": "6-0", "reason_class": "H1 classification",
+                                 "reason": "H1 SECRET material is not carried"}
+    unreadable = Receipt.from_entry("8-0", {"entry_id": "5-1", "submission_id": "", "outcome": "routed",
+                                            "decision_id": "9-0"})
+    assert str(unreadable) == "5-1 (no readable submission_id): routed [decision 9-0]"
