@@ -51,7 +51,8 @@ to any stream under the prefix, XGROUP SETID on ingress), because a function's c
 against its caller's rights; with ``CLIENT TRACKING ... BCAST`` the router could be told the *names* of
 keys written outside its patterns (never their values; it knows every partner and team name anyway).
 On Redis 6.2 (no selectors) the narrow grants widen: a partner may read its own ingress stream back and
-XADD to its own receipt stream (it could forge receipts for itself, which only it reads); a team's XADD
+XADD to its own receipt stream (it could forge receipts for itself, which only it reads, or break the
+stream, which costs it its own receipts only: lua/commit.lua writes them with pcall); a team's XADD
 reaches its own feeds too (it could
 add entries to them, or trim them) and it can read its own consultation stream; the router may run all
 its commands on the consultation streams, XADD included, SET, GET and PEXPIRE on every key it may

@@ -125,10 +125,12 @@ def bus_document(keys: Keys, ruleset: Ruleset, server: dict[str, str], submissio
              "decision_id": {**STRING, "description": "its decision's entry id in the decisions stream"},
              "reason_class": {"enum": sorted({name for _, name in REASON_CLASSES} | {"other"}),
                               "description": "quarantined only: the reason's class"},
-             "reason": {**STRING, "description": "quarantined only: the reason the decision records"},
+             "reason": {**STRING, "description": "quarantined only: why, about the entry as the partner wrote it "
+                                                   "(poison and other: a fixed sentence)"},
              "original_decision_id": {**STRING, "description": "duplicate only: the decision it repeats"}},
             ["entry_id", "submission_id", "outcome", "decision_id"],
-            "One per decided entry, written with its decision; never who received it")},
+            "One per decided entry, written with its decision: accepted (admitted; what routing made of it is "
+            "the region's), quarantined (refused at admission) or duplicate; never who received it")},
         "decision": {"name": "decision", "title": "A decision", "payload": _entry(
             {"decision": _json_field("Decision", "the decision record")}, ["decision"], "One decision per entry")},
         "quarantined": {"name": "quarantined", "title": "An entry routed to nobody", "payload": _entry(

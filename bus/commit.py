@@ -24,6 +24,7 @@ from bus.transport import text, translate_errors
 from bus.wire import Entry
 
 log = logging.getLogger("intelbus.commit")
+RECEIPT_FAILED = "receipt_failed"  # lua/commit.lua's note: the decision is written, its receipt could not be
 
 
 class Committed(StrEnum):
@@ -66,8 +67,13 @@ class Committer:
             raise
         except TransportError as exc:
             return await self._split(plan, mode, exc)
-        outcomes = [Outcome(entry, Committed(text(status)), text(decision_id))
-                    for entry, (status, decision_id) in zip(plan.entries, reply, strict=True)]
+        outcomes = [Outcome(entry, Committed(text(result[0])), text(result[1]))
+                    for entry, result in zip(plan.entries, reply, strict=True)]
+        for outcome, result in zip(outcomes, reply, strict=True):
+            if len(result) > 2 and text(result[2]) == RECEIPT_FAILED:
+                log.warning("the receipt of %s %s (decision %s) could not be written: its receipt stream refused "
+                            "it (on Redis 6.2 its partner may write that stream); the decision stands",
+                            outcome.entry.stream, outcome.entry.entry_id, outcome.decision_id)
         return outcomes, []
 
     async def _split(self, plan: Plan, mode: Mode, exc: TransportError) -> tuple[list[Outcome], list[Failure]]:

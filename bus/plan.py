@@ -15,13 +15,13 @@ import orjson
 
 from bus.keys import Keys
 from bus.policy import DUPLICATE, QUARANTINED, Decision, render_views
-from bus.reasons import reason_class
+from bus.receipts import told
 from bus.wire import Entry
 
 Mode = Literal["router", "scout"]
 Kept = Literal["copy", "ingress"]
-ENTRY_FIELDS = ("head", "submission_id", "dedupe_key", "decision", "duplicate", "reason", "reason_class", "raw",
-                "deliveries")
+ENTRY_FIELDS = ("head", "submission_id", "dedupe_key", "decision", "duplicate", "reason", "receipt_outcome",
+                "receipt_class", "receipt_reason", "raw", "deliveries")
 """The fixed arguments of one entry in commit.lua's ARGV, in order; its views and copied fields follow."""
 
 
@@ -104,13 +104,17 @@ class Plan:
                 f"{int(writes.clear_failure)}|{self._key(self.keys.receipts(owner))}")
         raw = writes.raw if decision.deliveries else b""
         reason = decision.reason or "" if quarantined else ""
+        receipt = told(quarantined, reason)
+        submission_id = decision.submission_id or ""
         self.args += [
-            head, decision.submission_id or "", dedupe or "", encoded, duplicate, reason,
-            reason_class(reason) if quarantined else "", raw, "".join(spec), *sanitised, *copied,
+            head, submission_id, dedupe or "", encoded, duplicate, reason, *receipt, raw, "".join(spec), *sanitised,
+            *copied,
         ]
         self.entries.append(entry)
         self.writes.append(writes)
-        self.size += len(encoded) + len(duplicate) + len(raw) + sum(map(len, sanitised)) + sum(map(len, copied))
+        # the reason and submission_id are written again with the quarantine entry, the receipt and the feeds
+        self.size += (len(encoded) + len(duplicate) + len(raw) + sum(map(len, sanitised)) + sum(map(len, copied))
+                      + len(reason) + len(receipt[2]) + len(submission_id) * (2 + len(spec)))
 
     def call_args(self, group: str, consumer: str, mode: Mode) -> tuple[list[str], list[Any]]:
         positions = [part for p in self.positions for part in (p.field, p.entry_id, p.region_field, p.region)]

@@ -9,15 +9,21 @@ One stream entry per receipt, fields (all text):
 ========================  ============================================================================
 ``entry_id``              the ingress entry it is about: the id the partner's XADD returned
 ``submission_id``         as the partner wrote it ("" when the entry had none that could be read)
-``outcome``               ``routed``, ``quarantined`` or ``duplicate`` (a resubmission: nothing sent again)
+``outcome``               ``accepted``, ``quarantined`` or ``duplicate`` (a resubmission: nothing sent again)
 ``decision_id``           the decision's id on ``<prefix>:decisions`` (quote it to the region's operators)
 ``reason_class``          quarantined only: the reason's class (bus.reasons: ``H1 classification``, …)
-``reason``                quarantined only: the reason, as the decision records it
+``reason``                quarantined only: why, about the entry as the partner wrote it
 ``original_decision_id``  duplicate only: the decision of the submission it repeats
 ========================  ============================================================================
 
-A receipt never says who received a submission, how urgent it was judged, or what was withheld from whom:
-those are the region's to know, not the partner's. Retention removes receipts after ``keep.receipts``.
+A receipt says only what the partner itself caused: whether the entry was admitted (:func:`told`). Never who
+received it, how urgent it was judged, what was withheld from whom, or that handling left it with no
+recipient: each of those follows from the region's policy and reference data (an entry routed only because
+a nominal in it matches an organised crime group would otherwise tell the partner that it matches), so an
+admitted entry is ``accepted`` whatever routing made of it. The reason of a refusal is stated only where it
+is about the entry itself (the admission and wire checks, which run before any routing or reference data is
+consulted); for the rest (``poison``, ``other``) a receipt gives the class and a fixed sentence, never the
+router's error text. Retention removes receipts after ``keep.receipts``.
 """
 
 from __future__ import annotations
@@ -26,8 +32,27 @@ from collections.abc import Mapping
 from dataclasses import asdict, dataclass
 from typing import Any
 
-OUTCOMES = ("routed", "quarantined", "duplicate")
+from bus.reasons import reason_class
+
+ACCEPTED, QUARANTINED, DUPLICATE = "accepted", "quarantined", "duplicate"
+OUTCOMES = (ACCEPTED, QUARANTINED, DUPLICATE)
+AFTER_ADMISSION = "no delivery left"  # the class of a quarantine that routing and handling made: accepted
+CLASS_ONLY = {  # classes whose reason may carry what is not the partner's: a fixed sentence instead
+    "poison": "processing it failed repeatedly; the region's operators have its decision",
+    "other": "the region's operators have its decision and the reason",
+}
 FIELDS = ("entry_id", "submission_id", "outcome", "decision_id", "reason_class", "reason", "original_decision_id")
+
+
+def told(quarantined: bool, reason: str) -> tuple[str, str, str]:
+    """(outcome, reason_class, reason) a receipt states for a decision that quarantined the entry or not (a
+    duplicate's receipt is written by lua/commit.lua), and its reason."""
+    if not quarantined:
+        return ACCEPTED, "", ""
+    kind = reason_class(reason)
+    if kind == AFTER_ADMISSION:
+        return ACCEPTED, "", ""
+    return QUARANTINED, kind, CLASS_ONLY.get(kind, reason)
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,7 +79,7 @@ class Receipt:
         return {name: value for name, value in asdict(self).items() if value}
 
     def __str__(self) -> str:
-        said = {"routed": "routed", "duplicate": f"duplicate of decision {self.original_decision_id}",
+        said = {"accepted": "accepted", "duplicate": f"duplicate of decision {self.original_decision_id}",
                 "quarantined": f"quarantined ({self.reason_class}): {self.reason}"}[self.outcome]
         name = self.submission_id or "(no readable submission_id)"
         return f"{self.entry_id} {name}: {said} [decision {self.decision_id}]"

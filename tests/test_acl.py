@@ -58,7 +58,7 @@ def seed(server: AclServer) -> None:
             r.xadd(KEYS.feed(team), {"payload": b"{}", "priority": "routine"})
         r.hset(KEYS.seen("ukfiu"), "sid", "1-0")
         for partner in ("hmrc", "ukfiu"):
-            r.xadd(KEYS.receipts(partner), {"entry_id": "1-0", "submission_id": "s", "outcome": "routed",
+            r.xadd(KEYS.receipts(partner), {"entry_id": "1-0", "submission_id": "s", "outcome": "accepted",
                                             "decision_id": "1-0"})
         r.xadd(KEYS.checkpoints, {"checkpoint": b"{}"})
     for team in ("durham.fib", "durham.cab"):  # only a team may append to its consultation stream
@@ -478,7 +478,7 @@ async def test_end_to_end_each_party_as_its_own_user(version: str, tmp_path: Pat
         # the partner reads what became of it, as its own user; another partner cannot
         [receipt] = (await PartnerClient(publisher, "ukfiu").wait_for_receipts([entry_id], timeout=5)).values()
         assert (receipt.entry_id, receipt.submission_id, receipt.outcome) == \
-            (entry_id, submission["submission_id"], "routed")
+            (entry_id, submission["submission_id"], "accepted")
         other = aioredis.Redis.from_url(server.url("partner-hmrc"))
         try:
             with pytest.raises(PermissionDeniedError):

@@ -69,7 +69,7 @@ def test_publish_waits_for_receipts_and_names_the_lines_not_routed(redis_proc: R
     assert out[0].startswith("line 2: duplicate of decision ") and ", not routed again [decision " in out[0]
     assert out[1].startswith("line 4: quarantined (H1 classification): H1 classification: SECRET is above")
     assert out[2].startswith("published 3, rejected 0, in ")
-    assert out[2].endswith("; routed 1, quarantined 1, duplicate 1")
+    assert out[2].endswith("; accepted 1, quarantined 1, duplicate 1")
     assert len(out) == 3
     late = tmp_path / "late.jsonl"  # no router now: the receipt never comes, and the error says so in one line
     late.write_bytes(orjson.dumps(sar(submission_id="00000000-0000-4000-8000-000000000043")) + b"\n")

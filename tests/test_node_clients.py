@@ -64,7 +64,8 @@ async def test_a_node_partner_and_team_as_their_own_users(server: AclServer) -> 
         assert code == 0, err
         entry_id, receipt = out.splitlines()  # the id its XADD returned, then its receipt, read as its own user
         assert orjson.loads(receipt) | {"decision_id": ""} == {
-            "entry_id": entry_id, "submission_id": submission["submission_id"], "outcome": "routed", "decision_id": ""}
+            "entry_id": entry_id, "submission_id": submission["submission_id"], "outcome": "accepted",
+            "decision_id": ""}
         await drained(router)
         code, out, err = await team
     assert code == 0, err
@@ -92,7 +93,7 @@ async def test_a_node_partner_is_told_what_was_quarantined_and_why(server: AclSe
     assert code == 1 and err == "partner.mjs: 1 of 2 submissions were quarantined (their receipts say why)\n", err
     first, second, *receipts = out.splitlines()
     got = [orjson.loads(line) for line in receipts]
-    assert [(r["entry_id"], r["outcome"]) for r in got] == [(first, "routed"), (second, "quarantined")]
+    assert [(r["entry_id"], r["outcome"]) for r in got] == [(first, "accepted"), (second, "quarantined")]
     assert got[1]["reason_class"] == "H1 classification" and got[1]["reason"].startswith("H1 classification: SECRET")
     code, _, err = await run_node("partner.mjs", env, "--wait", "soon", stdin=lines[0] + b"\n")
     assert code == 1 and "--wait SECONDS: a number of seconds above 0" in err, err

@@ -9,7 +9,7 @@ from collections import Counter
 import orjson
 import pytest
 import redis.asyncio as aioredis
-from policy_cases import intelligence_report, sar
+from policy_cases import conditions, gain_request, intelligence_report, sar
 from redis_procs import RedisProc
 from redis_replies import stream_rows
 from router_harness import decisions, drained, running_router
@@ -18,7 +18,7 @@ from bus.errors import ReceiptsMissing
 from bus.ids import predecessor
 from bus.keys import Keys
 from bus.reasons import REASON_CLASSES
-from bus.receipts import Receipt
+from bus.receipts import AFTER_ADMISSION, CLASS_ONLY, Receipt, told
 from bus.redis_binary import find_redis_cli
 from bus.transport import text
 from producers import PartnerClient
@@ -27,6 +27,7 @@ pytestmark = pytest.mark.asyncio
 KEYS = Keys()
 UKFIU, RECEIPTS = KEYS.ingress("ukfiu"), KEYS.receipts("ukfiu")
 ROUTED_FIELDS = {b"entry_id", b"submission_id", b"outcome", b"decision_id"}
+OTHER_ID = "00000000-0000-4000-8000-0000000000b2"
 
 
 async def test_every_decision_has_one_receipt_saying_what_became_of_the_entry(redis_proc: RedisProc) -> None:
@@ -50,7 +51,7 @@ async def test_every_decision_has_one_receipt_saying_what_became_of_the_entry(re
     for name, entry_id in ids.items():
         fields, decision = receipts[entry_id], by_entry[entry_id]
         assert fields[b"decision_id"].decode() == decision["decision_id"], name
-        assert fields[b"outcome"].decode() == decision["status"], name
+        assert fields[b"outcome"].decode() == {"routed": "accepted"}.get(decision["status"], decision["status"]), name
         assert fields[b"submission_id"].decode() == (decision["submission_id"] or ""), name
     assert receipts[ids["routed"]].keys() == ROUTED_FIELDS  # nothing about recipients, priority or views
     assert receipts[ids["duplicate"]] == {
@@ -76,7 +77,7 @@ async def test_the_partner_client_waits_for_its_receipts_in_the_order_asked(redi
         got = await partner.wait_for_receipts(reversed(ids), timeout=30)
         await drained(router)
     assert list(got) == list(reversed(ids)) and all(isinstance(r, Receipt) for r in got.values())
-    assert [got[i].outcome for i in ids] == ["routed"] * 5 + ["duplicate"]
+    assert [got[i].outcome for i in ids] == ["accepted"] * 5 + ["duplicate"]
     assert [got[i].submission_id for i in ids] == [s["submission_id"] for s in [*subs, subs[0]]]
     assert got[ids[-1]].original_decision_id == got[ids[0]].decision_id
     assert str(got[ids[-1]]) == (f"{ids[-1]} {subs[0]['submission_id']}: duplicate of decision "
@@ -105,13 +106,13 @@ async def test_what_is_not_a_receipt_on_the_stream_is_skipped(redis_proc: RedisP
     partner = PartnerClient(client, "ukfiu")
     entry_id = await partner.publish(sar())
     for forged in ({"entry_id": entry_id, "outcome": "delivered to durham.fib", "decision_id": "1-0"},
-                   {"entry_id": entry_id, "outcome": "routed"}, {"junk": "x"}):
+                   {"entry_id": entry_id, "outcome": "accepted"}, {"junk": "x"}):
         await client.xadd(RECEIPTS, forged)  # type: ignore[arg-type]
     async with running_router(redis_proc.url) as router:
         got = await partner.wait_for_receipts([entry_id], timeout=30)
         await drained(router)
     [decision] = await decisions(client)
-    assert got[entry_id].decision_id == decision["decision_id"] and got[entry_id].outcome == "routed"
+    assert got[entry_id].decision_id == decision["decision_id"] and got[entry_id].outcome == "accepted"
     await client.aclose()
 
 
@@ -126,7 +127,7 @@ async def test_a_redis_cli_partner_reads_its_receipt(redis_proc: RedisProc) -> N
     reply = subprocess.run([*cli, "XREAD", "COUNT", "10", "BLOCK", "5000", "STREAMS", RECEIPTS,
                             predecessor(entry_id)], capture_output=True, text=True, check=True).stdout.split("\n")
     fields = dict(zip(reply[2::2], reply[3::2], strict=False))
-    assert fields["entry_id"] == entry_id and fields["outcome"] == "routed"
+    assert fields["entry_id"] == entry_id and fields["outcome"] == "accepted"
     assert fields["submission_id"] == sar()["submission_id"]
 
 
@@ -139,6 +140,75 @@ def test_a_receipt_reads_back_and_prints_for_a_person() -> None:
     assert receipt.as_json() == {"receipt_id": "7-0", "entry_id": "5-0", "submission_id": "s-1",
                                  "outcome": "quarantined", "decision_id": "6-0", "reason_class": "H1 classification",
                                  "reason": "H1 SECRET material is not carried"}
-    unreadable = Receipt.from_entry("8-0", {"entry_id": "5-1", "submission_id": "", "outcome": "routed",
+    unreadable = Receipt.from_entry("8-0", {"entry_id": "5-1", "submission_id": "", "outcome": "accepted",
                                             "decision_id": "9-0"})
-    assert str(unreadable) == "5-1 (no readable submission_id): routed [decision 9-0]"
+    assert str(unreadable) == "5-1 (no readable submission_id): accepted [decision 9-0]"
+
+
+REFUSALS = [  # every class the bus writes: what a receipt says of it (bus.receipts.told)
+    ("spoofing: the submission says partner 'x'", "spoofing", True),
+    ("unknown partner 'x': not in the ruleset's partner registry", "unknown partner", True),
+    ("partner hmrc may not publish kind 'sar'", "kind not allowed", True),
+    ("H1 classification: SECRET is above the bus's accreditation", "H1 classification", True),
+    ("H2: unknown handling condition 'zz'", "H2 handling condition", True),
+    ("area 'Atlantis' is not a local authority of the region", "unknown area", True),
+    ("source_type 'chis' may not be sent by this partner", "covert source", True),
+    ("named_recipients: 'x.y' is not a team id of the region", "named recipients", True),
+    ("invalid submission: not valid JSON", "invalid submission", True),
+    ("entry has no payload field", "malformed entry", True),
+    ("poison: processing failed 5 times (limit 5); last error: KeyError: 'durham.fib'", "poison", False),
+    ("something the list does not know", "other", False),
+]
+
+
+@pytest.mark.parametrize(("reason", "kind", "stated"), REFUSALS, ids=[kind for _, kind, _ in REFUSALS])
+def test_a_refusal_names_its_class_and_its_reason_only_when_it_is_about_the_entry(reason: str, kind: str,
+                                                                                  stated: bool) -> None:
+    outcome, said_class, said = told(True, reason)
+    assert (outcome, said_class) == ("quarantined", kind)
+    assert (said == reason) is stated and (stated or said == CLASS_ONLY[kind])
+
+
+def test_what_routing_made_of_an_admitted_entry_is_not_the_partners_to_know() -> None:
+    """Routed, or left with no recipient by handling (which may turn on the OCG register): both 'accepted',
+    with nothing else said; so a partner cannot probe the register or the handling rules with its entries."""
+    assert told(False, "") == told(True, "no delivery is left after handling: H2 handling condition police_only "
+                                        "(partner-facing recipient)") == ("accepted", "", "")
+    assert {name for _, name in REASON_CLASSES} == {kind for _, kind, _ in REFUSALS} - {"other"} | {AFTER_ADMISSION}
+
+
+async def test_an_entry_handling_left_with_no_recipient_reads_as_accepted(redis_proc: RedisProc) -> None:
+    client = aioredis.Redis.from_url(redis_proc.url)
+    partner = PartnerClient(client, "hmrc")
+    async with running_router(redis_proc.url) as router:
+        held = await partner.publish(gain_request(**conditions("police_only")))  # its only team is partner-facing
+        got = await partner.wait_for_receipts([held], timeout=30)
+        await drained(router)
+    [decision] = await decisions(client)
+    assert decision["status"] == "quarantined" and decision["reason"].startswith("no delivery is left")
+    assert got[held].as_json().keys() == {"receipt_id", "entry_id", "submission_id", "outcome", "decision_id"}
+    assert got[held].outcome == "accepted"
+    await client.aclose()
+
+
+async def test_a_receipt_stream_its_partner_broke_costs_that_partner_its_receipts_only(
+        redis_proc: RedisProc, caplog: pytest.LogCaptureFixture) -> None:
+    """On Redis 6.2 a partner may XADD to its own receipt stream; one written at the largest id makes every
+    later XADD there fail. Its entries are still decided once each, with no receipt, and another partner's
+    entries in the same commits are not touched."""
+    client = aioredis.Redis.from_url(redis_proc.url)
+    await client.xadd(RECEIPTS, {"x": "y"}, id="18446744073709551615-18446744073709551615")
+    for payload in (orjson.dumps(sar()), b"junk", orjson.dumps(sar(submission_id=OTHER_ID))):
+        await client.xadd(UKFIU, {"payload": payload})
+    other = await PartnerClient(client, "hmrc").publish(gain_request())
+    async with running_router(redis_proc.url) as router:
+        await drained(router)
+        stats = router.stats
+    records = await decisions(client)
+    assert Counter(r["entry_id"] for r in records).most_common(1)[0][1] == 1 and len(records) == 4
+    assert stats.failed == 0 and await client.xlen(RECEIPTS) == 1  # only what the partner wrote
+    [(_, fields)] = stream_rows(await client.xrange(KEYS.receipts("hmrc")))
+    assert fields[b"entry_id"].decode() == other
+    warned = [r.getMessage() for r in caplog.records if "could not be written" in r.getMessage()]
+    assert len(warned) == 3 and all(UKFIU in line for line in warned)
+    await client.aclose()

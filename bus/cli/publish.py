@@ -8,9 +8,9 @@ summary (published, rejected, elapsed, rate) goes to ``out``. Re-running the sam
 deduplicates by ``submission_id``.
 
 With ``--wait SECONDS`` it then waits for the receipts (bus.receipts) of what it published: each line that
-was not routed (``line N: quarantined (class): reason``, or a duplicate) goes to ``out``, and the summary
+was not accepted (``line N: quarantined (class): reason``, or a duplicate) goes to ``out``, and the summary
 gains the count of each outcome. Receipts that do not come in time are named (``ReceiptsMissing``) after
-those that did are printed.
+those that did and the summary are printed.
 """
 
 from __future__ import annotations
@@ -41,7 +41,7 @@ class PublishSummary:
     elapsed: float
     entry_ids: list[str] = field(default_factory=list)
     rejections: list[tuple[int, str]] = field(default_factory=list)
-    outcomes: dict[str, int] | None = None  # with --wait: how many were routed, quarantined, duplicates
+    outcomes: dict[str, int] | None = None  # with --wait: how many were accepted, quarantined, duplicates
 
     @property
     def rate(self) -> float:
@@ -61,7 +61,7 @@ async def publish_file(redis: aredis.Redis, partner: str, path_or_stdin: str | P
                        wait: float | None = None) -> PublishSummary:
     """Validate every line of ``path_or_stdin`` (a path, ``"-"`` for stdin, or a binary file object),
     report invalid ones on ``err``, publish the valid ones for ``partner``, and print the summary on ``out``;
-    with ``wait``, first wait up to that many seconds for their receipts and print what was not routed.
+    with ``wait``, first wait up to that many seconds for their receipts and print what was not accepted.
 
     Raises ``TransportError`` if Redis stays unreachable (after ``retry_transport``'s attempts); chunks
     already sent stay sent, and publishing the file again is safe (dedupe by ``submission_id``).
@@ -83,16 +83,21 @@ async def publish_file(redis: aredis.Redis, partner: str, path_or_stdin: str | P
     progress = Progress(len(valid), err, "published")
     ids = await client.send_prepared(valid, chunk, on_chunk=progress.advance)
     progress.finish()
-    outcomes = None if wait is None else await _outcomes(client, ids, numbers, wait, out)
-    summary = PublishSummary(len(ids), len(rejections), time.perf_counter() - started, ids, rejections, outcomes)
-    out.write(summary.describe() + "\n")
-    out.flush()
+    outcomes = None
+    try:
+        if wait is not None:
+            outcomes = await _outcomes(client, ids, numbers, wait, out)
+    finally:
+        summary = PublishSummary(len(ids), len(rejections), time.perf_counter() - started, ids, rejections,
+                                 outcomes)
+        out.write(summary.describe() + "\n")
+        out.flush()
     return summary
 
 
 async def _outcomes(client: PartnerClient, ids: Sequence[str], numbers: Sequence[int], wait: float,
                     out: TextIO) -> dict[str, int]:
-    """Wait for the receipts of ``ids``; print each that was not routed, by its line; count the outcomes."""
+    """Wait for the receipts of ``ids``; print each that was not accepted, by its line; count the outcomes."""
     line_of = dict(zip(ids, numbers, strict=True))
     try:
         receipts = await client.wait_for_receipts(ids, wait)

@@ -7,7 +7,9 @@
 -- Otherwise: the decision, one feed entry per delivery (each carrying the decision id), the quarantine
 -- entry when quarantined, the dedupe mark, the partner's receipt; then XACK, and the entry's failure record
 -- is dropped. Every decision written here, a duplicate's included, gets its receipt in the same call
--- (bus/receipts.py): what became of the entry, never who received it.
+-- (bus/receipts.py): whether the entry was admitted, never who received it. The receipt is written last and
+-- with pcall: a receipt stream its partner broke (on Redis 6.2 it may write it) costs that partner its
+-- receipt, never another entry its commit; the entry's result then says 'receipt_failed'.
 -- mode "scout" (threat-to-life entries decided ahead of the group): written only if neither the scout
 -- nor anyone else decided it yet; recorded in the scouted hash; not acknowledged (the group does that);
 -- then the scout's positions advance (never back), so a position never passes an uncommitted entry.
@@ -23,7 +25,9 @@
 --         decision        the decision record (JSON)
 --         duplicate       the record a duplicate gets (JSON object; original_decision_id is added here)
 --         reason          quarantine reason ("" unless quarantined)
---         reason_class    its class (bus/reasons.py; "" unless quarantined)
+--         receipt_outcome what the partner's receipt says (bus/receipts.py told): accepted | quarantined
+--         receipt_class   its reason's class ("" unless quarantined)
+--         receipt_reason  its reason ("" unless quarantined)
 --         raw             the payload as received (for full views; "" when none)
 --         deliveries      "feed_index,priority,view,due,view_ref;" per delivery (view_ref 0: raw)
 --         view_1 .. view_n                 the sanitised views
@@ -31,7 +35,8 @@
 --       then per position: the positions hash field (bus/lua/scout.lua), entry id, and the field and value
 --       naming its backlog region ("" and "": none); a region's position is moved only while the region
 --       field still holds that value.
--- Returns per entry {status, decision_id}: routed | quarantined | duplicate | already | skipped.
+-- Returns per entry {status, decision_id, note}: status routed | quarantined | duplicate | already | skipped;
+-- note '' or 'receipt_failed' (the decision is written, its receipt could not be).
 local decisions, quarantine, scouted, failures, positions = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5]
 local group, consumer, mode = ARGV[1], ARGV[2], ARGV[3]
 local count, position_count = tonumber(ARGV[4]), tonumber(ARGV[5])
@@ -39,13 +44,15 @@ local results = {}
 local i = 6
 
 local function receipt(e, entry_id, outcome, id, original)
+  -- true when written; false when Redis refused it (see the header)
   local r = {'entry_id', entry_id, 'submission_id', e.submission_id, 'outcome', outcome, 'decision_id', id}
   if outcome == 'quarantined' then
-    r[9], r[10], r[11], r[12] = 'reason_class', e.reason_class, 'reason', e.reason
+    r[9], r[10], r[11], r[12] = 'reason_class', e.receipt_class, 'reason', e.receipt_reason
   elseif original then
     r[9], r[10] = 'original_decision_id', original
   end
-  redis.call('XADD', e.receipt, '*', unpack(r))
+  local ok = redis.pcall('XADD', e.receipt, '*', unpack(r))
+  return type(ok) ~= 'table' or not ok.err
 end
 
 local function write(e, ingress, entry_id, seen)
@@ -70,9 +77,8 @@ local function write(e, ingress, entry_id, seen)
   if seen then
     redis.call('HSET', seen, e.dedupe_key, id .. ' ' .. ingress .. ' ' .. entry_id)
   end
-  local outcome = e.reason ~= '' and 'quarantined' or 'routed'
-  receipt(e, entry_id, outcome, id)
-  return {outcome, id}
+  local status = e.reason ~= '' and 'quarantined' or 'routed'
+  return {status, id, receipt(e, entry_id, e.receipt_outcome, id) and '' or 'receipt_failed'}
 end
 
 local function known(e, ingress, entry_id, seen)
@@ -95,8 +101,8 @@ local function commit_router(e, ingress, entry_id, seen)
   if result and result[1] == 'duplicate' then
     local original = result[2]
     local record = string.sub(e.duplicate, 1, -2) .. ',"original_decision_id":"' .. original .. '"}'
-    result = {'duplicate', redis.call('XADD', decisions, '*', 'decision', record)}
-    receipt(e, entry_id, 'duplicate', result[2], original)
+    local id = redis.call('XADD', decisions, '*', 'decision', record)
+    result = {'duplicate', id, receipt(e, entry_id, 'duplicate', id, original) and '' or 'receipt_failed'}
   elseif result then
     redis.call('HDEL', scouted, ingress .. ' ' .. entry_id)
   else
@@ -118,10 +124,10 @@ for _ = 1, count do
   local ingress_index, entry_id, seen_index, view_count, kept, copied, clear, receipt_index =
     string.match(ARGV[i], '^(%d+)|([^|]+)|(%d+)|(%d+)|(%a+)|(%d+)|([01])|(%d+)$')
   local e = {submission_id = ARGV[i + 1], dedupe_key = ARGV[i + 2], decision = ARGV[i + 3],
-    duplicate = ARGV[i + 4], reason = ARGV[i + 5], reason_class = ARGV[i + 6], raw = ARGV[i + 7],
-    deliveries = ARGV[i + 8], views = i + 8, kept = kept, copied = tonumber(copied), clear_failure = clear,
-    receipt = KEYS[tonumber(receipt_index)]}
-  e.fields = i + 8 + tonumber(view_count)
+    duplicate = ARGV[i + 4], reason = ARGV[i + 5], receipt_outcome = ARGV[i + 6], receipt_class = ARGV[i + 7],
+    receipt_reason = ARGV[i + 8], raw = ARGV[i + 9], deliveries = ARGV[i + 10], views = i + 10, kept = kept,
+    copied = tonumber(copied), clear_failure = clear, receipt = KEYS[tonumber(receipt_index)]}
+  e.fields = i + 10 + tonumber(view_count)
   i = e.fields + 2 * e.copied + 1
   local ingress = KEYS[tonumber(ingress_index)]
   local seen = tonumber(seen_index) > 0 and KEYS[tonumber(seen_index)] or nil

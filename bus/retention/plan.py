@@ -29,7 +29,7 @@ HSCAN_COUNT = 500
 @dataclass(slots=True)
 class Row:
     stream: str
-    kind: str  # ingress | feed | audit | quarantine | dedupe
+    kind: str  # ingress | feed | receipt | audit | quarantine | dedupe
     length: int
     memory: int  # bytes, MEMORY USAGE
     removable: int  # entries (or marks) that would go now

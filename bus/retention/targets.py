@@ -43,7 +43,7 @@ class Target:
     held: tuple[Hold, ...] = ()  # holds on the whole stream
     no_reader: str | None = None  # without a group nothing may go, for this reason
     checkpointed: bool = False  # an audit log: bounded by the newest signed checkpoint
-    partner: str | None = None  # an ingress stream's partner
+    partner: str | None = None  # an ingress or receipt stream's partner
     keep_newest: bool = False  # its newest entry stays, however old (the newest signed checkpoint)
 
 

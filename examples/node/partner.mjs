@@ -8,7 +8,8 @@
 // checked against DIR/submission.schema.json, and nothing is sent unless every line passes. Prints the entry id
 // of each submission sent; exits 1 with one line on stderr when something is wrong. With --wait SECONDS it then
 // reads its receipts (intel:receipt:<PARTNER>, which only its Redis user may read) until each submission sent
-// has one, and prints each as a JSON object line ({entry_id, submission_id, outcome, decision_id, and
+// has one, and prints each as a JSON object line ({entry_id, submission_id, outcome (accepted, quarantined or
+// duplicate), decision_id, and
 // reason_class and reason when quarantined, original_decision_id when a duplicate}); exits 1 if any was
 // quarantined, or if some receipt did not come within SECONDS.
 import { readFileSync } from "node:fs";
@@ -95,7 +96,10 @@ try {
     if (quarantined) fail(`${quarantined} of ${ids.length} submissions were quarantined (their receipts say why)`);
   }
 } catch (err) {
-  const hint = String(err.message).startsWith("NOPERM") ? " (a partner may only XADD to its own ingress stream)" : "";
+  const hint = String(err.message).startsWith("NOPERM")
+    ? " (a partner may only XADD to its own ingress stream and read its own receipts; an ACL file from before receipts"
+      + " refuses the read: regenerate it with intelbus acl generate)"
+    : "";
   fail(`${err.message}${hint}`);
 } finally {
   await client.close();
