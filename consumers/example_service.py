@@ -10,7 +10,11 @@ so it does the few things every team service must do with FastStream on Redis st
 * the groups are created at ``0`` before the subscribers start (FastStream would create them at ``$``
   and skip everything routed before the service first ran);
 * ``max_records`` bounds each batch (without it one read returns the whole backlog);
-* a raw parser: feed entries are plain fields, not FastStream envelopes;
+* a raw parser: feed entries are plain fields, not FastStream envelopes. It also reads an entry that is
+  exactly FastStream's envelope field (``__data__``) as the fields it carries, so a feed entry published
+  through FastStream (``broker.publish(fields, stream=...)``) reads as the router's would, and FastStream's
+  ``TestRedisBroker`` works, in memory (it gives no entry ids: each gets ``0-<n>``) or ``with_real=True``
+  (tests/test_example_service.py shows both);
 * ``AckPolicy.MANUAL`` plus an explicit XACK once the work is done (on Redis FastStream's nack/reject
   send nothing, so an entry that fails stays pending: a ``TeamClient`` reclaims those);
 * every batch goes through a ``TeamClient`` as this consumer: ``accept`` writes the consultation record of
@@ -29,10 +33,12 @@ import sys
 from collections.abc import Awaitable, Callable
 from typing import Any
 
+import orjson
 from faststream import AckPolicy, FastStream
 from faststream.redis import RedisBroker, StreamSub
 from faststream.redis.annotations import Redis, RedisBatchStreamMessage
 from faststream.redis.message import RedisBatchStreamMessage as BatchMessage
+from faststream.redis.parser.binary import BinaryMessageFormatV1
 
 from bus.keys import TEAM_GROUP, Keys
 from bus.settings import Settings
@@ -45,10 +51,38 @@ BATCH = 100
 POLL_MS = 500
 
 
+ENVELOPE = b"__data__"  # the one field FastStream's own publishers write (faststream.redis.parser)
+
+
+Fields = dict[bytes, bytes]
+
+
+def unwrapped(fields: Fields | None) -> tuple[Fields | None, dict[str, Any]]:
+    """(the fields an entry carries, its FastStream headers): its own and none (None or empty: deleted while
+    pending), or, for an entry that is exactly FastStream's envelope holding a JSON object of strings, that
+    object's and the envelope's headers (anything else in an envelope is left as it is: not a delivery)."""
+    if not fields or fields.keys() != {ENVELOPE}:
+        return fields, {}
+    body, headers = BinaryMessageFormatV1.parse(fields[ENVELOPE])
+    try:
+        inner = orjson.loads(body)
+    except orjson.JSONDecodeError:
+        return fields, {}
+    if not isinstance(inner, dict) or not all(isinstance(v, str) for v in inner.values()):
+        return fields, {}
+    return {name.encode(): value.encode() for name, value in inner.items()}, headers
+
+
 async def raw_parser(message: Any) -> BatchMessage:
-    """Hand the entries over untouched (ids, stream and field dicts stay in ``msg.raw_message``)."""
+    """Hand the entries over as Redis gave them (ids, stream and field dicts stay in ``msg.raw_message``), each
+    FastStream envelope read as the fields it carries; ids ``0-<n>`` where the test broker gives none, and the
+    first envelope's correlation id (what the test broker's bookkeeping expects back)."""
+    opened = [unwrapped(fields) for fields in message["data"]]
+    ids = message["message_ids"] or [f"0-{n}".encode() for n in range(1, len(opened) + 1)]
+    correlation = next((headers["correlation_id"] for _, headers in opened if "correlation_id" in headers), None)
+    message = {**message, "data": [fields for fields, _ in opened], "message_ids": ids}
     # group=None makes msg.ack() a no-op: the handler sends its own XACK (FastStream's typing wants a consumer)
-    return BatchMessage(message, b"", consumer=None, group=None)  # type: ignore[arg-type]
+    return BatchMessage(message, b"", consumer=None, group=None, correlation_id=correlation)  # type: ignore[arg-type]
 
 
 Handler = Callable[[RedisBatchStreamMessage, Redis], Awaitable[None]]
