@@ -54,7 +54,8 @@ On Redis 6.2 (no selectors) the narrow grants widen: a partner may read its own 
 XADD to its own receipt stream (it could forge receipts for itself, which only it reads, or break the
 stream, which costs it its own receipts only: lua/commit.lua writes them with pcall); a team's XADD
 reaches its own feeds too (it could
-add entries to them, or trim them) and it can read its own consultation stream; the router may run all
+add entries to them, trim them, or break them with the largest id, which costs it its own deliveries only:
+lua/commit.lua) and it can read its own consultation stream; the router may run all
 its commands on the consultation streams, XADD included, SET, GET and PEXPIRE on every key it may
 touch, and XTRIM on every stream it may touch (the decisions and the audit stream too: the checkpointer's
 signed checkpoints still show any record so removed). So on 6.2 "only the team appends to its

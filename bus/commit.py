@@ -24,7 +24,7 @@ from bus.transport import text, translate_errors
 from bus.wire import Entry
 
 log = logging.getLogger("intelbus.commit")
-RECEIPT_FAILED = "receipt_failed"  # lua/commit.lua's note: the decision is written, its receipt could not be
+REFUSED = "refused:"  # lua/commit.lua's note: this feed or receipt stream refused the entry's write to it
 
 
 class Committed(StrEnum):
@@ -70,10 +70,11 @@ class Committer:
         outcomes = [Outcome(entry, Committed(text(result[0])), text(result[1]))
                     for entry, result in zip(plan.entries, reply, strict=True)]
         for outcome, result in zip(outcomes, reply, strict=True):
-            if len(result) > 2 and text(result[2]) == RECEIPT_FAILED:
-                log.warning("the receipt of %s %s (decision %s) could not be written: its receipt stream refused "
-                            "it (on Redis 6.2 its partner may write that stream); the decision stands",
-                            outcome.entry.stream, outcome.entry.entry_id, outcome.decision_id)
+            for note in text(result[2]).split() if len(result) > 2 else ():
+                log.warning("%s %s (decision %s): %s refused its entry (its ids are exhausted: on Redis 6.2 its "
+                            "reader may write it, and someone wrote the largest id); the decision and the other "
+                            "writes stand", outcome.entry.stream, outcome.entry.entry_id, outcome.decision_id,
+                            note.removeprefix(REFUSED))
         return outcomes, []
 
     async def _split(self, plan: Plan, mode: Mode, exc: TransportError) -> tuple[list[Outcome], list[Failure]]:

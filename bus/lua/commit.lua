@@ -7,9 +7,11 @@
 -- Otherwise: the decision, one feed entry per delivery (each carrying the decision id), the quarantine
 -- entry when quarantined, the dedupe mark, the partner's receipt; then XACK, and the entry's failure record
 -- is dropped. Every decision written here, a duplicate's included, gets its receipt in the same call
--- (bus/receipts.py): whether the entry was admitted, never who received it. The receipt is written last and
--- with pcall: a receipt stream its partner broke (on Redis 6.2 it may write it) costs that partner its
--- receipt, never another entry its commit; the entry's result then says 'receipt_failed'.
+-- (bus/receipts.py): whether the entry was admitted, never who received it. Feed entries and receipts go to
+-- streams their readers may also write on Redis 6.2 (a team its feeds, a partner its receipts: bus/acl.py);
+-- one written at the largest id refuses every later XADD. Such a stream costs its reader that entry, never
+-- another entry its commit (the script would stop half-way, and the retries write the rest again): the
+-- entry's result names it in its note.
 -- mode "scout" (threat-to-life entries decided ahead of the group): written only if neither the scout
 -- nor anyone else decided it yet; recorded in the scouted hash; not acknowledged (the group does that);
 -- then the scout's positions advance (never back), so a position never passes an uncommitted entry.
@@ -36,32 +38,46 @@
 --       naming its backlog region ("" and "": none); a region's position is moved only while the region
 --       field still holds that value.
 -- Returns per entry {status, decision_id, note}: status routed | quarantined | duplicate | already | skipped;
--- note '' or 'receipt_failed' (the decision is written, its receipt could not be).
+-- note: 'refused:<stream>' for each feed or receipt stream that refused its entry (see above), space-separated
+-- ('' or absent: none).
 local decisions, quarantine, scouted, failures, positions = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5]
 local group, consumer, mode = ARGV[1], ARGV[2], ARGV[3]
 local count, position_count = tonumber(ARGV[4]), tonumber(ARGV[5])
 local results = {}
 local i = 6
 
+-- XADD * to a stream its reader may also write: true when written, false when its ids are exhausted (see
+-- the header); any other error stops the script, as redis.call would.
+local function add_to_shared(key, fields)
+  local ok = redis.pcall('XADD', key, '*', unpack(fields))
+  if type(ok) == 'table' and ok.err then
+    if string.find(ok.err, 'exhausted', 1, true) then return false end
+    error(ok)
+  end
+  return true
+end
+
 local function receipt(e, entry_id, outcome, id, original)
-  -- true when written; false when Redis refused it (see the header)
+  -- '' when written; the note naming it when its stream refused it
   local r = {'entry_id', entry_id, 'submission_id', e.submission_id, 'outcome', outcome, 'decision_id', id}
   if outcome == 'quarantined' then
     r[9], r[10], r[11], r[12] = 'reason_class', e.receipt_class, 'reason', e.receipt_reason
   elseif original then
     r[9], r[10] = 'original_decision_id', original
   end
-  local ok = redis.pcall('XADD', e.receipt, '*', unpack(r))
-  return type(ok) ~= 'table' or not ok.err
+  return add_to_shared(e.receipt, r) and '' or ('refused:' .. e.receipt)
 end
 
 local function write(e, ingress, entry_id, seen)
   local id = redis.call('XADD', decisions, '*', 'decision', e.decision)
+  local notes = {}
   for feed, priority, view, due, ref in string.gmatch(e.deliveries, '(%d+),([^,;]*),([^,;]*),([^,;]*),(%d+);') do
     local payload = e.raw
     if ref ~= '0' then payload = ARGV[e.views + tonumber(ref)] end
-    redis.call('XADD', KEYS[tonumber(feed)], '*', 'payload', payload, 'submission_id', e.submission_id,
-      'priority', priority, 'view', view, 'due', due, 'decision_id', id)
+    if not add_to_shared(KEYS[tonumber(feed)], {'payload', payload, 'submission_id', e.submission_id,
+        'priority', priority, 'view', view, 'due', due, 'decision_id', id}) then
+      notes[#notes + 1] = 'refused:' .. KEYS[tonumber(feed)]
+    end
   end
   if e.reason ~= '' then
     local q = {'reason', e.reason, 'stream', ingress, 'entry_id', entry_id, 'submission_id', e.submission_id,
@@ -77,8 +93,8 @@ local function write(e, ingress, entry_id, seen)
   if seen then
     redis.call('HSET', seen, e.dedupe_key, id .. ' ' .. ingress .. ' ' .. entry_id)
   end
-  local status = e.reason ~= '' and 'quarantined' or 'routed'
-  return {status, id, receipt(e, entry_id, e.receipt_outcome, id) and '' or 'receipt_failed'}
+  notes[#notes + 1] = receipt(e, entry_id, e.receipt_outcome, id)
+  return {e.reason ~= '' and 'quarantined' or 'routed', id, table.concat(notes, ' ')}
 end
 
 local function known(e, ingress, entry_id, seen)
@@ -102,7 +118,7 @@ local function commit_router(e, ingress, entry_id, seen)
     local original = result[2]
     local record = string.sub(e.duplicate, 1, -2) .. ',"original_decision_id":"' .. original .. '"}'
     local id = redis.call('XADD', decisions, '*', 'decision', record)
-    result = {'duplicate', id, receipt(e, entry_id, 'duplicate', id, original) and '' or 'receipt_failed'}
+    result = {'duplicate', id, receipt(e, entry_id, 'duplicate', id, original)}
   elseif result then
     redis.call('HDEL', scouted, ingress .. ' ' .. entry_id)
   else
