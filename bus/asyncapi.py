@@ -15,7 +15,7 @@ from urllib.parse import urlsplit
 from bus.keys import Keys
 from bus.policy import Ruleset
 from bus.reasons import REASON_CLASSES
-from bus.receipts import OUTCOMES
+from bus.receipts import AFTER_ADMISSION, OUTCOMES
 from schemas.export import Admission, submission_schema
 
 
@@ -123,14 +123,15 @@ def bus_document(keys: Keys, ruleset: Ruleset, server: dict[str, str], submissio
              "submission_id": {**STRING, "description": "as the partner wrote it; empty when none could be read"},
              "outcome": {"enum": list(OUTCOMES)},
              "decision_id": {**STRING, "description": "its decision's entry id in the decisions stream"},
-             "reason_class": {"enum": sorted({name for _, name in REASON_CLASSES} | {"other"}),
+             "reason_class": {"enum": sorted({name for _, name in REASON_CLASSES} - {AFTER_ADMISSION} | {"other"}),
                               "description": "quarantined only: the reason's class"},
              "reason": {**STRING, "description": "quarantined only: why, about the entry as the partner wrote it "
                                                    "(poison and other: a fixed sentence)"},
              "original_decision_id": {**STRING, "description": "duplicate only: the decision it repeats"}},
             ["entry_id", "submission_id", "outcome", "decision_id"],
             "One per decided entry, written with its decision: accepted (admitted; what routing made of it is "
-            "the region's), quarantined (refused at admission) or duplicate; never who received it")},
+            "the region's), quarantined (refused by the admission or wire checks, or poison) or duplicate; never "
+            "who received it")},
         "decision": {"name": "decision", "title": "A decision", "payload": _entry(
             {"decision": _json_field("Decision", "the decision record")}, ["decision"], "One decision per entry")},
         "quarantined": {"name": "quarantined", "title": "An entry routed to nobody", "payload": _entry(

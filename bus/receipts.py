@@ -20,10 +20,13 @@ A receipt says only what the partner itself caused: whether the entry was admitt
 received it, how urgent it was judged, what was withheld from whom, or that handling left it with no
 recipient: each of those follows from the region's policy and reference data (an entry routed only because
 a nominal in it matches an organised crime group would otherwise tell the partner that it matches), so an
-admitted entry is ``accepted`` whatever routing made of it. The reason of a refusal is stated only where it
-is about the entry itself (the admission and wire checks, which run before any routing or reference data is
-consulted); for the rest (``poison``, ``other``) a receipt gives the class and a fixed sentence, never the
-router's error text. Retention removes receipts after ``keep.receipts``.
+admitted entry is ``accepted`` whatever routing made of it, and a threat to life the scout routed ahead of
+the backlog gets its receipt when the group reaches it (lua/commit.lua), so its timing says nothing either.
+The reason of a refusal is stated only for the admission and wire checks, which run before any routing or
+reference data is consulted: they quote the partner's own values and what the region publishes to partners
+in its JSON Schema anyway (its areas, accredited classifications, condition codes, team ids); for the rest
+(``poison``, ``other``) a receipt gives the class and a fixed sentence, never the router's error text.
+Retention removes receipts after ``keep.receipts``.
 """
 
 from __future__ import annotations

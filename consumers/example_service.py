@@ -59,18 +59,21 @@ Fields = dict[bytes, bytes]
 
 def unwrapped(fields: Fields | None) -> tuple[Fields | None, dict[str, Any]]:
     """(the fields an entry carries, its FastStream headers): its own and none (None or empty: deleted while
-    pending), or, for an entry that is exactly FastStream's envelope holding a JSON object of strings, that
-    object's and the envelope's headers (anything else in an envelope is left as it is: not a delivery)."""
+    pending), or, for an entry that is exactly FastStream's envelope holding a non-empty JSON object of
+    strings, that object's and the envelope's headers. Anything else is left as it is (a delivery with what
+    it holds, which the handler sees, records and acks like any other): nothing in an entry can stop the
+    parser, whose failure would leave the whole batch pending."""
     if not fields or fields.keys() != {ENVELOPE}:
         return fields, {}
-    body, headers = BinaryMessageFormatV1.parse(fields[ENVELOPE])
     try:
+        body, headers = BinaryMessageFormatV1.parse(fields[ENVELOPE])
         inner = orjson.loads(body)
-    except orjson.JSONDecodeError:
+    except Exception:  # whatever the envelope holds, the entry is handed over as it is
         return fields, {}
-    if not isinstance(inner, dict) or not all(isinstance(v, str) for v in inner.values()):
+    if not inner or not isinstance(inner, dict) or not all(isinstance(v, str) for v in inner.values()):
         return fields, {}
-    return {name.encode(): value.encode() for name, value in inner.items()}, headers
+    said = headers if isinstance(headers, dict) else {}
+    return {name.encode(): value.encode() for name, value in inner.items()}, said
 
 
 async def raw_parser(message: Any) -> BatchMessage:
@@ -79,7 +82,8 @@ async def raw_parser(message: Any) -> BatchMessage:
     first envelope's correlation id (what the test broker's bookkeeping expects back)."""
     opened = [unwrapped(fields) for fields in message["data"]]
     ids = message["message_ids"] or [f"0-{n}".encode() for n in range(1, len(opened) + 1)]
-    correlation = next((headers["correlation_id"] for _, headers in opened if "correlation_id" in headers), None)
+    correlation = next((said for _, headers in opened if isinstance(said := headers.get("correlation_id"), str)),
+                       None)
     message = {**message, "data": [fields for fields, _ in opened], "message_ids": ids}
     # group=None makes msg.ack() a no-op: the handler sends its own XACK (FastStream's typing wants a consumer)
     return BatchMessage(message, b"", consumer=None, group=None, correlation_id=correlation)  # type: ignore[arg-type]

@@ -18,7 +18,7 @@ from redis_procs import RedisProc
 
 from bus.keys import TEAM_GROUP, Keys
 from bus.transport import text, xread_parts
-from consumers.example_service import build_app, unwrapped
+from consumers.example_service import build_app, raw_parser, unwrapped
 
 KEYS = Keys()
 TEAM = "durham.fib"
@@ -125,6 +125,9 @@ async def test_with_real_redis_the_test_broker_reads_the_routers_entries_and_its
     ({b"__data__": b"not json"}, None),  # an envelope that holds no object of strings stays as it is
     ({b"__data__": b'{"data": "[1, 2]", "headers": {}}'}, None),
     ({b"__data__": b'{"data": "{\\"n\\": 1}", "headers": {}}'}, None),
+    ({b"__data__": b'{"data": "{}", "headers": {}}'}, None),  # empty: not taken for a deleted entry
+    ({b"__data__": b'{"data": "{\\"payload\\": \\"x\\"}", "headers": 5}'}, {b"payload": b"x"}),  # headers ignored
+    ({b"__data__": b'{"data": "{\\"payload\\": \\"x\\"}", "headers": "correlation_id"}'}, {b"payload": b"x"}),
 ])
 def test_only_an_envelope_holding_an_object_of_strings_is_unwrapped(fields: dict[bytes, bytes],
                                                                      expected: dict[bytes, bytes] | None) -> None:
@@ -137,3 +140,15 @@ async def test_the_binary_envelope_unwraps_to_the_fields_published() -> None:
     fields, headers = unwrapped({b"__data__": body})
     assert fields == {k.encode(): v.encode() for k, v in feed_entry("s-1").items()}
     assert headers["correlation_id"] == "c"
+
+
+async def test_the_parser_hands_over_every_entry_whatever_an_envelope_says() -> None:
+    """A hostile envelope (a team may XADD to its own feeds on Redis 6.2) cannot stop the parser, which would
+    leave the whole batch pending, nor set the message's correlation id to anything but text."""
+    odd = [{b"__data__": b'{"data": "{\\"payload\\": \\"x\\"}", "headers": {"correlation_id": 7}}'},
+           {b"__data__": b'{"data": "{}"}'}, {b"__data__": b"\xff\xfe"}, {b"payload": b"{}", b"submission_id": b"s"}]
+    ids = [f"1-{n}".encode() for n in range(len(odd))]
+    message = await raw_parser({"type": "bstream", "channel": ROUTINE.encode(), "data": odd, "message_ids": ids})
+    assert message.raw_message["message_ids"] == ids and len(message.raw_message["data"]) == len(odd)
+    assert message.raw_message["data"][0] == {b"payload": b"x"} and message.raw_message["data"][1:] == odd[1:]
+    assert isinstance(message.correlation_id, str) and message.correlation_id != "7"

@@ -7,7 +7,9 @@
 -- Otherwise: the decision, one feed entry per delivery (each carrying the decision id), the quarantine
 -- entry when quarantined, the dedupe mark, the partner's receipt; then XACK, and the entry's failure record
 -- is dropped. Every decision written here, a duplicate's included, gets its receipt in the same call
--- (bus/receipts.py): whether the entry was admitted, never who received it. Feed entries and receipts go to
+-- (bus/receipts.py): whether the entry was admitted, never who received it. A scouted entry's receipt is
+-- written when the group meets it, not with the scout's commit: one that came back ahead of the partner's
+-- backlog would say that the entry was routed at once. Feed entries and receipts go to
 -- streams their readers may also write on Redis 6.2 (a team its feeds, a partner its receipts: bus/acl.py);
 -- one written at the largest id refuses every later XADD. Such a stream costs its reader that entry, never
 -- another entry its commit (the script would stop half-way, and the retries write the rest again): the
@@ -93,7 +95,7 @@ local function write(e, ingress, entry_id, seen)
   if seen then
     redis.call('HSET', seen, e.dedupe_key, id .. ' ' .. ingress .. ' ' .. entry_id)
   end
-  notes[#notes + 1] = receipt(e, entry_id, e.receipt_outcome, id)
+  if mode ~= 'scout' then notes[#notes + 1] = receipt(e, entry_id, e.receipt_outcome, id) end
   return {e.reason ~= '' and 'quarantined' or 'routed', id, table.concat(notes, ' ')}
 end
 
@@ -101,7 +103,7 @@ local function known(e, ingress, entry_id, seen)
   -- {status, decision_id} when this entry or its submission was decided before; nil otherwise
   local here = ingress .. ' ' .. entry_id
   local scouted_id = redis.call('HGET', scouted, here)
-  if scouted_id then return {'already', scouted_id} end
+  if scouted_id then return {'already', scouted_id, 'scouted'} end
   local mark = seen and redis.call('HGET', seen, e.dedupe_key)
   if not mark then return nil end
   local original, where = string.match(mark, '^(%S+) ?(.*)$')
@@ -121,6 +123,7 @@ local function commit_router(e, ingress, entry_id, seen)
     result = {'duplicate', id, receipt(e, entry_id, 'duplicate', id, original)}
   elseif result then
     redis.call('HDEL', scouted, ingress .. ' ' .. entry_id)
+    if result[3] == 'scouted' then result[3] = receipt(e, entry_id, e.receipt_outcome, result[2]) end
   else
     result = write(e, ingress, entry_id, seen)
   end
