@@ -88,6 +88,7 @@ VALID = {
     "cse": cse_referral(), "premises": premises_report(), "prison": prison_intelligence(),
     "gain": gain_request(), "cyber": _cyber(), "area-lower-case": sar(area="middlesbrough"),
     "area-upper-case": sar(area="REDCAR AND CLEVELAND"), "outside-region": sar(area="outside_region"),
+    "area-mixed-case": sar(area="mIdDlEsBrOuGh"),
     "named": intelligence_report(**conditions("named_recipients_only", named=["durham.fib"])),
     "legacy-grading": intelligence_report(grading={"scheme": "5x5x5", "source": "B", "intelligence": "2",
                                                    "handling": "3"}),
@@ -109,6 +110,8 @@ INVALID = {
     "bad-uuid": sar(submission_id="not-a-uuid"), "naive-time": sar(submitted_at="2026-12-17T10:15:00"),
     "bad-date": sar(disclosure_date="17/12/2026"), "bad-classification": sar(classification="RESTRICTED"),
     "bad-area": sar(area="Middlesborough"), "empty-area": sar(area=""),
+    "area-look-alike": sar(area="Middlesbrough".replace("s", "\u017f")),  # long s: case-folds to s, is not an s
+    "area-kelvin-sign": intelligence_report(area="Stoc\u212an-on-Tees"),  # K (Kelvin sign) lower-cases to k
     "conditions-without-C": intelligence_report(handling_conditions=["police_only"]),
     "unknown-condition": intelligence_report(grading={"scheme": "3x5x2", "source": "1", "intelligence": "A",
                                                       "handling": "C"}, handling_conditions=["nato_only"]),

@@ -5,6 +5,7 @@ Each failure is a ``Quarantine`` with the sentence a partner or operator can act
 
 from __future__ import annotations
 
+from functools import lru_cache
 from typing import Any
 
 from bus.policy.ruleset import Ruleset
@@ -42,11 +43,23 @@ def admit(sub: Any, ruleset: Ruleset, ingress_owner: str) -> str | None:
 
 
 def _force_of(area: str, ruleset: Ruleset) -> str | None:
-    key = area.casefold()
-    if key not in ruleset.areas:
+    name = _names_by_fold(ruleset.area_names).get(area.casefold())
+    if name is None or not same_letters(area, name):
         raise Quarantine(f"area {area!r} is not a local authority of the region; valid areas: "
                          f"{', '.join(ruleset.area_names)} (any letter case)")
-    return ruleset.areas[key]
+    return ruleset.areas[name.casefold()]
+
+
+@lru_cache(maxsize=16)
+def _names_by_fold(names: tuple[str, ...]) -> dict[str, str]:
+    return {name.casefold(): name for name in names}
+
+
+def same_letters(given: str, name: str) -> bool:
+    """Whether ``given`` is ``name`` in some letter case: each character the name's own, or its lower or upper
+    case, one for one (what the exported schema's pattern says, ``schemas.export.case_insensitive_pattern``).
+    Case folding alone would also take a look-alike such as ``ſunderland`` (long s), which the schema refuses."""
+    return len(given) == len(name) and all(g in (n, n.lower(), n.upper()) for g, n in zip(given, name, strict=True))
 
 
 def _check_covert(sub: Any, ruleset: Ruleset, police: bool) -> None:
