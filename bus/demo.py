@@ -2,15 +2,16 @@
 
 Starts the embedded redis-server (unless ``REDIS_URL`` is set) and the router, publishes the demo story
 as partners would (plus a spoofed and a malformed entry, written the way ``redis-cli XADD`` would), waits
-until every entry is decided, then prints what each team's feed received and what was quarantined, and
-verifies the audit log against the checkpoints the router signed (as ``intelbus audit verify`` does).
+until every entry is decided, then prints what each team's feed received, what was quarantined and what
+each partner reads back on its receipt stream, and verifies the audit log against the checkpoints the
+router signed (as ``intelbus audit verify`` does).
 """
 
 from __future__ import annotations
 
 import asyncio
 import time
-from collections import defaultdict
+from collections import Counter, defaultdict
 from datetime import UTC, datetime
 from typing import Any, TextIO
 
@@ -27,7 +28,7 @@ from bus.policy import Reference, Ruleset
 from bus.samples import demo_story
 from bus.service import Router, run_router
 from bus.settings import Settings
-from bus.transport import xrange_rows
+from bus.transport import text, xrange_rows
 from producers import PartnerClient
 
 WAIT_SECONDS = 30.0
@@ -49,13 +50,14 @@ async def run_demo(settings: Settings, ruleset: Ruleset, reference: Reference, u
         await asyncio.wait_for(ready.wait(), WAIT_SECONDS)
         out.write(f"router started: ruleset {ruleset.digest[:19]}…, reference {reference.digest[:19]}…\n")
         started = time.perf_counter()
-        await _publish(client, keys, out)
+        written = await _publish(client, keys, out)
         await asyncio.wait_for(running[0].until_idle(), WAIT_SECONDS)  # every entry decided
         decisions = await _decisions_since(client, keys, start)
         out.write(f"{len(decisions)} decisions, published and routed in {time.perf_counter() - started:.2f} s\n")
         stop.set()
         router: Router = await router_task
         _show(decisions, await _feeds(client, keys, decisions), await _quarantine(client, keys), out)
+        await _show_receipts(client, keys, written, out)
         stats = router.stats
         out.write(f"\nrouter: {stats.routed + stats.scouted} routed ({stats.scouted} threat to life by the scout, "
                   f"ahead of the queue), {stats.quarantined} quarantined, "
@@ -83,22 +85,33 @@ async def _last_id(client: aioredis.Redis, stream: str) -> str:
     return last[0][0].decode() if last else "0-0"
 
 
-async def _publish(client: aioredis.Redis, keys: Keys, out: TextIO) -> int:
+async def _publish(client: aioredis.Redis, keys: Keys, out: TextIO) -> dict[str, list[str]]:
+    """Publish the story; the entry ids written, by partner."""
     story = demo_story(datetime.now(UTC).replace(microsecond=0))
     by_partner: dict[str, list[dict[str, Any]]] = defaultdict(list)
     for submission in story:
         by_partner[submission["partner"]].append(submission)
-    for partner, items in by_partner.items():
-        await PartnerClient(client, partner, keys).publish_many(items)
+    written = {partner: await PartnerClient(client, partner, keys).publish_many(items)
+               for partner, items in by_partner.items()}
     # A retry of the DAML SAR (the bus recognises the duplicate), a partner claiming to be another, and a
     # malformed entry: written with plain XADDs, as any Redis client (redis-cli included) would.
-    await client.xadd(keys.ingress("ukfiu"), {"payload": orjson.dumps(story[0])})
     spoofed = {**story[6], "partner": "dwp", "submission_id": "00000000-0000-4000-8000-000000000001"}
-    await client.xadd(keys.ingress("hmrc"), {"payload": orjson.dumps(spoofed)})
-    await client.xadd(keys.ingress("dwp"), {"payload": b'{"schema_version": 1, "kind": "sar", oops'})
+    for partner, payload in (("ukfiu", orjson.dumps(story[0])), ("hmrc", orjson.dumps(spoofed)),
+                             ("dwp", b'{"schema_version": 1, "kind": "sar", oops')):
+        written.setdefault(partner, []).append(text(await client.xadd(keys.ingress(partner), {"payload": payload})))
     out.write(f"published {len(story)} submissions from {len(by_partner)} partners, one retry, "
               "one spoofed and one malformed entry\n")
-    return len(story) + 3
+    return written
+
+
+async def _show_receipts(client: aioredis.Redis, keys: Keys, written: dict[str, list[str]], out: TextIO) -> None:
+    """What each partner can read back: its receipts (only its own, never who received a submission)."""
+    out.write("\nWhat each partner reads back on its receipt stream (its own only; never who received it):\n")
+    for partner, ids in sorted(written.items()):
+        receipts = (await PartnerClient(client, partner, keys).wait_for_receipts(ids, WAIT_SECONDS)).values()
+        said = Counter(r.outcome if r.outcome != "quarantined" else f"quarantined ({r.reason_class})"
+                       for r in receipts)
+        out.write(f"  {keys.receipts(partner):<32} " + ", ".join(f"{k} {n}" for k, n in sorted(said.items())) + "\n")
 
 
 async def _decisions_since(client: aioredis.Redis, keys: Keys, start: str) -> list[dict[str, Any]]:

@@ -93,6 +93,10 @@ def test_demo_runs_on_the_embedded_redis_from_an_empty_folder(tmp_path: Path) ->
     assert "northumbria.control" in out and "immediate lane" in out
     assert "spoofing:" in out and "not valid JSON" in out and "duplicate" in out
     assert "sanitised (no narrative, source_reference, source_type)" in out
+    receipts = dict(line.split(None, 1) for line in out.splitlines() if line.startswith("  intel:receipt:"))
+    assert receipts["intel:receipt:hmrc"] == "accepted 1, quarantined (spoofing) 1"  # each partner its own
+    assert receipts["intel:receipt:ukfiu"] == "accepted 2, duplicate 1"
+    assert receipts["intel:receipt:dwp"] == "quarantined (invalid submission) 1"
     assert (tmp_path / ".intelbus" / "redis").is_dir()
     assert "embedded redis-server stopped" in out
     assert "audit verify: intact: 10 records" in out  # the router signed its last checkpoint as it stopped
