@@ -32,6 +32,7 @@ from policy_cases import (
     sar,
 )
 
+from bus.policy.admission import same_letters
 from bus.policy.ruleset import DEFAULT_RULESET
 
 # ---------------------------------------------------------------- H1 classification
@@ -341,3 +342,13 @@ def test_admission_order_h1_before_routing() -> None:
     record = decide_record(sar(classification="SECRET", defence_type="daml", threat_to_life=True))
     assert_quarantined(record, "SECRET")
     assert record["withheld"] == []
+
+
+@pytest.mark.parametrize(("given", "name", "same"), [
+    ("SUNDERLAND", "Sunderland", True), ("sUnDeRlAnD", "Sunderland", True), ("Sunderlan", "Sunderland", False),
+    ("\u017funderland", "Sunderland", False),  # long s: case-folds to s, is not an s in any letter case
+    ("Stoc\u212an-on-Tees", "Stockton-on-Tees", False),  # Kelvin sign: lower-cases to k, is not a K
+    ("YNYS MÔN", "Ynys Môn", True), ("Ynys Mon", "Ynys Môn", False),  # a name a policy owner may add
+])
+def test_an_area_is_its_name_in_some_letter_case_character_for_character(given: str, name: str, same: bool) -> None:
+    assert same_letters(given, name) is same
