@@ -85,6 +85,8 @@ Role = Literal["router", "admin", "partner", "team", "operator", "default"]
 
 SAFE_NAME = re.compile(r"^[A-Za-z0-9_.-]+$")
 """Ids and prefixes that are safe both as an ACL key pattern (no glob characters) and as a user name."""
+SAFE_PREFIX = re.compile(r"^[A-Za-z0-9_.-]+(?::\{[A-Za-z0-9_.-]+\})?$")
+"""A key prefix: a safe name, and a region's hash tag after it (``intel:{ne}``; braces are no glob characters)."""
 
 RedisVersion = Literal["7", "6.2"]
 CONNECTION = ("+ping", "+hello", "+client|setname")
@@ -189,6 +191,13 @@ def _safe(kind: str, value: str) -> str:
     return value
 
 
+def _safe_prefix(prefix: str) -> str:
+    if not SAFE_PREFIX.match(prefix):
+        raise ConfigError(f"key prefix {prefix!r} cannot be a Redis ACL key pattern: use only letters, digits, "
+                          "'_', '.' and '-', and a region's tag after it (intel:{ne})")
+    return prefix
+
+
 def _host_port(host_hint: str) -> str:
     host = host_hint.strip() or "localhost"
     if host.startswith("["):  # [ipv6]:port or [ipv6]
@@ -211,7 +220,7 @@ def _narrow(commands: tuple[str, ...], patterns: tuple[str, ...], grants: Sequen
 
 
 def router_user(keys: Keys, password: str, redis_version: RedisVersion = "7") -> AclUser:
-    p = _safe("key prefix", keys.prefix)
+    p = _safe_prefix(keys.prefix)
     own = (f"{p}:ingress:*", f"{p}:feed:*", f"{p}:receipt:*", keys.decisions, keys.quarantine, keys.audit,
            f"{p}:seen:*", keys.scout, keys.scouted, keys.failures, keys.checkpoints, keys.retention, keys.archive,
            keys.trimmed)
@@ -248,7 +257,7 @@ def team_user(team: str, keys: Keys, password: str, redis_version: RedisVersion 
 
 
 def operator_user(keys: Keys, password: str) -> AclUser:
-    return AclUser("operator", "operator", None, OPERATOR_COMMANDS, (f"{_safe('key prefix', keys.prefix)}:*",),
+    return AclUser("operator", "operator", None, OPERATOR_COMMANDS, (f"{_safe_prefix(keys.prefix)}:*",),
                    password)
 
 

@@ -9,6 +9,7 @@ validates with the AsyncAPI Initiative's parser without an error, warning or hin
 
 from __future__ import annotations
 
+import re
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -178,6 +179,7 @@ def bus_document(keys: Keys, ruleset: Ruleset, server: dict[str, str], submissio
         "checkpoints": {"address": keys.checkpoints, "title": "Signed audit checkpoints",
                         "messages": {"checkpoint": {"$ref": "#/components/messages/checkpoint"}}},
     }
+    _tag_parameter(p, channels)
     group = ("Create the group once, at 0: XGROUP CREATE {address} team 0 MKSTREAM; then XREADGROUP GROUP team "
              "<consumer> ... STREAMS {p}:feed:<team>:immediate {p}:feed:<team> > > (immediate first), XACK each "
              "delivery, and for each read and ack XADD a consultation record.")
@@ -219,6 +221,18 @@ def bus_document(keys: Keys, ruleset: Ruleset, server: dict[str, str], submissio
         "channels": channels, "operations": operations,
         "components": {"schemas": schemas, "messages": messages},
     }
+
+
+def _tag_parameter(prefix: str, channels: dict[str, Any]) -> None:
+    """A region's hash tag (``intel:{ne}``) reads as a parameter in an AsyncAPI address: declare it, with the
+    tag itself, braces included, as its only value, so that each address still spells the real key."""
+    tag = re.search(r"\{([A-Za-z0-9_-]+)\}", prefix)
+    if tag is None:
+        return
+    parameter = {"enum": [tag.group(0)], "description": f"the region's hash tag, exactly {tag.group(0)} (its "
+                 "keys share one Redis Cluster slot)"}
+    for channel in channels.values():
+        channel["parameters"] = {**channel.get("parameters", {}), tag.group(1): parameter}
 
 
 def document(keys: Keys, ruleset: Ruleset, redis_url: str | None) -> dict[str, Any]:

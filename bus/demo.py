@@ -35,7 +35,7 @@ WAIT_SECONDS = 30.0
 
 
 async def run_demo(settings: Settings, ruleset: Ruleset, reference: Reference, url: str, out: TextIO) -> int:
-    keys = Keys(settings.prefix)
+    keys = settings.keys()
     client = aioredis.Redis.from_url(url)
     try:
         start = await _last_id(client, keys.decisions)

@@ -1,5 +1,10 @@
 """Every Redis key and group name intelbus uses, built in one place (prefix configurable, default ``intel``).
 
+A region (``INTELBUS_REGION``, e.g. ``ne``) puts its hash tag in the prefix: ``intel:{ne}:ingress:hmrc``, and
+so every key of the region hashes to one Redis Cluster slot (:func:`hash_slot`), which is what lets each of
+the bus's atomic operations (one script call over many keys) run on a cluster. Without a region the keys are
+what they always were (``intel:ingress:hmrc``).
+
 =================================  ======  ===================================================
 key                                type    written by / read by
 =================================  ======  ===================================================
@@ -35,7 +40,17 @@ IMMEDIATE = "immediate"
 
 @dataclass(frozen=True, slots=True)
 class Keys:
-    prefix: str = "intel"
+    prefix: str = "intel"  # the whole of what every key starts with, a region's hash tag included
+
+    @classmethod
+    def of(cls, prefix: str = "intel", region: str | None = None) -> Keys:
+        """The keys of ``region`` (``None``: no region) under ``prefix``: ``<prefix>:{<region>}:...``."""
+        return cls(prefix if region is None else f"{prefix}:{{{region}}}")
+
+    @property
+    def slot(self) -> int | None:
+        """The Redis Cluster hash slot every key of a region is in; None without a region."""
+        return hash_slot(self.prefix) if "{" in self.prefix else None
 
     def ingress(self, partner: str) -> str:
         return f"{self.prefix}:ingress:{partner}"
@@ -115,3 +130,26 @@ class Keys:
     @property
     def ingress_prefix(self) -> str:
         return f"{self.prefix}:ingress:"
+
+
+def _crc16(data: bytes) -> int:
+    """CRC-16/XMODEM, the checksum Redis Cluster hashes keys with (its specification, appendix A)."""
+    crc = 0
+    for byte in data:
+        crc ^= byte << 8
+        for _ in range(8):
+            crc = ((crc << 1) ^ 0x1021) if crc & 0x8000 else crc << 1
+            crc &= 0xFFFF
+    return crc
+
+
+def hash_slot(key: str | bytes) -> int:
+    """The Redis Cluster slot of ``key``: of its hash tag (the text between the first ``{`` and the next ``}``,
+    when not empty), else of the whole key."""
+    data = key.encode() if isinstance(key, str) else key
+    start = data.find(b"{")
+    if start >= 0:
+        end = data.find(b"}", start + 1)
+        if end > start + 1:
+            data = data[start + 1:end]
+    return _crc16(data) % 16384

@@ -72,7 +72,7 @@ async def run_router(settings: Settings, ruleset: Ruleset, reference: Reference,
                      stop: asyncio.Event, ready: Callable[[Router], None] | None = None,
                      decider: Decider = decide_payload) -> Router:
     """Route until ``stop`` is set; ``ready(router)`` once it is reading."""
-    keys = Keys(settings.prefix)
+    keys = settings.keys()
     streams = ingress_streams(ruleset, keys)
     router = Router(settings, Engine(ruleset, reference, keys, decider=decider), consumer_name(settings))
     client = packing_client(url)

@@ -12,6 +12,8 @@ from pathlib import Path
 from pydantic import AliasChoices, Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from bus.keys import Keys
+
 
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="INTELBUS_", extra="ignore", populate_by_name=True)
@@ -31,6 +33,9 @@ class Settings(BaseSettings):
         description="Embedded server's AOF fsync policy: always loses nothing acknowledged.",
     )
     prefix: str = Field(default="intel", pattern=r"^[A-Za-z0-9_.-]+$", description="Key prefix.")
+    region: str | None = Field(default=None, pattern=r"^[A-Za-z0-9_-]+$", description=(
+        "The region's id, its keys' hash tag (<prefix>:{<region>}:...): one Redis Cluster slot per region. "
+        "Unset: keys as before."))
     ruleset: Path | None = Field(default=None, description="Ruleset file; default: the shipped one.")
     reference: Path | None = Field(default=None, description="OCG register folder; default: sample.")
     batch_size: int = Field(default=200, ge=1, le=10_000, description="Most entries one read takes (all streams).")
@@ -61,6 +66,10 @@ class Settings(BaseSettings):
                                        description="How often the router runs retention (first after one interval).")
     audit_interval_ms: int = Field(default=1000, ge=50, le=60_000,
                                    description="How often checkpoints are signed while any audit log grows.")
+
+    def keys(self) -> Keys:
+        """The keys of this bus: its prefix and, when set, its region's hash tag."""
+        return Keys.of(self.prefix, self.region)
 
     @field_validator("redis_url")
     @classmethod

@@ -146,7 +146,7 @@ def from_environment() -> FastStream:
         print("set INTELBUS_TEAM (the team id) and REDIS_URL (e.g. redis://host:6379/0)", file=sys.stderr)
         raise SystemExit(2)
     consumer = f"{team}-example-{socket.gethostname()}-{os.getpid()}"
-    return build_app(settings.redis_url, team, consumer, Keys(settings.prefix))
+    return build_app(settings.redis_url, team, consumer, settings.keys())
 
 
 def __getattr__(name: str) -> Any:

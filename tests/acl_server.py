@@ -65,12 +65,12 @@ def read_credentials(path: Path) -> dict[str, str]:
     return {str(urlsplit(url).username): url for url in urls}
 
 
-def start_server(version: str, folder: Path, acl_for: RedisVersion | None = None) -> AclServer:
-    """A server of ``version`` with an ACL generated for ``acl_for`` (default: the same version), ready
-    when the router user's PING answers."""
+def start_server(version: str, folder: Path, acl_for: RedisVersion | None = None, keys: Keys = KEYS) -> AclServer:
+    """A server of ``version`` with an ACL generated for ``acl_for`` (default: the same version) and ``keys``,
+    ready when the router user's PING answers."""
     port = free_port()
     acl_for = acl_for or ("7" if version.startswith("7") else "6.2")
-    acl_path, credentials_path = generate(load_ruleset(), KEYS, folder, host_hint=f"127.0.0.1:{port}",
+    acl_path, credentials_path = generate(load_ruleset(), keys, folder, host_hint=f"127.0.0.1:{port}",
                                           redis_version=acl_for)
     urls = read_credentials(credentials_path)
     router = RedisProc(folder, port, durable=False, extra=("--aclfile", str(acl_path)), binary=binary(version),

@@ -49,6 +49,20 @@ def test_the_asyncapi_parser_finds_nothing_to_say(tmp_path: Path) -> None:
     assert checked.stdout.strip() == "ok: AsyncAPI 3.1.0, 9 channels, 9 operations, 0 hints"
 
 
+def test_a_regions_document_spells_its_keys_and_the_parser_finds_nothing_to_say(tmp_path: Path) -> None:
+    node = node_with("@asyncapi/parser")
+    doc = document({"INTELBUS_REGION": "ne"})
+    ingress = doc["channels"]["ingress"]
+    assert ingress["address"] == "intel:{ne}:ingress:{partner}" and ingress["parameters"]["ne"]["enum"] == ["{ne}"]
+    assert doc["channels"]["decisions"]["address"] == "intel:{ne}:decisions"
+    path = tmp_path / "asyncapi.json"
+    path.write_bytes(orjson.dumps(doc))
+    checked = subprocess.run([node, "asyncapi-check.mjs", str(path)], cwd=NODE_DIR, capture_output=True, text=True,
+                             timeout=120)
+    assert checked.returncode == 0, checked.stdout + checked.stderr
+    assert checked.stdout.strip() == "ok: AsyncAPI 3.1.0, 9 channels, 9 operations, 0 hints"
+
+
 def test_the_server_is_where_users_reach_the_bus_and_never_carries_a_password() -> None:
     remote = document({"REDIS_URL": "redis://operator:s3cret@redis.example:6380/2"})
     assert remote["servers"]["bus"]["host"] == "redis.example:6380" and b"s3cret" not in orjson.dumps(remote)

@@ -40,6 +40,7 @@ ENVIRONMENT = """environment (one settings object; every INTELBUS_* variable is 
                           unset: an embedded redis-server kept under INTELBUS_DATA_DIR
   INTELBUS_DATA_DIR       the embedded Redis, audit keys and checkpoints, archive, console log (./.intelbus)
   INTELBUS_PREFIX         the key prefix (intel)
+  INTELBUS_REGION         the region's id: its keys' hash tag, <prefix>:{<region>}:... (unset: none)
   INTELBUS_RULESET        the ruleset file (default: the shipped regional policy)
   INTELBUS_REFERENCE      the OCG register folder (default: the shipped sample)
   INTELBUS_METRICS_PORT   the router's /metrics, /healthz and /readyz (off when unset)
@@ -115,7 +116,6 @@ def _schema_export(args: argparse.Namespace, settings: Settings) -> int:
     import json
 
     from bus.asyncapi import admission_of, document
-    from bus.keys import Keys
     from bus.policy import load_ruleset
     from schemas.export import export_schemas
 
@@ -124,7 +124,7 @@ def _schema_export(args: argparse.Namespace, settings: Settings) -> int:
         written = export_schemas(args.dir, ruleset.area_names, ruleset.team_ids, ruleset.handling_conditions,
                                  admission_of(ruleset))
         asyncapi = args.dir / "asyncapi.json"
-        asyncapi.write_text(json.dumps(document(Keys(settings.prefix), ruleset, settings.redis_url), indent=2) + "\n")
+        asyncapi.write_text(json.dumps(document(settings.keys(), ruleset, settings.redis_url), indent=2) + "\n")
     except OSError as exc:
         raise ConfigError(f"cannot write the JSON Schema files into {args.dir}: {exc.strerror}") from None
     for path in [*written, asyncapi]:

@@ -80,7 +80,7 @@ def _generate(args: argparse.Namespace, settings: Settings) -> int:
     from bus.policy import load_ruleset
 
     ruleset = load_ruleset(args.ruleset or settings.ruleset)
-    acl_path, credentials_path = generate(ruleset, Keys(settings.prefix), args.dir, force=args.force,
+    acl_path, credentials_path = generate(ruleset, settings.keys(), args.dir, force=args.force,
                                           host_hint=args.host, redis_version=args.redis_version)
     users = len(ruleset.partners) + len(ruleset.team_ids) + (3 if args.redis_version == "7" else 2)
     print(f"wrote {acl_path} ({users} users and default off, for Redis {args.redis_version}; start Redis with "

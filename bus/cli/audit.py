@@ -26,7 +26,6 @@ from bus.audit.store import checkpoint_file, every_checkpoint
 from bus.audit.verify import Trusted, trust, verify_live
 from bus.cli import audit_whatif
 from bus.errors import AuditError
-from bus.keys import Keys
 from bus.settings import Settings
 
 
@@ -90,7 +89,7 @@ def _public_keys(args: argparse.Namespace, settings: Settings) -> dict[str, Ed25
 
 async def _trusted(redis: aioredis.Redis, args: argparse.Namespace, settings: Settings,
                    keys: dict[str, Ed25519PublicKey]) -> Trusted:
-    bus_keys = Keys(settings.prefix)
+    bus_keys = settings.keys()
     path = args.checkpoints or checkpoint_file(settings.data_dir)
     if args.checkpoints is not None and not path.exists():
         raise AuditError(f"no checkpoint file {path}")
@@ -104,7 +103,7 @@ def _archive(args: argparse.Namespace, settings: Settings) -> Archive:
 def _logs(settings: Settings) -> list[str]:
     from bus.policy import load_ruleset
 
-    return audit_logs(Keys(settings.prefix), list(load_ruleset(settings.ruleset).team_ids))
+    return audit_logs(settings.keys(), list(load_ruleset(settings.ruleset).team_ids))
 
 
 def _counter(label: str) -> Any:
@@ -154,7 +153,7 @@ def _export(args: argparse.Namespace, settings: Settings) -> int:
 
     async def work(redis: aioredis.Redis) -> int:
         trusted = await _trusted(redis, args, settings, keys)
-        exporter = export_mod.Exporter(raw_reader(redis), Keys(settings.prefix), trusted, filters,
+        exporter = export_mod.Exporter(raw_reader(redis), settings.keys(), trusted, filters,
                                        _counter("read"), _archive(args, settings))
         selections = await exporter.select()
         return await _write(exporter, selections, args.out, args.format)
@@ -190,7 +189,7 @@ def _explain(args: argparse.Namespace, settings: Settings) -> int:
 
     keys = _public_keys(args, settings)
     ruleset, reference = load_policy(args.ruleset or settings.ruleset, settings.reference)
-    bus_keys = Keys(settings.prefix)
+    bus_keys = settings.keys()
 
     async def work(redis: aioredis.Redis) -> str:
         trusted = await _trusted(redis, args, settings, keys)

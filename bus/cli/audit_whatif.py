@@ -44,7 +44,7 @@ def handle(args: argparse.Namespace, settings: Settings) -> int:
     ruleset, reference = load_policy(args.ruleset, args.reference or settings.reference)
     since = bound(args.since) if args.since else "-"
     until = bound(args.until, upper=True) if args.until else "+"
-    keys = Keys(settings.prefix)
+    keys = settings.keys()
     archive = Archive(args.archive or archive_dir(settings.data_dir))
     report = _with_redis(settings, lambda redis: run(redis, keys, ruleset, reference, since, until, sys.stderr,
                                                      archive))

@@ -67,12 +67,11 @@ async def _serve(settings: Settings, listener: socket.socket, path: Path) -> int
     from bus.cli.runtime import _url
     from bus.console.app import Console, build_app
     from bus.console.login import Gate, probe, without_credentials
-    from bus.keys import Keys
     from bus.policy import load_ruleset
 
     url = without_credentials(_url(settings))
     gate = Gate(url, await probe(url))
-    console = Console(Keys(settings.prefix), load_ruleset(settings.ruleset), gate, path)
+    console = Console(settings.keys(), load_ruleset(settings.ruleset), gate, path)
     host, port = listener.getsockname()[:2]
     print(f"intelbus console: http://{host}:{port}/ (Ctrl-C stops it); consultations are recorded in {path}",
           flush=True)

@@ -21,7 +21,6 @@ import redis.asyncio as aioredis
 
 from bus.archive.reader import archive_dir
 from bus.archive.store import Archive
-from bus.keys import Keys
 from bus.lease import hold
 from bus.retention.plan import Row, plan
 from bus.retention.policy import RetentionPolicy, load_retention
@@ -53,7 +52,7 @@ def _handle(args: argparse.Namespace, settings: Settings) -> int:
 
     policy = load_retention(args.retention or settings.retention)
     ruleset = load_ruleset(settings.ruleset)
-    keys = Keys(settings.prefix)
+    keys = settings.keys()
     now_ms = int(time.time() * 1000)
     archive = Archive(args.archive or archive_dir(settings.data_dir))
 

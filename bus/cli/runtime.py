@@ -18,7 +18,6 @@ from typing import TypeVar
 import redis.asyncio as aioredis
 
 from bus.errors import ConfigError
-from bus.keys import Keys
 from bus.settings import Settings
 
 T = TypeVar("T")
@@ -120,7 +119,7 @@ def _asyncapi(args: argparse.Namespace, settings: Settings) -> int:
     from bus.policy import load_ruleset
 
     ruleset = load_ruleset(getattr(args, "ruleset", None) or settings.ruleset)
-    print(json.dumps(document(Keys(settings.prefix), ruleset, settings.redis_url), indent=2))
+    print(json.dumps(document(settings.keys(), ruleset, settings.redis_url), indent=2))
     return 0
 
 
@@ -168,7 +167,7 @@ def _publish(args: argparse.Namespace, settings: Settings) -> int:
     known("partner", args.partner, load_ruleset(settings.ruleset).partners)
     if args.wait is not None and not 0 < args.wait <= 86_400:
         raise ConfigError("--wait: a number of seconds above 0, at most 86400")
-    summary = _with_redis(settings, lambda redis: publish_file(redis, args.partner, args.file, Keys(settings.prefix),
+    summary = _with_redis(settings, lambda redis: publish_file(redis, args.partner, args.file, settings.keys(),
                                                                wait=args.wait))
     quarantined = (summary.outcomes or {}).get("quarantined", 0)
     return 0 if summary.rejected == 0 and quarantined == 0 else 1
@@ -184,7 +183,7 @@ def _tail(args: argparse.Namespace, settings: Settings) -> int:
         raise ConfigError("--from-start goes with --peek (the group remembers where the team's consumers are)")
     if args.count is not None and args.count < 1:
         raise ConfigError("--count: a number of deliveries above 0")
-    keys = Keys(settings.prefix)
+    keys = settings.keys()
     if args.peek:
         from bus.cli.feed import peek
 
@@ -201,7 +200,7 @@ def _decisions(args: argparse.Namespace, settings: Settings) -> int:
     from bus.audit.replay import replay
 
     archive = Archive(args.archive or archive_dir(settings.data_dir))
-    _with_redis(settings, lambda redis: replay(redis, Keys(settings.prefix), sys.stdout, as_json=args.json,
+    _with_redis(settings, lambda redis: replay(redis, settings.keys(), sys.stdout, as_json=args.json,
                                                submission=args.submission, archive=archive))
     return 0
 

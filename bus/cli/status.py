@@ -8,7 +8,6 @@ import sys
 
 import redis.asyncio as aioredis
 
-from bus.keys import Keys
 from bus.settings import Settings
 from bus.status.figures import gather, to_json
 from bus.status.render import render
@@ -31,7 +30,7 @@ def _status(args: argparse.Namespace, settings: Settings) -> int:
     if args.watch is not None and args.watch <= 0:
         raise ConfigError("--watch: a number of seconds above 0")
     ruleset = load_ruleset(settings.ruleset)
-    keys = Keys(settings.prefix)
+    keys = settings.keys()
     colour = sys.stdout.isatty() and not args.json
 
     async def work(redis: aioredis.Redis) -> int:
