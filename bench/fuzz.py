@@ -135,7 +135,8 @@ def main() -> None:
         client.config_set("slowlog-log-slower-than", 1000)
         for stream in streams:
             client.xgroup_create(stream, ROUTER_GROUP, id="0", mkstream=True, entries_read=0)
-        env = os.environ | {"REDIS_URL": server.url, "INTELBUS_CONSUMER_NAME": "fuzz-router",
+        env = {k: v for k, v in os.environ.items() if k != "INTELBUS_REGION"} | {  # it watches Keys()
+            "REDIS_URL": server.url, "INTELBUS_CONSUMER_NAME": "fuzz-router",
                             "PYTHONUNBUFFERED": "1"}
         log = open(Path(folder) / "router.log", "wb")  # noqa: SIM115 -- open for the router's whole life
         router = subprocess.Popen([sys.executable, "-m", "bus.cli", "router"], cwd=ROOT, env=env, stdout=log,

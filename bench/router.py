@@ -81,7 +81,7 @@ async def real_router(url: str, count: int, ruleset: Ruleset, reference: Referen
                       batch_size: int, audit: bool = True, metrics_every: float | None = None) -> tuple[float, float]:
     """The router as shipped; ``audit``: its checkpointer hashes and signs the logs every second meanwhile;
     ``metrics_every``: its /metrics endpoint on, scraped that often."""
-    settings = Settings(REDIS_URL=url, batch_size=batch_size, consumer_name="bench-router",
+    settings = Settings(REDIS_URL=url, batch_size=batch_size, consumer_name="bench-router", region=None,
                         audit_checkpoints=audit, data_dir=Path(tempfile.mkdtemp(prefix="bench-router-")),
                         metrics_port=0 if metrics_every is not None else None)
     stop = asyncio.Event()

@@ -320,7 +320,8 @@ def render_credentials(users: Iterable[AclUser], host_hint: str) -> str:
     when left out)."""
     lines = [
         "# intelbus Redis credentials (secret). Hand each party only its own line; Redis holds only hashes.",
-        "# Each value is a REDIS_URL for that party's client.",
+        "# Each value is a REDIS_URL for that party's client; the keys after each description are that party's"
+        " own (a region's carry its hash tag: use the same INTELBUS_PREFIX and INTELBUS_REGION there).",
     ]
     for user in users:
         if user.password is None:

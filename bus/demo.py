@@ -75,8 +75,8 @@ async def run_demo(settings: Settings, ruleset: Ruleset, reference: Reference, u
 
 async def _verify_audit(client: aioredis.Redis, keys: Keys, settings: Settings, ruleset: Ruleset) -> Report:
     """What ``intelbus audit verify`` says of the logs now: the router signed a last checkpoint as it stopped."""
-    trusted = trust(await every_checkpoint(client, keys, checkpoint_file(settings.data_dir)),
-                    load_public_keys([keyring_dir(settings.data_dir)]), origin(keys))
+    trusted = trust(await every_checkpoint(client, keys, checkpoint_file(settings.region_dir)),
+                    load_public_keys([keyring_dir(settings.region_dir)]), origin(keys))
     return await verify_live(raw_reader(client), audit_logs(keys, list(ruleset.team_ids)), trusted)
 
 

@@ -31,11 +31,13 @@ key                                type    written by / read by
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 ROUTER_GROUP = "router"
 TEAM_GROUP = "team"
 IMMEDIATE = "immediate"
+REGION = re.compile(r"^[A-Za-z0-9_-]+$")  # a region id: its keys' hash tag, and an AsyncAPI parameter name
 
 
 @dataclass(frozen=True, slots=True)
@@ -45,12 +47,15 @@ class Keys:
     @classmethod
     def of(cls, prefix: str = "intel", region: str | None = None) -> Keys:
         """The keys of ``region`` (``None``: no region) under ``prefix``: ``<prefix>:{<region>}:...``."""
+        if region is not None and not REGION.match(region):
+            raise ValueError(f"region {region!r}: letters, digits, '_' and '-' only, at least one")
         return cls(prefix if region is None else f"{prefix}:{{{region}}}")
 
     @property
     def slot(self) -> int | None:
-        """The Redis Cluster hash slot every key of a region is in; None without a region."""
-        return hash_slot(self.prefix) if "{" in self.prefix else None
+        """The Redis Cluster hash slot every key of a region is in; None when the prefix holds no hash tag (each
+        key then hashes on its whole name)."""
+        return hash_slot(self.prefix) if _tag(self.prefix.encode()) is not None else None
 
     def ingress(self, partner: str) -> str:
         return f"{self.prefix}:ingress:{partner}"
@@ -143,13 +148,14 @@ def _crc16(data: bytes) -> int:
     return crc
 
 
-def hash_slot(key: str | bytes) -> int:
-    """The Redis Cluster slot of ``key``: of its hash tag (the text between the first ``{`` and the next ``}``,
-    when not empty), else of the whole key."""
-    data = key.encode() if isinstance(key, str) else key
+def _tag(data: bytes) -> bytes | None:
+    """The hash tag of a key: the text between its first ``{`` and the next ``}``, when not empty."""
     start = data.find(b"{")
-    if start >= 0:
-        end = data.find(b"}", start + 1)
-        if end > start + 1:
-            data = data[start + 1:end]
-    return _crc16(data) % 16384
+    end = data.find(b"}", start + 1) if start >= 0 else -1
+    return data[start + 1:end] if end > start + 1 else None
+
+
+def hash_slot(key: str | bytes) -> int:
+    """The Redis Cluster slot of ``key``: of its hash tag, else of the whole key."""
+    data = key.encode() if isinstance(key, str) else key
+    return _crc16(_tag(data) or data) % 16384

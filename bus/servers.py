@@ -9,6 +9,7 @@ embedded server would use (``bus.redis_binary.find_redis_server``: the system's,
 
 from __future__ import annotations
 
+import random
 import signal
 import socket
 import subprocess
@@ -38,6 +39,25 @@ def free_port() -> int:
         sock.bind(("127.0.0.1", 0))
         port: int = sock.getsockname()[1]
         return port
+
+
+def free_cluster_port(low: int = 20_000, high: int = 55_535) -> int:
+    """A free port for a cluster node: at most 55535, with its bus port (10,000 above) free too (Redis refuses a
+    cluster node on a higher port). Tried at random in ``low..high``."""
+    for _ in range(200):
+        port = random.randint(low, high)
+        if all(_free(candidate) for candidate in (port, port + 10_000)):
+            return port
+    raise RuntimeError(f"no free port pair for a cluster node in {low}..{high}")
+
+
+def _free(port: int) -> bool:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        try:
+            sock.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+    return True
 
 
 def stop_process(proc: subprocess.Popen[bytes], timeout: float = 10) -> None:

@@ -71,6 +71,21 @@ class Settings(BaseSettings):
         """The keys of this bus: its prefix and, when set, its region's hash tag."""
         return Keys.of(self.prefix, self.region)
 
+    @property
+    def region_dir(self) -> Path:
+        """Where this bus keeps what is its own outside Redis (audit key and checkpoints, archive, console log):
+        ``data_dir``, or ``data_dir/regions/<region>``, so that regions sharing a data folder (and an embedded
+        Redis) never share an archive or a checkpoint file."""
+        return self.data_dir if self.region is None else self.data_dir / "regions" / self.region
+
+    @field_validator("region")
+    @classmethod
+    def _a_region(cls, region: str | None) -> str | None:
+        if region in RESERVED_REGIONS:
+            raise ValueError(f"region {region!r} is a name the bus's documents already use for a parameter; "
+                             "choose another region id")
+        return region
+
     @field_validator("redis_url")
     @classmethod
     def _a_redis_url(cls, url: str | None) -> str | None:
@@ -82,3 +97,4 @@ class Settings(BaseSettings):
 
 
 REDIS_SCHEMES = ("redis://", "rediss://", "unix://")
+RESERVED_REGIONS = ("partner", "team")  # the AsyncAPI document's address parameters (bus.asyncapi)

@@ -15,14 +15,17 @@ import pytest
 import redis
 import redis.asyncio as aioredis
 from acl_server import start_server
+from node_tools import NODE_DIR, node_with
 from policy_cases import intelligence_report, sar
 from redis_procs import RedisProc
+from redis_replies import stream_rows
 from router_harness import drained, running_router
 
 from bus.acl import acl_users
 from bus.errors import ConfigError, PermissionDeniedError
 from bus.keys import Keys, hash_slot
 from bus.policy import load_ruleset
+from bus.servers import free_cluster_port
 from bus.settings import Settings
 from consumers import TeamClient
 from producers import PartnerClient
@@ -35,7 +38,7 @@ RULESET = load_ruleset()
 def cluster_node(tmp_path_factory: pytest.TempPathFactory) -> Iterator[redis.Redis]:
     """A cluster-enabled redis-server (no slots needed): its CLUSTER KEYSLOT is Redis's own hash."""
     folder = tmp_path_factory.mktemp("cluster-node")
-    node = RedisProc(folder, durable=False,
+    node = RedisProc(folder, free_cluster_port(), durable=False,
                      extra=("--cluster-enabled", "yes", "--cluster-config-file", str(folder / "nodes.conf"))).start()
     client = node.client()
     try:
@@ -79,6 +82,32 @@ def test_the_region_comes_from_the_settings(monkeypatch: pytest.MonkeyPatch) -> 
             Settings(region=bad)
     with pytest.raises(ConfigError, match="cannot be a Redis ACL key pattern"):
         acl_users(RULESET, Keys("intel:{ne}*"))
+    for reserved in ("team", "partner"):  # the AsyncAPI document's own parameter names
+        with pytest.raises(ValueError, match="choose another region id"):
+            Settings(region=reserved)
+    for bad in ("", "n e", "{x}"):
+        with pytest.raises(ValueError, match="letters, digits"):
+            Keys.of("intel", bad)
+    assert Keys("intel:{}").slot is None and Keys("intel:{ne}").slot == hash_slot("ne")  # an empty tag is none
+
+
+def test_a_regions_files_outside_redis_are_its_own(tmp_path: Path) -> None:
+    assert Settings(data_dir=tmp_path).region_dir == tmp_path
+    assert Settings(data_dir=tmp_path, region="ne").region_dir == tmp_path / "regions" / "ne"
+
+
+async def test_the_node_partner_writes_its_regions_stream(redis_proc: RedisProc) -> None:
+    node = node_with("redis")
+    submission = sar(defence_type="daml")
+    env = os.environ | {"REDIS_URL": redis_proc.url, "PARTNER": "ukfiu", "INTELBUS_REGION": "ne"}
+    result = subprocess.run([node, "partner.mjs"], cwd=NODE_DIR, env=env, input=orjson.dumps(submission) + b"\n",
+                            capture_output=True, timeout=60)
+    assert result.returncode == 0, result.stderr
+    client = aioredis.Redis.from_url(redis_proc.url)
+    [(entry_id, fields)] = stream_rows(await client.xrange(REGION.ingress("ukfiu")))
+    assert entry_id.decode() == result.stdout.decode().strip() and orjson.loads(fields[b"payload"]) == submission
+    assert not await client.exists(Keys().ingress("ukfiu"))
+    await client.aclose()
 
 
 async def test_a_region_on_one_redis_writes_only_keys_in_its_slot(redis_proc: RedisProc) -> None:

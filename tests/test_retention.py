@@ -212,6 +212,15 @@ async def test_receipts_go_after_their_period_unless_held(r: aredis.Redis, keys:
         assert erased["count"] == removable
 
 
+async def test_a_hold_on_a_stream_the_bus_does_not_have_is_an_error_not_a_hold_on_nothing(r: aredis.Redis,
+                                                                                          keys: Keys) -> None:
+    """A hold copied from a bus without a region (or with a typo) would protect nothing: it is refused."""
+    untagged = {"stream": "intel:feed:durham.fib", "from": "1-0", "to": "2-0", "why": "complaint"}
+    with pytest.raises(RetentionError, match=r"names no stream of this bus \(its streams start intel:\{ne\}:"):
+        await plan(r, Keys.of("intel", "ne"), RULESET, policy(holds=[untagged]), LATER, None)
+    assert await plan(r, Keys(), RULESET, policy(holds=[untagged]), LATER, None)  # on the bus it names: a hold
+
+
 async def test_each_step_is_bounded_and_has_its_erasure_record(r: aredis.Redis, keys: Keys) -> None:
     count = 2 * STEP + 3
     stream = await feed(r, keys, count)

@@ -194,10 +194,10 @@ def make_checkpointer(settings: Settings, keys: Keys, ruleset: Ruleset, url: str
     """The router's checkpointer (None when ``audit_checkpoints`` is off), on a client of its own."""
     if not settings.audit_checkpoints:
         return None
-    signer = router_signer(settings.audit_key, settings.data_dir)
+    signer = router_signer(settings.audit_key, settings.region_dir)
     return Checkpointer(raw_reader(packing_client(url)), keys, audit_logs(keys, list(ruleset.team_ids)), signer,
-                        CheckpointFile(checkpoint_file(settings.data_dir)), origin(keys), owner,
-                        settings.audit_interval_ms, Archive(archive_dir(settings.data_dir)))
+                        CheckpointFile(checkpoint_file(settings.region_dir)), origin(keys), owner,
+                        settings.audit_interval_ms, Archive(archive_dir(settings.region_dir)))
 
 
 def origin(keys: Keys) -> str:

@@ -77,7 +77,7 @@ def _trust_options(parser: argparse.ArgumentParser) -> None:
 
 
 def _public_keys(args: argparse.Namespace, settings: Settings) -> dict[str, Ed25519PublicKey]:
-    paths = args.public_keys or [keyring_dir(settings.data_dir)]
+    paths = args.public_keys or [keyring_dir(settings.region_dir)]
     if not args.public_keys and not paths[0].is_dir():
         raise AuditError(f"no public key: give --public-key FILE (none in {paths[0]}; the router logs which "
                          "file holds its public key)")
@@ -90,14 +90,14 @@ def _public_keys(args: argparse.Namespace, settings: Settings) -> dict[str, Ed25
 async def _trusted(redis: aioredis.Redis, args: argparse.Namespace, settings: Settings,
                    keys: dict[str, Ed25519PublicKey]) -> Trusted:
     bus_keys = settings.keys()
-    path = args.checkpoints or checkpoint_file(settings.data_dir)
+    path = args.checkpoints or checkpoint_file(settings.region_dir)
     if args.checkpoints is not None and not path.exists():
         raise AuditError(f"no checkpoint file {path}")
     return trust(await every_checkpoint(redis, bus_keys, path, _archive(args, settings)), keys, origin(bus_keys))
 
 
 def _archive(args: argparse.Namespace, settings: Settings) -> Archive:
-    return Archive(getattr(args, "archive", None) or archive_dir(settings.data_dir))
+    return Archive(getattr(args, "archive", None) or archive_dir(settings.region_dir))
 
 
 def _logs(settings: Settings) -> list[str]:

@@ -45,7 +45,7 @@ def handle(args: argparse.Namespace, settings: Settings) -> int:
     since = bound(args.since) if args.since else "-"
     until = bound(args.until, upper=True) if args.until else "+"
     keys = settings.keys()
-    archive = Archive(args.archive or archive_dir(settings.data_dir))
+    archive = Archive(args.archive or archive_dir(settings.region_dir))
     report = _with_redis(settings, lambda redis: run(redis, keys, ruleset, reference, since, until, sys.stderr,
                                                      archive))
     if args.json:

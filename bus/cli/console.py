@@ -25,7 +25,7 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
 
 
 def log_path(settings: Settings) -> Path:
-    return settings.console_log or settings.data_dir / "console" / "consultations.jsonl"
+    return settings.console_log or settings.region_dir / "console" / "consultations.jsonl"
 
 
 def _console(args: argparse.Namespace, settings: Settings) -> int:

@@ -54,7 +54,7 @@ def _handle(args: argparse.Namespace, settings: Settings) -> int:
     ruleset = load_ruleset(settings.ruleset)
     keys = settings.keys()
     now_ms = int(time.time() * 1000)
-    archive = Archive(args.archive or archive_dir(settings.data_dir))
+    archive = Archive(args.archive or archive_dir(settings.region_dir))
 
     async def work(redis: aioredis.Redis) -> int:
         if args.retention_command == "plan":

@@ -199,7 +199,7 @@ def _decisions(args: argparse.Namespace, settings: Settings) -> int:
     from bus.archive.store import Archive
     from bus.audit.replay import replay
 
-    archive = Archive(args.archive or archive_dir(settings.data_dir))
+    archive = Archive(args.archive or archive_dir(settings.region_dir))
     _with_redis(settings, lambda redis: replay(redis, settings.keys(), sys.stdout, as_json=args.json,
                                                submission=args.submission, archive=archive))
     return 0

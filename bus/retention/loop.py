@@ -108,4 +108,4 @@ def make_retention(settings: Settings, keys: Keys, ruleset: Ruleset, url: str, o
         return None
     policy = load_retention(settings.retention)
     return RetentionLoop(redis_client(url), keys, ruleset, policy, owner, settings.retention_interval_ms,
-                         Archive(archive_dir(settings.data_dir)))
+                         Archive(archive_dir(settings.region_dir)))

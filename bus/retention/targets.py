@@ -26,6 +26,7 @@ from dataclasses import dataclass, field
 import orjson
 
 from bus.batch import dedupe_key
+from bus.errors import RetentionError
 from bus.keys import Keys
 from bus.policy import Ruleset
 from bus.retention.policy import Hold, RetentionPolicy
@@ -61,6 +62,11 @@ def targets(keys: Keys, ruleset: Ruleset, policy: RetentionPolicy) -> list[Targe
               Target(keys.audit, "audit", "audit", True, checkpointed=True)]
     found += [Target(keys.consultations(t), "audit", "audit", True, team_holds[t], checkpointed=True) for t in teams]
     found.append(Target(keys.checkpoints, "audit", "audit", True, keep_newest=True))
+    streams = {target.stream for target in found}
+    for hold in policy.holds_of("stream"):  # a hold on no stream of this bus would protect nothing, silently
+        if hold.value not in streams:
+            raise RetentionError(f"{policy.source}: holds: {hold} names no stream of this bus (its streams start "
+                                 f"{keys.prefix}:, e.g. {keys.feed(teams[0]) if teams else keys.decisions})")
     return found
 
 

@@ -4,7 +4,7 @@
 //                                                                        [--wait SECONDS]
 //
 // Each line is one submission, sent as it is in the field `payload` of one entry on intel:ingress:<PARTNER>
-// (INTELBUS_PREFIX changes "intel"). With --schema DIR (from `intelbus schema export DIR`) each line is first
+// (INTELBUS_PREFIX changes "intel"; INTELBUS_REGION=ne makes it "intel:{ne}", a region's keys). With --schema DIR (from `intelbus schema export DIR`) each line is first
 // checked against DIR/submission.schema.json, and nothing is sent unless every line passes. Prints the entry id
 // of each submission sent; exits 1 with one line on stderr when something is wrong. With --wait SECONDS it then
 // reads its receipts (intel:receipt:<PARTNER>, which only its Redis user may read) until each submission sent
@@ -25,7 +25,8 @@ const waitAt = args.indexOf("--wait");
 const wait = waitAt >= 0 ? Number(args.splice(waitAt, 2)[1]) : null;
 if (waitAt >= 0 && !(wait > 0 && wait <= 86400)) fail("--wait SECONDS: a number of seconds above 0, at most 86400");
 const [file] = args;
-const { REDIS_URL: url, PARTNER: partner, INTELBUS_PREFIX: prefix = "intel" } = process.env;
+const { REDIS_URL: url, PARTNER: partner, INTELBUS_PREFIX: base = "intel", INTELBUS_REGION: region } = process.env;
+const prefix = region ? `${base}:{${region}}` : base;  // a region's keys carry its hash tag (bus/keys.py)
 if (!url || !partner) fail("set REDIS_URL (the partner's credentials URL) and PARTNER (its id)");
 
 const read = (path, what) => {

@@ -4,11 +4,13 @@
 //   REDIS_URL=redis://team-durham.fib:<password>@host:6379/0 TEAM=durham.fib CONSUMER=analyst-1 node team.mjs [COUNT]
 //
 // Prints one JSON line per delivery (stream, entry_id, submission_id, priority, view, due, decision_id,
-// payload) and stops after COUNT deliveries (forever without). INTELBUS_PREFIX changes "intel".
+// payload) and stops after COUNT deliveries (forever without). INTELBUS_PREFIX changes "intel";
+// INTELBUS_REGION=ne makes it "intel:{ne}", a region's keys.
 import { createClient } from "redis";
 
 const { REDIS_URL: url, TEAM: team, CONSUMER: consumer = `node-${process.pid}`,
-        INTELBUS_PREFIX: prefix = "intel" } = process.env;
+        INTELBUS_PREFIX: base = "intel", INTELBUS_REGION: region } = process.env;
+const prefix = region ? `${base}:{${region}}` : base;  // a region's keys carry its hash tag (bus/keys.py)
 const fail = (message) => { console.error(`team.mjs: ${message}`); process.exit(1); };
 if (!url || !team) fail("set REDIS_URL (the team's credentials URL) and TEAM (its id)");
 if (process.argv[2] !== undefined && !/^[1-9][0-9]*$/.test(process.argv[2])) fail("COUNT: a whole number above 0");
