@@ -201,6 +201,7 @@ async def test_an_export_verifies_with_the_public_key_alone_after_redis_is_gone(
     code, out = await bus.cli(capsys, monkeypatch, "verify", "--file", str(out_file), "--public-key", public)
     assert code == 0, out
     assert f"{len(records):,} records proved" in out and "complete: every record of every log it covers" in out
+    assert "in the checkpoint of intelbus/intel at " in out  # which bus (which region) the export is of
 
 
 async def test_a_slice_says_it_proves_its_records_not_that_none_is_missing(

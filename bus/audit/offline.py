@@ -47,7 +47,7 @@ class ExportReport:
         if self.faults:
             return f"audit verify: NOT intact, {len(self.faults)} fault(s); first: {self.faults[0]}"
         cp = self.checkpoint
-        signed = f"checkpoint of {cp.time}, key {cp.key_id}" if cp else "no checkpoint"
+        signed = f"checkpoint of {cp.origin} at {cp.time}, key {cp.key_id}" if cp else "no checkpoint"  # which bus
         rate = self.records / self.seconds if self.seconds > 0 else 0.0
         whole = "complete: every record of every log it covers" if self.complete else \
             f"a slice ({orjson.dumps(self.filters).decode()}, as its unsigned header says): each record in it is " \
