@@ -5,7 +5,6 @@ Each failure is a ``Quarantine`` with the sentence a partner or operator can act
 
 from __future__ import annotations
 
-from functools import lru_cache
 from typing import Any
 
 from bus.policy.ruleset import Ruleset
@@ -43,16 +42,11 @@ def admit(sub: Any, ruleset: Ruleset, ingress_owner: str) -> str | None:
 
 
 def _force_of(area: str, ruleset: Ruleset) -> str | None:
-    name = _names_by_fold(ruleset.area_names).get(area.casefold())
-    if name is None or not same_letters(area, name):
+    found = ruleset.areas.get(area.casefold())  # the candidate; same_letters says whether it is one
+    if found is None or not same_letters(area, found[0]):
         raise Quarantine(f"area {area!r} is not a local authority of the region; valid areas: "
                          f"{', '.join(ruleset.area_names)} (any letter case)")
-    return ruleset.areas[name.casefold()]
-
-
-@lru_cache(maxsize=16)
-def _names_by_fold(names: tuple[str, ...]) -> dict[str, str]:
-    return {name.casefold(): name for name in names}
+    return found[1]
 
 
 def same_letters(given: str, name: str) -> bool:

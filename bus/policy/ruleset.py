@@ -23,7 +23,15 @@ from pydantic import ValidationError
 from bus.errors import RulesetError
 from bus.policy.conditions import Facts
 from bus.policy.ruleset_file import RulesetFile
-from bus.policy.ruleset_region import PartnerRights, areas_of, check_working_days, directory_of, partners_of, zone_of
+from bus.policy.ruleset_region import (
+    Areas,
+    PartnerRights,
+    areas_of,
+    check_working_days,
+    directory_of,
+    partners_of,
+    zone_of,
+)
 from bus.policy.ruleset_rules import (
     PRIORITY_RANK,
     CompiledHandling,
@@ -57,7 +65,7 @@ class Ruleset:
     zone: ZoneInfo
     country: str
     subdivision: str | None
-    areas: dict[str, str | None]
+    areas: Areas  # casefolded name -> (the name as written, its force; None outside the region)
     area_names: tuple[str, ...]
     directory: Directory
     partners: dict[str, PartnerRights]

@@ -36,18 +36,22 @@ def check_working_days(working_days: WorkingDays) -> None:
         raise Invalid(("working_days",), f"unknown holiday calendar: {exc}") from None
 
 
-def areas_of(model: RulesetFile) -> tuple[dict[str, str | None], tuple[str, ...]]:
-    """Each area (casefolded) to its force (``None`` outside the region), and the areas' names in file order."""
-    areas: dict[str, str | None] = {}
+Areas = dict[str, tuple[str, str | None]]
+
+
+def areas_of(model: RulesetFile) -> tuple[Areas, tuple[str, ...]]:
+    """Each area (casefolded) to its name as the file writes it and its force (``None`` outside the region), and
+    the areas' names in file order."""
+    areas: Areas = {}
     names: list[str] = []
     for force, authorities in model.forces.items():
         for index, authority in enumerate(authorities):
             key = authority.casefold()
             if key in areas:
                 raise Invalid(("forces", force, index), f"area {authority!r} is listed twice")
-            areas[key] = force
+            areas[key] = (authority, force)
             names.append(authority)
-    areas[model.outside_region.area.casefold()] = None
+    areas[model.outside_region.area.casefold()] = (model.outside_region.area, None)
     names.append(model.outside_region.area)
     return areas, tuple(names)
 
