@@ -67,14 +67,15 @@ class Committer:
             raise
         except TransportError as exc:
             return await self._split(plan, mode, exc)
-        outcomes = [Outcome(entry, Committed(text(result[0])), text(result[1]))
-                    for entry, result in zip(plan.entries, reply, strict=True)]
-        for outcome, result in zip(outcomes, reply, strict=True):
+        outcomes = []
+        for entry, result in zip(plan.entries, reply, strict=True):
+            outcome = Outcome(entry, Committed(text(result[0])), text(result[1]))
             for note in text(result[2]).split() if len(result) > 2 else ():
                 log.warning("%s %s (decision %s): %s refused its entry (its ids are exhausted: on Redis 6.2 its "
                             "reader may write it, and someone wrote the largest id); the decision and the other "
-                            "writes stand", outcome.entry.stream, outcome.entry.entry_id, outcome.decision_id,
+                            "writes stand", entry.stream, entry.entry_id, outcome.decision_id,
                             note.removeprefix(REFUSED))
+            outcomes.append(outcome)
         return outcomes, []
 
     async def _split(self, plan: Plan, mode: Mode, exc: TransportError) -> tuple[list[Outcome], list[Failure]]:

@@ -3,8 +3,12 @@ and to name the id just after one (``XTRIM MINID`` past it). Pure; text or bytes
 
 from __future__ import annotations
 
+import re
+
 MAX_SEQ = 18446744073709551615  # 2**64 - 1: the largest part of an id Redis accepts
 MAX_ID = f"{MAX_SEQ}-{MAX_SEQ}"
+ENTRY_ID = re.compile(r"^[0-9]{1,20}-[0-9]{1,20}$")
+"""What an explicit entry id looks like as text: ``<ms>-<seq>``, each part at most 20 digits."""
 
 
 def id_key(entry_id: bytes | str) -> tuple[int, int]:

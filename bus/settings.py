@@ -12,7 +12,7 @@ from pathlib import Path
 from pydantic import AliasChoices, Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from bus.keys import Keys
+from bus.keys import REGION, Keys
 
 
 class Settings(BaseSettings):
@@ -33,7 +33,7 @@ class Settings(BaseSettings):
         description="Embedded server's AOF fsync policy: always loses nothing acknowledged.",
     )
     prefix: str = Field(default="intel", pattern=r"^[A-Za-z0-9_.-]+$", description="Key prefix.")
-    region: str | None = Field(default=None, pattern=r"^[A-Za-z0-9_-]+$", description=(
+    region: str | None = Field(default=None, pattern=REGION.pattern, description=(
         "The region's id, its keys' hash tag (<prefix>:{<region>}:...): one Redis Cluster slot per region. "
         "Unset: keys as before."))
     ruleset: Path | None = Field(default=None, description="Ruleset file; default: the shipped one.")

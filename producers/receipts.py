@@ -12,7 +12,6 @@ kept for ``keep.receipts`` (retention.yaml): ask within that time.
 from __future__ import annotations
 
 import logging
-import re
 import time
 from collections.abc import Iterable
 from typing import Any
@@ -20,7 +19,7 @@ from typing import Any
 import redis.asyncio as aredis
 
 from bus.errors import ReceiptsMissing
-from bus.ids import id_key, predecessor
+from bus.ids import ENTRY_ID, id_key, predecessor
 from bus.keys import Keys
 from bus.receipts import Receipt
 from bus.transport import text, translate_errors, xread_parts
@@ -28,7 +27,6 @@ from bus.transport import text, translate_errors, xread_parts
 log = logging.getLogger(__name__)
 
 PAGE = 1_000  # receipts per read
-ENTRY_ID = re.compile(r"^[0-9]{1,20}-[0-9]{1,20}$")
 MAX_BLOCK_MS = 1_000  # the longest one blocking read waits (well inside redis-py's default socket timeout)
 
 
@@ -44,14 +42,14 @@ async def wait_for_receipts(client: aredis.Redis, keys: Keys, partner: str, entr
     bad = next((entry_id for entry_id in wanted if not ENTRY_ID.match(entry_id)), None)
     if bad is not None:
         raise ValueError(f"{bad!r} is not a stream entry id (what publish returned: <ms>-<seq>)")
-    found: dict[str, Receipt] = {}
+    asked, found = set(wanted), dict[str, Receipt]()
     cursor = predecessor(min(wanted, key=id_key))
     deadline = time.monotonic() + timeout
     while len(found) < len(wanted):
         left_ms = int((deadline - time.monotonic()) * 1000)
         reply = await _read(client, stream, cursor, left_ms)
         for _, entries in xread_parts(reply):
-            cursor = _take(stream, entries, set(wanted), found) or cursor
+            cursor = _take(stream, entries, asked, found) or cursor
         if len(found) < len(wanted) and left_ms <= 0 and not reply:  # time is up, nothing more is there already
             missing = [entry_id for entry_id in wanted if entry_id not in found]
             raise ReceiptsMissing(

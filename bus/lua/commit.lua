@@ -48,15 +48,15 @@ local count, position_count = tonumber(ARGV[4]), tonumber(ARGV[5])
 local results = {}
 local i = 6
 
--- XADD * to a stream its reader may also write: true when written, false when its ids are exhausted (see
--- the header); any other error stops the script, as redis.call would.
+-- XADD * to a stream its reader may also write: '' when written, the note naming the stream when its ids are
+-- exhausted (see the header); any other error stops the script, as redis.call would.
 local function add_to_shared(key, fields)
   local ok = redis.pcall('XADD', key, '*', unpack(fields))
   if type(ok) == 'table' and ok.err then
-    if string.find(ok.err, 'exhausted', 1, true) then return false end
+    if string.find(ok.err, 'exhausted', 1, true) then return 'refused:' .. key end
     error(ok)
   end
-  return true
+  return ''
 end
 
 local function receipt(e, entry_id, outcome, id, original)
@@ -67,7 +67,7 @@ local function receipt(e, entry_id, outcome, id, original)
   elseif original then
     r[9], r[10] = 'original_decision_id', original
   end
-  return add_to_shared(e.receipt, r) and '' or ('refused:' .. e.receipt)
+  return add_to_shared(e.receipt, r)
 end
 
 local function write(e, ingress, entry_id, seen)
@@ -76,10 +76,8 @@ local function write(e, ingress, entry_id, seen)
   for feed, priority, view, due, ref in string.gmatch(e.deliveries, '(%d+),([^,;]*),([^,;]*),([^,;]*),(%d+);') do
     local payload = e.raw
     if ref ~= '0' then payload = ARGV[e.views + tonumber(ref)] end
-    if not add_to_shared(KEYS[tonumber(feed)], {'payload', payload, 'submission_id', e.submission_id,
-        'priority', priority, 'view', view, 'due', due, 'decision_id', id}) then
-      notes[#notes + 1] = 'refused:' .. KEYS[tonumber(feed)]
-    end
+    notes[#notes + 1] = add_to_shared(KEYS[tonumber(feed)], {'payload', payload, 'submission_id',
+      e.submission_id, 'priority', priority, 'view', view, 'due', due, 'decision_id', id})
   end
   if e.reason ~= '' then
     local q = {'reason', e.reason, 'stream', ingress, 'entry_id', entry_id, 'submission_id', e.submission_id,

@@ -13,14 +13,13 @@ from typing import Any
 import yaml
 
 from bus.errors import RetentionError
-from bus.ids import MAX_ID, id_key
+from bus.ids import ENTRY_ID, MAX_ID, id_key
 
 DEFAULT_FILE = Path(__file__).resolve().parent.parent / "data" / "retention.yaml"
 KINDS = ("ingress", "feeds", "audit", "quarantine", "receipts")
 OPTIONAL = {"receipts": "7d"}  # periods a file written before they existed may leave out: their defaults
 UNITS = {"s": 1_000, "m": 60_000, "h": 3_600_000, "d": 86_400_000}
 _DURATION = re.compile(r"^([0-9]{1,7})([smhd])$")
-_ID = re.compile(r"^[0-9]{1,20}-[0-9]{1,20}$")
 HOLD_KINDS = ("partner", "team", "submission", "stream")
 
 
@@ -118,7 +117,7 @@ def _hold(doc: Any, where: str) -> Hold:
 
 def _id_range(doc: dict[str, Any], where: str) -> tuple[str, str]:
     first, last = str(doc.get("from", "0-0")), str(doc.get("to", MAX_ID))
-    if not _ID.match(first) or not _ID.match(last):
+    if not ENTRY_ID.match(first) or not ENTRY_ID.match(last):
         raise RetentionError(f"{where}: from and to are stream ids (\"1764547200000-0\")")
     if id_key(first) > id_key(last):  # a hold that covers nothing must not pass for one that holds
         raise RetentionError(f"{where}: from {first} is after to {last}: the hold would cover nothing")
