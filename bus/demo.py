@@ -28,6 +28,7 @@ from bus.policy import Reference, Ruleset
 from bus.samples import demo_story
 from bus.service import Router, run_router
 from bus.settings import Settings
+from bus.transport import client as redis_client
 from bus.transport import text, xrange_rows
 from producers import PartnerClient
 
@@ -36,7 +37,7 @@ WAIT_SECONDS = 30.0
 
 async def run_demo(settings: Settings, ruleset: Ruleset, reference: Reference, url: str, out: TextIO) -> int:
     keys = settings.keys()
-    client = aioredis.Redis.from_url(url)
+    client = redis_client(url)
     try:
         start = await _last_id(client, keys.decisions)
         stop, ready = asyncio.Event(), asyncio.Event()

@@ -37,7 +37,7 @@ import redis
 from redis.backoff import NoBackoff
 from redis.retry import Retry
 
-from bus.errors import EmbeddedRedisError, LibraryMissingError
+from bus.errors import ConfigError, EmbeddedRedisError, LibraryMissingError
 from bus.redis_binary import alive, find_redis_server, read_pid, wait_exit
 from bus.settings import Settings
 
@@ -259,7 +259,14 @@ class EmbeddedRedis:
 
 
 def resolve_redis_url(settings: Settings) -> str:
-    """``settings.redis_url`` if set, else the URL of the embedded server (started if needed)."""
+    """``settings.redis_url`` if set (a cluster's pinned to the region's slot), else the URL of the embedded
+    server (started if needed). Raises ``ConfigError`` for a cluster with no region."""
+    try:
+        pinned = settings.cluster_url()
+    except ValueError as exc:
+        raise ConfigError(str(exc)) from None
+    if pinned is not None:
+        return pinned
     if settings.redis_url:
         return settings.redis_url
     return EmbeddedRedis.ensure(settings)

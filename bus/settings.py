@@ -12,7 +12,11 @@ from pathlib import Path
 from pydantic import AliasChoices, Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from bus.cluster import SCHEME as CLUSTER_SCHEME
+from bus.cluster import for_slot, is_cluster
+from bus.cluster import parse as parse_cluster
 from bus.keys import REGION, Keys
+from bus.replicas import Durability
 
 
 class Settings(BaseSettings):
@@ -36,6 +40,10 @@ class Settings(BaseSettings):
     region: str | None = Field(default=None, pattern=REGION.pattern, description=(
         "The region's id, its keys' hash tag (<prefix>:{<region>}:...): one Redis Cluster slot per region. "
         "Unset: keys as before."))
+    replicas: int = Field(default=0, ge=0, le=16, description=(
+        "Replicas each write must reach (WAIT) before a publish or a commit counts as acknowledged: 0 (no WAIT) "
+        "on a single Redis, 1 on a cluster with one replica per master (bus.replicas)."))
+    replica_timeout_ms: int = Field(default=1000, ge=1, le=60_000, description="How long one WAIT may take.")
     ruleset: Path | None = Field(default=None, description="Ruleset file; default: the shipped one.")
     reference: Path | None = Field(default=None, description="OCG register folder; default: sample.")
     batch_size: int = Field(default=200, ge=1, le=10_000, description="Most entries one read takes (all streams).")
@@ -71,6 +79,20 @@ class Settings(BaseSettings):
         """The keys of this bus: its prefix and, when set, its region's hash tag."""
         return Keys.of(self.prefix, self.region)
 
+    def durability(self) -> Durability:
+        return Durability(self.replicas, self.replica_timeout_ms)
+
+    def cluster_url(self) -> str | None:
+        """``redis_url`` pinned to the region's slot when it is a cluster's (``bus.cluster``); else None.
+        Raises ``ValueError`` when a cluster is named with no region."""
+        if not is_cluster(self.redis_url):
+            return None
+        slot = self.keys().slot
+        if slot is None:
+            raise ValueError("REDIS_URL names a Redis Cluster but INTELBUS_REGION is unset: on a cluster every "
+                             "key of the bus must carry its region's hash tag (intel:{<region>}:...)")
+        return for_slot(str(self.redis_url), slot)
+
     @property
     def region_dir(self) -> Path:
         """Where this bus keeps what is its own outside Redis (audit key and checkpoints, archive, console log):
@@ -91,10 +113,13 @@ class Settings(BaseSettings):
     def _a_redis_url(cls, url: str | None) -> str | None:
         if url is not None and not url.startswith(REDIS_SCHEMES):
             shown = re.sub(r"//[^@/]*@", "//***@", url)  # never echo a password
-            raise ValueError(f"{shown!r} is not a Redis URL: redis://host:port[/db], rediss://... (TLS) or "
-                             "unix:///path/to/socket; unset it to use the embedded server")
+            raise ValueError(f"{shown!r} is not a Redis URL: redis://host:port[/db], rediss://... (TLS), "
+                             "unix:///path/to/socket or redis+cluster://host:port[,host:port...] (a Redis "
+                             "Cluster, with INTELBUS_REGION); unset it to use the embedded server")
+        if url is not None and url.startswith(CLUSTER_SCHEME):
+            parse_cluster(url)  # its ValueError says what is wrong, without the password
         return url
 
 
-REDIS_SCHEMES = ("redis://", "rediss://", "unix://")
+REDIS_SCHEMES = ("redis://", "rediss://", "unix://", CLUSTER_SCHEME)
 RESERVED_REGIONS = ("partner", "team")  # the AsyncAPI document's address parameters (bus.asyncapi)

@@ -11,6 +11,7 @@ import hiredis
 import redis.asyncio as aioredis
 from redis import exceptions as redis_errors
 
+from bus import cluster
 from bus.errors import (
     GroupExistsError,
     GroupMissingError,
@@ -58,6 +59,9 @@ async def translate_errors(doing: str) -> AsyncIterator[None]:
         yield
     except (redis_errors.ConnectionError, redis_errors.TimeoutError, OSError) as exc:
         raise UnreachableError(f"{doing}: Redis unreachable ({type(exc).__name__}: {exc})") from exc
+    except cluster.MOVED_ERRORS as exc:  # the region's slot is moving (a failover): as good as unreachable
+        raise UnreachableError(f"{doing}: the region's Redis Cluster node is changing ({type(exc).__name__}: "
+                               f"{exc})") from exc
     except redis_errors.RedisError as exc:
         message = str(exc)
         if isinstance(exc, redis_errors.NoPermissionError) and not message.startswith("NOPERM"):
@@ -68,7 +72,11 @@ async def translate_errors(doing: str) -> AsyncIterator[None]:
 
 def client(url: str, **options: object) -> aioredis.Redis:
     """An asyncio client; no automatic retries (callers retry whole operations with backoff). TCP keepalive
-    on TCP only: a unix socket (the embedded server's) refuses the option."""
+    on TCP only: a unix socket (the embedded server's) refuses the option. A ``redis+cluster://`` URL gives a
+    client of the node serving its region's slot (:mod:`bus.cluster`)."""
+    if cluster.is_cluster(url):
+        return aioredis.Redis(connection_pool=cluster.pool(url, cluster.SlotConnection, health_check_interval=10,
+                                                                  **options))
     if not url.startswith("unix:"):
         options = {"socket_keepalive": True, **options}
     return aioredis.Redis.from_url(url, health_check_interval=10, **options)  # type: ignore[arg-type]
@@ -95,7 +103,12 @@ class _HiredisPacking:
 
 
 def hiredis_pool(url: str, **options: Any) -> aioredis.ConnectionPool:
-    """A connection pool for ``url`` whose connections pack with hiredis (TCP, TLS or unix socket)."""
+    """A connection pool for ``url`` whose connections pack with hiredis (TCP, TLS, unix socket or a region's
+    node of a cluster)."""
+    if cluster.is_cluster(url):
+        base_class = cluster.SlotConnection
+        packing = type(f"HiredisPacking{base_class.__name__}", (_HiredisPacking, base_class), {})
+        return cluster.pool(url, connection_class=packing, health_check_interval=10, **options)
     pool = aioredis.ConnectionPool.from_url(url, health_check_interval=10, **options)
     base = pool.connection_class
     pool.connection_class = type(f"HiredisPacking{base.__name__}", (_HiredisPacking, base), {})

@@ -39,7 +39,8 @@ def settings_for(url: str, **overrides: Any) -> Settings:
 async def running_router(url: str, decider: Callable[..., Any] | None = None,
                          **overrides: Any) -> AsyncIterator[Router]:
     settings = settings_for(url, **overrides)
-    ruleset, reference = load_policy(None, None)
+    ruleset, reference = load_policy(settings.ruleset, settings.reference)
+    url = settings.cluster_url() or url  # a cluster's: pinned to the region's slot
     stop, ready = asyncio.Event(), asyncio.Event()
     holder: list[Router] = []
 
@@ -82,14 +83,21 @@ async def decisions(client: aioredis.Redis, prefix: str = "intel") -> list[dict[
             for entry_id, fields in stream_rows(await client.xrange(f"{prefix}:decisions"))]
 
 
-def start_router_process(url: str, consumer: str, **env_overrides: str) -> subprocess.Popen[bytes]:
+def start_router_process(url: str, consumer: str, output: Path | None = None,
+                         **env_overrides: str) -> subprocess.Popen[bytes]:
+    """``intelbus router`` as a subprocess; its log on its stdout pipe, or appended to ``output`` (a long run
+    whose log could fill a pipe nobody reads)."""
     env = os.environ | {
         "REDIS_URL": url, "INTELBUS_CONSUMER_NAME": consumer, "INTELBUS_CLAIM_IDLE_MS": "500",
         "INTELBUS_BATCH_SIZE": "100", "INTELBUS_BLOCK_MS": "50", "PYTHONUNBUFFERED": "1",
         "INTELBUS_DATA_DIR": str(router_data_dir()),
     } | env_overrides
-    return subprocess.Popen([sys.executable, "-m", "bus.cli", "router"], cwd=ROOT, env=env,
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    if output is None:
+        return subprocess.Popen([sys.executable, "-m", "bus.cli", "router"], cwd=ROOT, env=env,
+                                stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    with output.open("ab") as log:
+        return subprocess.Popen([sys.executable, "-m", "bus.cli", "router"], cwd=ROOT, env=env, stdout=log,
+                                stderr=subprocess.STDOUT)
 
 
 def wait_for_groups(url: str, stream: str, timeout: float = 20.0) -> None:

@@ -19,15 +19,16 @@ def test_schemas_imports_nothing_of_the_bus() -> None:
 
 
 def test_the_clients_depend_on_the_wire_contract_not_on_the_router() -> None:
-    """A partner or team installs the clients for keys, ids, errors and the Redis error boundary, the partner
-    client for the receipts it reads (``bus.receipts``, ``bus.reasons``), and the team client for the
-    consultation record it writes (``bus.audit.consult``), nothing else: keep
+    """A partner or team installs the clients for keys, ids, errors and the Redis error boundary (with the
+    connections to a region's node of a cluster, ``bus.cluster``, and the replicas a write waits for,
+    ``bus.replicas``), the partner client for the receipts it reads (``bus.receipts``, ``bus.reasons``), and
+    the team client for the consultation record it writes (``bus.audit.consult``), nothing else: keep
     ``bus/audit/__init__.py`` empty of imports (replay reads the archive, which the clients never need)."""
     code = "import producers, consumers, sys; print(sorted(m for m in sys.modules if m.split('.')[0] == 'bus'))"
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert result.stdout.strip() == \
-        "['bus', 'bus.audit', 'bus.audit.consult', 'bus.errors', 'bus.ids', 'bus.keys', 'bus.reasons', " \
-        "'bus.receipts', 'bus.transport']"
+        "['bus', 'bus.audit', 'bus.audit.consult', 'bus.cluster', 'bus.errors', 'bus.ids', 'bus.keys', " \
+        "'bus.reasons', 'bus.receipts', 'bus.replicas', 'bus.transport']"
 
 
 def test_the_command_line_lives_in_one_package() -> None:

@@ -1,0 +1,189 @@
+"""Regions on a real Redis Cluster (issue 14): a private 3-master, 3-replica cluster of redis-server processes
+(``bus.local_cluster``), two regions with their own rulesets routed on it at once, a partner writing with
+``redis-cli -c`` through a node that does not serve its region, and a team reading its feed there.
+
+Each region's keys must all be in its hash slot, and so on one node; every ingress entry must be decided
+once; nothing may fail (a key in another slot would fail the commit with CROSSSLOT). The failover test,
+with its own cluster, is in ``test_cluster_failover.py``."""
+
+from __future__ import annotations
+
+import subprocess
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+from typing import Any
+
+import orjson
+import pytest
+import redis
+import redis.asyncio as aioredis
+from policy_cases import intelligence_report, sar
+from redis_replies import stream_rows
+from router_harness import drained, running_router
+
+from bus.keys import Keys
+from bus.local_cluster import LocalCluster
+from bus.redis_binary import find_redis_cli
+from bus.settings import Settings
+from bus.transport import client as redis_client
+from consumers import TeamClient
+from producers import PartnerClient
+
+ROOT = Path(__file__).resolve().parent.parent
+WYVERN = ROOT / "examples" / "regions" / "wyvern"
+NE, WY = Keys.of("intel", "ne"), Keys.of("intel", "wy")
+REGION_SETTINGS: dict[str, dict[str, Any]] = {
+    "ne": {"region": "ne"},
+    "wy": {"region": "wy", "ruleset": WYVERN / "ruleset.yaml", "reference": WYVERN / "reference"},
+}
+
+
+@pytest.fixture(scope="module")
+def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalCluster]:
+    started = LocalCluster(tmp_path_factory.mktemp("cluster"), durable=False).start()
+    try:
+        yield started
+    finally:
+        started.stop()
+
+
+@pytest.fixture
+async def clients(cluster: LocalCluster) -> AsyncIterator[dict[str, aioredis.Redis]]:
+    made = {region: redis_client(str(Settings(redis_url=cluster.url, **options).cluster_url()))
+            for region, options in REGION_SETTINGS.items()}
+    try:
+        yield made
+    finally:
+        for client in made.values():
+            await client.aclose()
+
+
+def new(make: Any, **fields: Any) -> dict[str, Any]:
+    return dict(make(submission_id=str(uuid.uuid4()), **fields))
+
+
+def cli_xadd(port: int, stream: str, payload: bytes) -> str:
+    """``redis-cli -c`` (following MOVED) writes one entry, as a partner's shell script would."""
+    done = subprocess.run([str(find_redis_cli()), "-c", "-p", str(port), "XADD", stream, "*", "payload",
+                           payload.decode()], capture_output=True, text=True, timeout=30, check=True)
+    return done.stdout.strip()
+
+
+async def ingress_entries(client: aioredis.Redis, keys: Keys, partners: list[str]) -> set[tuple[str, str]]:
+    return {(keys.ingress(partner), entry_id.decode()) for partner in partners
+            for entry_id, _ in stream_rows(await client.xrange(keys.ingress(partner)))}
+
+
+async def decisions(client: aioredis.Redis, keys: Keys) -> list[dict[str, Any]]:
+    return [orjson.loads(fields[b"decision"]) for _, fields in stream_rows(await client.xrange(keys.decisions))]
+
+
+def keys_by_node(cluster: LocalCluster) -> dict[int, list[str]]:
+    found: dict[int, list[str]] = {}
+    for node in cluster.running():
+        client = node.client()
+        try:
+            if client.info("replication")["role"] == "master":
+                found[node.port] = [key.decode() for key in client.scan_iter(count=1000)]
+        finally:
+            client.close()
+    return found
+
+
+def test_the_two_regions_are_served_by_different_masters(cluster: LocalCluster) -> None:
+    """Not needed for correctness (two regions can share a node), but it makes the test below prove that
+    one cluster carries regions on several nodes at once."""
+    assert NE.slot is not None and WY.slot is not None
+    assert cluster.master_of(NE.slot).port != cluster.master_of(WY.slot).port
+
+
+async def test_two_regions_route_at_once_each_in_its_own_slot(cluster: LocalCluster,
+                                                             clients: dict[str, aioredis.Redis]) -> None:
+    ne, wy = clients["ne"], clients["wy"]
+    team = TeamClient(wy, "avonmoor.fib", "analyst-1", WY)
+    await team.ensure_groups()
+    assert WY.slot is not None
+    elsewhere = next(node.port for node in cluster.running() if node.port != cluster.master_of(WY.slot).port)
+    async with running_router(cluster.url, **REGION_SETTINGS["ne"]) as ne_router, \
+            running_router(cluster.url, **REGION_SETTINGS["wy"]) as wy_router:
+        await PartnerClient(ne, "ukfiu", NE).publish_many([new(sar, defence_type="daml") for _ in range(20)])
+        await PartnerClient(ne, "force-durham", NE).publish_many([new(intelligence_report) for _ in range(20)])
+        await PartnerClient(wy, "ukfiu", WY).publish_many(
+            [new(sar, defence_type="daml", area="Carrick Down") for _ in range(20)])
+        avonmoor = [new(intelligence_report, partner="force-avonmoor", area="Brightwater") for _ in range(20)]
+        await PartnerClient(wy, "force-avonmoor", WY).publish_many(avonmoor)
+        by_cli = new(intelligence_report, partner="hmrc", area="Axbridge Vale")
+        strays = new(intelligence_report, partner="hmrc")  # Darlington: the North East's, not Wyvern's
+        cli_ids = [cli_xadd(elsewhere, WY.ingress("hmrc"), orjson.dumps(sub)) for sub in (by_cli, strays)]
+        await drained(ne_router)
+        await drained(wy_router)
+        read = await team.read(count=100, block_ms=100)
+        assert await team.ack_many(read) == 21
+        stats = {"ne": ne_router.stats, "wy": wy_router.stats}
+
+    assert all(s.failed == 0 and s.duplicate == 0 for s in stats.values()), stats
+    assert (stats["ne"].routed + stats["ne"].scouted, stats["ne"].quarantined) == (40, 0)
+    assert (stats["wy"].routed + stats["wy"].scouted, stats["wy"].quarantined) == (41, 1)
+    assert sorted(d.json()["submission_id"] for d in read) == sorted(s["submission_id"] for s in [*avonmoor, by_cli])
+    for keys, client, partners in ((NE, ne, ["ukfiu", "force-durham"]), (WY, wy, ["ukfiu", "force-avonmoor",
+                                                                                    "hmrc"])):
+        entries = await ingress_entries(client, keys, partners)
+        decided = [(d["stream"], d["entry_id"]) for d in await decisions(client, keys)]
+        assert len(decided) == len(entries) and set(decided) == entries  # one decision per ingress entry
+    [stray] = [d for d in await decisions(wy, WY) if d["status"] == "quarantined"]
+    assert (stray["entry_id"], stray["submission_id"]) == (cli_ids[1], strays["submission_id"])
+    assert "Darlington" in stray["reason"]
+    assert_each_region_on_one_node_in_its_slot(cluster)
+
+
+def assert_each_region_on_one_node_in_its_slot(cluster: LocalCluster) -> None:
+    placed: dict[str, set[int]] = {}
+    for port, names in keys_by_node(cluster).items():
+        for name in names:
+            assert name.startswith(("intel:{ne}:", "intel:{wy}:")), name
+            placed.setdefault(name[:len("intel:{ne}:")], set()).add(port)
+    assert {region: len(ports) for region, ports in placed.items()} == {"intel:{ne}:": 1, "intel:{wy}:": 1}
+    for keys in (NE, WY):
+        assert keys.slot is not None
+        [port] = placed[f"{keys.prefix}:"]
+        assert port == cluster.master_of(keys.slot).port
+        node = next(node for node in cluster.nodes if node.port == port).client()
+        try:
+            names = [key for key in keys_by_node(cluster)[port] if key.startswith(f"{keys.prefix}:")]
+            assert len(names) > 10 and {node.cluster("KEYSLOT", name) for name in names} == {keys.slot}
+        finally:
+            node.close()
+
+
+async def test_a_team_reads_and_a_partner_writes_through_any_seed(cluster: LocalCluster) -> None:
+    """The URL's seeds are only where to ask: a client seeded with one replica still writes to the master."""
+    assert NE.slot is not None
+    master = cluster.master_of(NE.slot)
+    [replica] = cluster.replicas_of(master)
+    url = Settings(redis_url=f"redis+cluster://127.0.0.1:{replica.port}", region="ne").cluster_url()
+    client = redis_client(str(url))
+    try:
+        entry_id = await PartnerClient(client, "hmrc", NE).publish(new(intelligence_report, partner="hmrc"))
+        info = await client.execute_command("CLIENT", "INFO")  # type: ignore[no-untyped-call]
+        assert f"laddr=127.0.0.1:{master.port}" in info.decode()
+    finally:
+        await client.aclose()
+    direct = master.client()
+    try:
+        assert [row[0].decode() for row in stream_rows(direct.xrange(NE.ingress("hmrc"), entry_id, entry_id))] == \
+            [entry_id]
+    finally:
+        direct.close()
+
+
+async def test_a_cluster_client_is_plain_redis_py(cluster: LocalCluster) -> None:
+    assert NE.slot is not None
+    url = Settings(redis_url=cluster.url, region="ne").cluster_url()
+    client = redis_client(str(url))
+    try:
+        assert isinstance(client, aioredis.Redis) and await client.ping()
+        with pytest.raises(redis.exceptions.ResponseError, match="same slot"):
+            await client.mget(NE.decisions, WY.decisions)  # another region's keys are not this node's business
+    finally:
+        await client.aclose()
