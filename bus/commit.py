@@ -12,6 +12,7 @@ import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
 from enum import StrEnum
+from typing import Any
 
 import redis.asyncio as aioredis
 
@@ -20,6 +21,7 @@ from bus.errors import TransportError, UnreachableError
 from bus.keys import ROUTER_GROUP, Keys
 from bus.library import Library, Operation
 from bus.plan import Mode, Plan
+from bus.replicas import NO_WAIT, Durability, Waiter
 from bus.transport import text, translate_errors
 from bus.wire import Entry
 
@@ -43,17 +45,38 @@ class Outcome:
 
 
 class Committer:
+    """``durability``: the replicas each commit waits for (``bus.replicas``); ``unreplicated`` counts the
+    commits that reached fewer (they stand; a failover could lose them, and their entries would be decided
+    again on the promoted replica)."""
+
     def __init__(self, client: aioredis.Redis, library: Library, keys: Keys, consumer: str,
-                 group: str = ROUTER_GROUP) -> None:
+                 group: str = ROUTER_GROUP, durability: Durability = NO_WAIT) -> None:
         self._client = client
         self._library = library
         self._keys = keys
         self._consumer = consumer
         self._group = group
+        self._durability = durability
+        self._waiter = Waiter(client, durability)
 
     def using(self, client: aioredis.Redis, library: Library) -> Committer:
         """This committer, on another client (the scout's own connection)."""
-        return Committer(client, library, self._keys, self._consumer, self._group)
+        return Committer(client, library, self._keys, self._consumer, self._group, self._durability)
+
+    @property
+    def unreplicated(self) -> int:
+        return self._waiter.degraded
+
+    async def _call(self, keys: list[str], args: list[Any]) -> Any:
+        if not self._durability.waits:
+            async with translate_errors("commit"):
+                return await self._library.call(Operation.COMMIT, keys, args)
+        waited = await self._waiter.run("commit", lambda pipe: self._library.queue(pipe, Operation.COMMIT, keys, args))
+        if waited.short and waited.reached < waited.asked:
+            log.warning("a commit reached %d of %d replicas within %d ms: it stands, but a failover now could "
+                        "lose it (its entries would then be decided again)", waited.reached, waited.asked,
+                        self._durability.timeout_ms)
+        return waited.replies[0]
 
     async def commit(self, plan: Plan, mode: Mode = "router") -> tuple[list[Outcome], list[Failure]]:
         """Commit one plan; (outcomes, failures of entries Redis refused on their own)."""
@@ -61,8 +84,7 @@ class Committer:
             return [], []
         keys, args = plan.call_args(self._group, self._consumer, mode)
         try:
-            async with translate_errors("commit"):
-                reply = await self._library.call(Operation.COMMIT, keys, args)
+            reply = await self._call(keys, args)
         except UnreachableError:
             raise
         except TransportError as exc:

@@ -126,3 +126,13 @@ class LibraryMissingError(TransportError):
 
 class UnreachableError(TransportError):
     """Redis could not be reached, or the connection broke or timed out: retry the whole operation."""
+
+
+class NotReplicatedError(TransportError):
+    """Writes Redis stored on its master but that did not reach the replicas asked for (``WAIT``) in time: a
+    failover now could lose them. ``entry_ids`` are the entries written; publishing them again is safe (the
+    bus deduplicates by ``submission_id``), which is what retrying does."""
+
+    def __init__(self, message: str, entry_ids: list[str]) -> None:
+        super().__init__(message)
+        self.entry_ids = entry_ids

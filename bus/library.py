@@ -124,6 +124,13 @@ class Library:
         other._functions, other._shas = self._functions, self._shas
         return other
 
+    def queue(self, pipe: Any, op: Operation, keys: list[str], args: list[Any]) -> None:
+        """Add one operation to a pipeline (``bus.replicas.Waiter`` sends it with its WAIT)."""
+        if self.uses_functions:
+            pipe.fcall(function_name(op), len(keys), *keys, *args)
+        else:
+            pipe.evalsha(self._shas[op], len(keys), *keys, *args)
+
     async def call(self, op: Operation, keys: list[str], args: list[Any]) -> Any:
         """Run one operation (the caller translates errors: it knows what it was doing)."""
         if self.uses_functions:

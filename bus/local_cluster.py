@@ -73,7 +73,8 @@ class LocalCluster:
 
     def wait_ready(self, timeout: float = READY_TIMEOUT) -> None:
         """Until every running node says ``cluster_state:ok``, all 16384 slots are served by running masters,
-        and each running replica's link to its master is up."""
+        each running replica's link to its master is up, and (all nodes running) every master's replicas are
+        listed in ``CLUSTER SLOTS`` (which lists a replica once its offset has been gossiped)."""
         deadline = time.monotonic() + timeout
         while not self._ready():
             if time.monotonic() > deadline:
@@ -87,16 +88,23 @@ class LocalCluster:
             try:
                 if b"cluster_state:ok" not in _ask(client, "CLUSTER", "INFO"):
                     return False
-                served: int = sum(int(row[1]) - int(row[0]) + 1 for row in _ask(client, "CLUSTER", "SLOTS")
-                                  if int(row[2][1]) in ports)
+                rows = _ask(client, "CLUSTER", "SLOTS")
+                served: int = sum(int(row[1]) - int(row[0]) + 1 for row in rows if int(row[2][1]) in ports)
+                listed = min(len(row) - 3 for row in rows)  # replicas the cluster lists as available
                 info = client.info("replication")
-                if served != 16384 or (info["role"] == "slave" and info.get("master_link_status") != "up"):
+                if served != 16384 or listed < self._replicas_up() or (
+                        info["role"] == "slave" and info.get("master_link_status") != "up"):
                     return False
             except redis.RedisError:
                 return False
             finally:
                 client.close()
         return True
+
+    def _replicas_up(self) -> int:
+        """The replicas each master should have now: as many as were made, less one per node not running
+        (a dead master's replica is promoted and has none until the dead node rejoins)."""
+        return max(0, self.replicas - (len(self.nodes) - len(self.running())))
 
     def _describe(self) -> str:
         states = []

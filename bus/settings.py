@@ -44,6 +44,9 @@ class Settings(BaseSettings):
         "Replicas each write must reach (WAIT) before a publish or a commit counts as acknowledged: 0 (no WAIT) "
         "on a single Redis, 1 on a cluster with one replica per master (bus.replicas)."))
     replica_timeout_ms: int = Field(default=1000, ge=1, le=60_000, description="How long one WAIT may take.")
+    replicas_strict: bool = Field(default=False, description=(
+        "Never acknowledge a publish on fewer replicas than INTELBUS_REPLICAS (it fails and is retried); "
+        "default: acknowledge on as many as the region's master has, counted as degraded (bus.replicas)."))
     ruleset: Path | None = Field(default=None, description="Ruleset file; default: the shipped one.")
     reference: Path | None = Field(default=None, description="OCG register folder; default: sample.")
     batch_size: int = Field(default=200, ge=1, le=10_000, description="Most entries one read takes (all streams).")
@@ -80,7 +83,7 @@ class Settings(BaseSettings):
         return Keys.of(self.prefix, self.region)
 
     def durability(self) -> Durability:
-        return Durability(self.replicas, self.replica_timeout_ms)
+        return Durability(self.replicas, self.replica_timeout_ms, self.replicas_strict)
 
     def cluster_url(self) -> str | None:
         """``redis_url`` pinned to the region's slot when it is a cluster's (``bus.cluster``); else None.

@@ -29,10 +29,11 @@ from typing import Any, TypeVar
 import orjson
 import redis.asyncio as aredis
 
-from bus.errors import SubmissionRejected, TransportError
+from bus.errors import NotReplicatedError, SubmissionRejected, TransportError
 from bus.keys import Keys
 from bus.receipts import Receipt
-from bus.transport import text, translate_errors
+from bus.replicas import NO_WAIT, Durability, Waiter
+from bus.transport import text
 from producers.receipts import wait_for_receipts
 from schemas.common import SubmissionBase
 from schemas.parse import parse_submission
@@ -101,11 +102,19 @@ class PartnerClient:
 
     Safe to retry: the bus deduplicates by ``submission_id``, so publishing the same submission again
     after an error (even one that happened after Redis stored it) routes it once.
+
+    ``durability`` (``bus.replicas``): with ``replicas`` above 0, each publish also waits (WAIT, on the same
+    connection) until that many replicas have the entries, or as many as the region's master has now (then
+    ``degraded`` counts it); with ``strict`` it raises ``NotReplicatedError`` when fewer have them in time
+    (the chunk methods retry it, as they retry any ``TransportError``).
     """
 
     def __init__(self, redis: aredis.Redis, partner: str, keys: Keys = DEFAULT_KEYS, *,
-                 attempts: int = DEFAULT_ATTEMPTS, base_delay: float = DEFAULT_BASE_DELAY) -> None:
+                 attempts: int = DEFAULT_ATTEMPTS, base_delay: float = DEFAULT_BASE_DELAY,
+                 durability: Durability = NO_WAIT) -> None:
         self.redis = redis
+        self.durability = durability
+        self._waiter = Waiter(redis, durability)
         self.partner = partner
         self.keys = keys
         self.stream = keys.ingress(partner)
@@ -129,10 +138,7 @@ class PartnerClient:
     async def publish(self, submission: SubmissionLike) -> str:
         """Validate and XADD one submission; returns its entry id. Raises ``SubmissionRejected`` or
         ``TransportError`` (no retry here; publishing again is safe, see the class docstring)."""
-        data = self.prepare(submission)
-        async with translate_errors(f"publishing to {self.stream}"):
-            entry_id = await self.redis.xadd(self.stream, {PAYLOAD_FIELD: data})
-        return text(entry_id)
+        return (await self._send_chunk([self.prepare(submission)]))[0]
 
     async def publish_many(self, items: Iterable[SubmissionLike], chunk: int = 500) -> list[str]:
         """Validate every item, then XADD them in pipelined (non-transactional) chunks of ``chunk``.
@@ -171,10 +177,22 @@ class PartnerClient:
 
     async def _send_chunk(self, payloads: Sequence[bytes]) -> list[str]:
         action = f"publishing {len(payloads)} submissions to {self.stream}"
-        async with translate_errors(action), self.redis.pipeline(transaction=False) as pipe:
+
+        def queue(pipe: Any) -> None:
             for data in payloads:
                 pipe.xadd(self.stream, {PAYLOAD_FIELD: data})
-            results = await pipe.execute()
-        return [text(entry_id) for entry_id in results]
+
+        waited = await self._waiter.run(action, queue)
+        ids = [text(entry_id) for entry_id in waited.replies]
+        if waited.short and self.durability.strict:
+            raise NotReplicatedError(f"{action}: stored, but on {waited.reached} of {self.durability.replicas} "
+                                     f"replicas after {self.durability.timeout_ms} ms; a failover could lose them, "
+                                     "so they count as not acknowledged (publishing again is safe)", ids)
+        return ids
+
+    @property
+    def degraded(self) -> int:
+        """Publishes acknowledged on fewer replicas than ``durability.replicas`` (``bus.replicas``)."""
+        return self._waiter.degraded
 
 

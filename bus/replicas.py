@@ -1,0 +1,114 @@
+"""Waiting for replicas (``WAIT``): what an acknowledged write means on a Redis with replicas (a cluster).
+
+Redis replicates asynchronously: a write the master acknowledged can be lost if the master dies before a
+replica has it and that replica is promoted. ``WAIT <replicas> <timeout>`` after a write returns how many
+replicas have every write of *this connection* so far, so the write and its WAIT must go on one connection:
+here they are one pipeline. ``Durability(replicas=0)`` (the default, and all a single Redis can give) sends
+no WAIT. The contract (README, "Running on a Redis Cluster"):
+
+- a partner's publish returns once the entries are on the replicas it waits for; a router's commit waits
+  too, so a master's death loses at most what the replicas had not acknowledged, and a lost commit leaves its
+  entries pending on the promoted replica, where they are decided again (once: a commit is one script call,
+  replicated whole or not at all);
+- it waits for ``replicas``, or for as many as the cluster lists as healthy for the region's master when that
+  is fewer (after a failover the promoted master has none until its old master rejoins as its replica):
+  such a write is acknowledged *degraded* (counted, logged), because refusing every write would stop the
+  region's intake, threat to life included, on one node's death;
+- ``strict``: never degraded; a publish that did not reach ``replicas`` in time raises
+  :class:`bus.errors.NotReplicatedError` (publishing again is safe: the bus deduplicates), and the partner
+  retries until the replicas are back. A commit is never undone either way: it is counted and logged.
+
+WAIT makes loss unlikely, not impossible (a replica that had the write can still lose a promotion race),
+as the Redis Cluster specification says.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import redis.asyncio as aioredis
+
+from bus.transport import translate_errors
+
+RECHECK_SECONDS = 1.0  # how often a waiter asks the cluster how many healthy replicas the region's master has
+
+log = logging.getLogger("intelbus.replicas")
+
+
+@dataclass(frozen=True, slots=True)
+class Durability:
+    replicas: int = 0  # replicas each write must reach before it counts as acknowledged; 0: no WAIT
+    timeout_ms: int = 1000  # how long one WAIT may take
+    strict: bool = False  # never acknowledge with fewer (see the module docstring)
+
+    @property
+    def waits(self) -> bool:
+        return self.replicas > 0
+
+
+NO_WAIT = Durability()
+
+
+@dataclass(frozen=True, slots=True)
+class Waited:
+    replies: list[Any]  # of the commands queued, in order
+    reached: int  # replicas that had them in time (asked when nothing was waited for)
+    asked: int  # what this write waited for (fewer than durability.replicas when degraded)
+    short: bool  # fewer than durability.replicas have it: degraded, or (strict) not acknowledged
+
+
+class Waiter:
+    """WAITs after a client's writes, for ``durability.replicas`` or (unless strict) as many as the cluster
+    lists as healthy for the master of the client's slot (asked again every ``RECHECK_SECONDS``). On a single
+    Redis (no slot) it waits for ``durability.replicas``. ``degraded`` counts the writes acknowledged short."""
+
+    def __init__(self, client: aioredis.Redis, durability: Durability) -> None:
+        self.client = client
+        self.durability = durability
+        self.degraded = 0
+        self._listed: int | None = None
+        self._checked = 0.0
+
+    async def _target(self) -> int:
+        asked = self.durability.replicas
+        slot = self.client.connection_pool.connection_kwargs.get("slot")
+        if not asked or self.durability.strict or slot is None:
+            return asked
+        if self._listed is None or time.monotonic() - self._checked > RECHECK_SECONDS:
+            reply = await self.client.execute_command("CLUSTER", "SLOTS")  # type: ignore[no-untyped-call]
+            listed = healthy_replicas(reply, slot)
+            if listed != self._listed and listed < asked:
+                log.warning("the region's master has %d healthy replicas, fewer than the %d each write waits for: "
+                            "writes are acknowledged on %d until more rejoin", listed, asked, listed)
+            self._listed, self._checked = listed, time.monotonic()
+        return min(asked, self._listed)
+
+    async def run(self, doing: str, queue: Callable[[Any], None]) -> Waited:
+        """Run the commands ``queue(pipe)`` adds to a pipeline and then WAIT, on one connection. The first
+        error reply is raised (a ``TransportError``)."""
+        async with translate_errors(doing):
+            target = await self._target()
+            async with self.client.pipeline(transaction=False) as pipe:
+                queue(pipe)
+                if target:
+                    pipe.execute_command("WAIT", target, self.durability.timeout_ms)
+                replies = list(await pipe.execute())
+        reached = int(replies.pop()) if target else 0
+        short = min(reached, target) < self.durability.replicas
+        if short:
+            self.degraded += 1
+            if target and reached < target:
+                self._listed = None  # a replica listed as healthy did not answer in time: ask again next write
+        return Waited(replies, reached, target, short)
+
+
+def healthy_replicas(reply: Any, slot: int) -> int:
+    """Replicas of the master serving ``slot`` in a ``CLUSTER SLOTS`` reply (it leaves failed ones out)."""
+    for row in reply or ():
+        if int(row[0]) <= slot <= int(row[1]):
+            return len(row) - 3
+    return 0
