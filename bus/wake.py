@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import math
 from contextlib import suppress
 from typing import Any
 
@@ -64,7 +65,7 @@ class Wake:
     async def _listen(self, listener: AbstractConnection) -> None:
         try:
             while True:
-                message: Any = await listener.read_response(timeout=None)
+                message: Any = await listener.read_response(timeout=math.inf)  # None: redis-py's 5 s default
                 if isinstance(message, list) and message and message[0] == b"message":
                     self.event.set()
         except asyncio.CancelledError:
