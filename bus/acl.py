@@ -28,7 +28,13 @@ user                     may
 ``default``              off: a connection that does not authenticate can do nothing
 =======================  ===============================================================================
 
-Every user may also PING, HELLO and CLIENT SETNAME (connection set-up and health checks). CLIENT
+Every user may also PING, HELLO and CLIENT SETNAME (connection set-up and health checks). On a Redis Cluster
+(``cluster=True``, ``intelbus acl generate --cluster``) every user may also ask ``CLUSTER SLOTS`` (where the
+region's slot is served, ``bus.cluster``: node addresses, no keys) and ``WAIT`` (``bus.replicas``), and each
+user's name carries its region (``ne.router``, ``ne.partner-ukfiu``) so that several regions' users live on
+one cluster side by side; ``intelbus acl load`` sets them on every node (``bus.acl_load``), and the file
+leaves out the ``default`` user, which is the operators' to turn off once replication has a user of its own
+(``masteruser``: a replica logs in to its master, after a failover too). CLIENT
 SETINFO, which redis-py sends on connect and whose error it ignores, is not granted: Redis 7.0 rejects an
 ACL file naming that subcommand (it arrived in 7.2). The rules use only syntax Redis 6.2 and 7.0 both
 load (no ``%R~``/``%W~`` key permissions), but for one thing: a file for Redis 7 gives the five narrow
@@ -74,7 +80,7 @@ import hashlib
 import re
 import secrets
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Literal
 
 from bus.errors import ConfigError
@@ -90,6 +96,7 @@ SAFE_PREFIX = re.compile(r"^[A-Za-z0-9_.-]+(?::\{[A-Za-z0-9_.-]+\})?$")
 
 RedisVersion = Literal["7", "6.2"]
 CONNECTION = ("+ping", "+hello", "+client|setname")
+CLUSTER_CONNECTION = ("+cluster|slots", "+wait")  # bus.cluster: where the slot is; bus.replicas: WAIT
 ROUTER_RUNS = (  # what lua/*.lua run: a function's commands are checked against its caller's rights
     "+xreadgroup", "+xack", "+xclaim", "+xpending", "+xrange", "+xrevrange", "+xlen", "+xadd", "+xgroup|create",
     "+xgroup|setid", "+xinfo|stream", "+xinfo|groups", "+hget", "+hset", "+hdel", "+time",
@@ -152,6 +159,7 @@ class AclUser:
     password: str | None = field(default=None, repr=False)
     channels: tuple[str, ...] = ()  # Pub/Sub channels it may subscribe to (exact names)
     selectors: tuple[Selector, ...] = ()  # Redis 7 only: narrower grants beside the root permissions
+    cluster: bool = False  # a Redis Cluster's user: its URL is redis+cluster://
 
     @property
     def password_hash(self) -> str | None:
@@ -177,6 +185,9 @@ class AclUser:
     def url(self, host_hint: str) -> str:
         if self.password is None:
             raise ValueError(f"user {self.name} has no password")
+        if self.cluster:
+            seeds = ",".join(_host_port(host) for host in host_hint.split(","))
+            return f"redis+cluster://{self.name}:{self.password}@{seeds}"
         return f"redis://{self.name}:{self.password}@{_host_port(host_hint)}/0"
 
     @property
@@ -265,22 +276,34 @@ DEFAULT_USER = AclUser("default", "default", None, (), (), None)
 
 
 def users_for(partners: Iterable[str], teams: Iterable[str], keys: Keys,
-              password: Callable[[], str] = new_password, redis_version: RedisVersion = "7") -> list[AclUser]:
-    """router, admin (Redis 7), one user per partner, one per team, operator, and ``default`` off."""
+              password: Callable[[], str] = new_password, redis_version: RedisVersion = "7",
+              cluster: bool = False) -> list[AclUser]:
+    """router, admin (Redis 7), one user per partner, one per team, operator, and ``default`` off; on a
+    cluster (a region's keys only) the same, named for the region, and no ``default`` (module docstring)."""
     users = [router_user(keys, password(), redis_version)]
     if redis_version == "7":
         users.append(admin_user(password()))
     users += [partner_user(partner, keys, password(), redis_version) for partner in sorted(partners)]
     users += [team_user(team, keys, password(), redis_version) for team in sorted(teams)]
-    users += [operator_user(keys, password()), DEFAULT_USER]
+    users += [operator_user(keys, password())]
+    users = _on_cluster(users, keys) if cluster else [*users, DEFAULT_USER]
     _check_unique(users)
     return users
 
 
+def _on_cluster(users: list[AclUser], keys: Keys) -> list[AclUser]:
+    if keys.region is None:
+        raise ConfigError("a Redis Cluster's ACL is a region's: set INTELBUS_REGION (its users are named for it, "
+                          "and its keys are all in its slot)")
+    region = _safe("region", keys.region)
+    return [replace(user, name=f"{region}.{user.name}", commands=(*user.commands, *CLUSTER_CONNECTION), cluster=True)
+            for user in users]
+
+
 def acl_users(ruleset: Ruleset, keys: Keys, password: Callable[[], str] = new_password,
-              redis_version: RedisVersion = "7") -> list[AclUser]:
+              redis_version: RedisVersion = "7", cluster: bool = False) -> list[AclUser]:
     """The users of the registry in ``ruleset``; fresh passwords from ``password`` (one call per user)."""
-    return users_for(ruleset.partners, ruleset.team_ids, keys, password, redis_version)
+    return users_for(ruleset.partners, ruleset.team_ids, keys, password, redis_version, cluster)
 
 
 def _check_unique(users: Sequence[AclUser]) -> None:
@@ -314,10 +337,11 @@ def _describe(user: AclUser) -> str:
 
 
 def render_credentials(users: Iterable[AclUser], host_hint: str) -> str:
-    """``INTELBUS_USER_<NAME>=redis://<name>:<password>@<host>:<port>/0`` per user that can log in.
+    """``INTELBUS_USER_<NAME>=redis://<name>:<password>@<host>:<port>/0`` per user that can log in (a cluster's:
+    ``redis+cluster://<name>:<password>@<host>:<port>,...``).
 
     Secret: hand each party its own line only. ``host_hint`` is ``host`` or ``host:port`` (port 6379
-    when left out)."""
+    when left out), or for a cluster several, comma-separated: the seed nodes."""
     lines = [
         "# intelbus Redis credentials (secret). Hand each party only its own line; Redis holds only hashes.",
         "# Each value is a REDIS_URL for that party's client; the keys after each description are that party's"

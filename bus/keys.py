@@ -52,6 +52,12 @@ class Keys:
         return cls(prefix if region is None else f"{prefix}:{{{region}}}")
 
     @property
+    def region(self) -> str | None:
+        """The region's id: the prefix's hash tag (``intel:{ne}`` -> ``ne``); None without one."""
+        tag = _tag(self.prefix.encode())
+        return None if tag is None else tag.decode()
+
+    @property
     def slot(self) -> int | None:
         """The Redis Cluster hash slot every key of a region is in; None when the prefix holds no hash tag (each
         key then hashes on its whole name)."""

@@ -671,3 +671,28 @@ def test_cli_acl_generate(tmp_path: Path, capsys: pytest.CaptureFixture[str]) ->
         args.handler(parser.parse_args(["acl", "generate", str(tmp_path)]), Settings())
     force = parser.parse_args(["acl", "generate", str(tmp_path), "--force"])
     assert force.handler(force, Settings()) == 0
+
+
+def test_a_clusters_users_are_the_regions_and_may_find_its_node_and_wait() -> None:
+    users = acl_users(load_ruleset(), Keys.of("intel", "ne"), password=lambda: "pw", cluster=True)
+    assert [user.name for user in users][:2] == ["ne.router", "ne.admin"]
+    assert all(user.name.startswith("ne.") and {"+cluster|slots", "+wait"} <= set(user.commands) for user in users)
+    assert "default" not in {user.role for user in users}  # the operators' to turn off (bus.acl_load)
+    assert users[0].url("a:7000,b:7001") == "redis+cluster://ne.router:pw@a:7000,b:7001"
+    assert not {"+cluster|slots", "+wait"} & set(acl_users(load_ruleset(), Keys(), password=lambda: "pw")[0].commands)
+    with pytest.raises(ConfigError, match="INTELBUS_REGION"):
+        acl_users(load_ruleset(), Keys(), cluster=True)
+
+
+def test_acl_load_keeps_a_selector_one_argument_and_leaves_default_alone(tmp_path: Path) -> None:
+    from bus.acl_load import acl_lines, rule_arguments
+
+    assert rule_arguments("user t on (+xadd ~a:{x}:b) (+get ~c) -@all") == [
+        "user", "t", "on", "(+xadd ~a:{x}:b)", "(+get ~c)", "-@all"]
+    path = tmp_path / "users.acl"
+    path.write_text(render_aclfile(acl_users(load_ruleset(), Keys.of("intel", "ne"), password=lambda: "pw")))
+    names = [name for name, _ in acl_lines(path)]
+    assert "default" not in names and "router" in names
+    path.write_text("users router on\n")
+    with pytest.raises(ConfigError, match=r"users\.acl:1"):
+        acl_lines(path)

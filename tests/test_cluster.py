@@ -8,23 +8,29 @@ with its own cluster, is in ``test_cluster_failover.py``."""
 
 from __future__ import annotations
 
+import os
 import subprocess
+import sys
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import orjson
 import pytest
 import redis
 import redis.asyncio as aioredis
+from acl_server import read_credentials
 from policy_cases import intelligence_report, sar
 from redis_replies import stream_rows
 from router_harness import drained, running_router
 
+from bus.errors import PermissionDeniedError
 from bus.keys import Keys
 from bus.local_cluster import LocalCluster
 from bus.redis_binary import find_redis_cli
+from bus.replicas import Durability
 from bus.settings import Settings
 from bus.transport import client as redis_client
 from consumers import TeamClient
@@ -187,3 +193,47 @@ async def test_a_cluster_client_is_plain_redis_py(cluster: LocalCluster) -> None
             await client.mget(NE.decisions, WY.decisions)  # another region's keys are not this node's business
     finally:
         await client.aclose()
+
+
+def intelbus(*args: str, **env: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "bus.cli", *args], cwd=ROOT, capture_output=True, text=True,
+                          env=os.environ | env, timeout=60)
+
+
+async def test_a_regions_acl_is_set_on_every_node_and_holds_there(cluster: LocalCluster, tmp_path: Path) -> None:
+    """``acl generate --cluster`` and ``acl load``: the region's users on every node, replicas too (a promoted
+    replica must know them); each party routes, publishes (waiting for a replica) and reads as itself, and
+    cannot touch another partner's stream or another region's keys."""
+    seeds = ",".join(f"127.0.0.1:{node.port}" for node in cluster.nodes)
+    made = intelbus("acl", "generate", str(tmp_path / "acl"), "--cluster", "--host", seeds, INTELBUS_REGION="ne")
+    assert made.returncode == 0, made.stderr
+    assert "default" not in (tmp_path / "acl" / "users.acl").read_text()
+    loaded = intelbus("acl", "load", str(tmp_path / "acl"), REDIS_URL=cluster.url)
+    assert loaded.returncode == 0, loaded.stderr
+    assert loaded.stdout.count("users set") == len(cluster.nodes)
+    for node in cluster.nodes:
+        with node.client() as direct:
+            assert direct.acl_getuser("ne.router") and direct.acl_getuser("ne.partner-ukfiu")
+    urls = read_credentials(tmp_path / "acl" / "credentials.env")
+    assert all(url.startswith("redis+cluster://ne.") for url in urls.values())
+    functions = intelbus("functions", "load", REDIS_URL=urls["ne.admin"], INTELBUS_REGION="ne")
+    assert functions.returncode == 0, functions.stderr
+    publisher = redis_client(str(Settings(redis_url=urls["ne.partner-ukfiu"], region="ne").cluster_url()))
+    try:
+        partner = PartnerClient(publisher, "ukfiu", NE, durability=Durability(1, 2000, strict=True))
+        async with running_router(urls["ne.router"], region="ne", replicas=1) as router:
+            entry_id = await partner.publish(new(sar, defence_type="daml"))
+            await drained(router)
+            [receipt] = (await partner.wait_for_receipts([entry_id], timeout=30)).values()
+        assert receipt.outcome == "accepted" and router.stats.failed == 0
+        with pytest.raises(PermissionDeniedError):
+            await PartnerClient(publisher, "hmrc", NE).publish(new(intelligence_report, partner="hmrc"))
+    finally:
+        await publisher.aclose()
+    assert WY.slot is not None
+    other = cluster.master_of(WY.slot)
+    password = urlsplit(urls["ne.partner-ukfiu"]).password
+    with other.client() as admin, redis.Redis(port=other.port, username="ne.partner-ukfiu", password=password) as ne:
+        assert admin.acl_getuser("ne.partner-ukfiu")  # set there too, yet no use for Wyvern's keys
+        with pytest.raises(redis.exceptions.NoPermissionError):
+            ne.xadd(WY.ingress("ukfiu"), {"payload": b"{}"})

@@ -43,7 +43,8 @@ def _write(path: Path, text: str, mode: int) -> None:
 
 
 def generate(ruleset: Ruleset, keys: Keys, out_dir: Path, *, force: bool = False,
-             host_hint: str = DEFAULT_HOST, redis_version: RedisVersion = "7") -> tuple[Path, Path]:
+             host_hint: str = DEFAULT_HOST, redis_version: RedisVersion = "7",
+             cluster: bool = False) -> tuple[Path, Path]:
     """Write ``users.acl`` and ``credentials.env`` into ``out_dir`` (created if missing) with fresh
     passwords; returns their paths. Raises ``ConfigError`` if either exists and ``force`` is false."""
     acl_path, credentials_path = out_dir / ACL_FILE, out_dir / CREDENTIALS_FILE
@@ -51,7 +52,7 @@ def generate(ruleset: Ruleset, keys: Keys, out_dir: Path, *, force: bool = False
     if existing and not force:
         raise ConfigError(f"refusing to overwrite {', '.join(existing)} (give --force to replace them; "
                           "every password changes)")
-    users = acl_users(ruleset, keys, redis_version=redis_version)
+    users = acl_users(ruleset, keys, redis_version=redis_version, cluster=cluster)
     try:
         out_dir.mkdir(parents=True, exist_ok=True)
         _write(credentials_path, render_credentials(users, host_hint), CREDENTIALS_MODE)
@@ -73,7 +74,15 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
     gen.add_argument("--redis-version", choices=["7", "6.2"], default="7",
                      help="the Redis that loads the file: 7 (FCALL only for the router, an admin user to load "
                           "the functions) or 6.2 (no functions: the router needs EVALSHA and SCRIPT LOAD)")
+    gen.add_argument("--cluster", action="store_true",
+                     help="for a Redis Cluster (with INTELBUS_REGION): users named <region>.<name>, allowed CLUSTER "
+                          "SLOTS and WAIT, redis+cluster:// URLs (give the seed nodes as --host h1:p1,h2:p2,...), "
+                          "no default line; set them on every node with: intelbus acl load DIR")
     gen.set_defaults(handler=_generate)
+    load = acl_commands.add_parser("load", help="set DIR/users.acl's users on the Redis of REDIS_URL (a cluster: "
+                                                "on every node) with ACL SETUSER, and ACL SAVE where it can")
+    load.add_argument("dir", type=Path, help="the folder intelbus acl generate wrote")
+    load.set_defaults(handler=_load)
 
 
 def _generate(args: argparse.Namespace, settings: Settings) -> int:
@@ -81,11 +90,36 @@ def _generate(args: argparse.Namespace, settings: Settings) -> int:
 
     ruleset = load_ruleset(args.ruleset or settings.ruleset)
     acl_path, credentials_path = generate(ruleset, settings.keys(), args.dir, force=args.force,
-                                          host_hint=args.host, redis_version=args.redis_version)
+                                          host_hint=args.host, redis_version=args.redis_version,
+                                          cluster=args.cluster)
     users = len(ruleset.partners) + len(ruleset.team_ids) + (3 if args.redis_version == "7" else 2)
-    print(f"wrote {acl_path} ({users} users and default off, for Redis {args.redis_version}; start Redis with "
-          f"--aclfile {acl_path})")
+    if args.cluster:
+        print(f"wrote {acl_path} ({users} users of region {settings.region}, for a Redis {args.redis_version} "
+              f"Cluster; set them on every node with: REDIS_URL=<a cluster URL whose user may ACL SETUSER> "
+              f"intelbus acl load {args.dir})")
+    else:
+        print(f"wrote {acl_path} ({users} users and default off, for Redis {args.redis_version}; start Redis with "
+              f"--aclfile {acl_path})")
     print(f"wrote {credentials_path} (mode 0600: secret; hand each party only its own line)")
     if args.redis_version == "7":
         print("then, once per release: REDIS_URL=$INTELBUS_USER_ADMIN intelbus functions load")
+    return 0
+
+
+def _load(args: argparse.Namespace, settings: Settings) -> int:
+    import asyncio
+
+    from bus.acl_load import load_acl
+
+    if not settings.redis_url:
+        raise ConfigError("set REDIS_URL to the Redis (or a Redis Cluster: redis+cluster://...) to set the users on")
+    path = args.dir / ACL_FILE
+    if not path.is_file():
+        raise ConfigError(f"no {path}: write it first with intelbus acl generate {args.dir}")
+    results = asyncio.run(load_acl(settings.redis_url, path))
+    for result in results:
+        saved = "saved to its ACL file" if result.saved else "not saved (no ACL file: they last until it restarts)"
+        print(f"{result.node} ({result.role}): {result.users} users set, {saved}")
+    print(f"{len(results)} node(s). The default user is untouched: turn it off yourself once replicas log in "
+          "with a user of their own (masteruser)")
     return 0
