@@ -13,6 +13,8 @@ import re
 from typing import Any
 from urllib.parse import urlsplit
 
+from bus.cluster import is_cluster
+from bus.cluster import parse as parse_cluster
 from bus.keys import Keys
 from bus.policy import Ruleset
 from bus.reasons import REASON_CLASSES
@@ -252,6 +254,11 @@ def server_for(url: str | None) -> dict[str, str]:
         return {"host": "localhost", "protocol": "redis",
                 "description": "the embedded redis-server intelbus starts, on a unix socket under <data_dir>/redis "
                                "(`intelbus redis url` prints it); set REDIS_URL to document another"}
+    if is_cluster(url):
+        seeds = [f"{host}:{port}" for host, port in parse_cluster(url).seeds]
+        return {"host": seeds[0], "protocol": "redis",
+                "description": f"a Redis Cluster (REDIS_URL, redis+cluster://), seed nodes {', '.join(seeds)}: each "
+                               "region's keys are in one hash slot, served by one master at a time (bus.cluster)"}
     parts = urlsplit(url)
     if parts.scheme == "unix":
         return {"host": "localhost", "pathname": parts.path, "protocol": "redis",

@@ -128,6 +128,8 @@ class SlotConnection(aioredis.Connection):
 
     def __init__(self, *, seeds: Sequence[tuple[str, int]], slot: int, **kwargs: Any) -> None:
         host, port = seeds[0]
+        for given in ("host", "port", "db"):  # where it connects is the cluster's answer (FastStream passes them)
+            kwargs.pop(given, None)
         super().__init__(host=host, port=port, **kwargs)
         self._address = ClusterAddress(tuple(seeds), kwargs.get("username"), kwargs.get("password"), slot)
         self._seed_options = {k: kwargs[k] for k in _SEED_OPTIONS if k in kwargs}
@@ -162,6 +164,18 @@ def pool(url: str, connection_class: type[SlotConnection] = SlotConnection, **op
     options.pop("socket_keepalive", None)  # SlotConnection is TCP: keepalive is its default
     return aioredis.ConnectionPool(connection_class=connection_class, seeds=address.seeds, slot=address.slot,
                                    **options)
+
+
+def connection_options(url: str) -> dict[str, Any]:
+    """Keyword arguments that make a ``redis.asyncio.ConnectionPool`` (or FastStream's ``RedisBroker``, which
+    passes its own on to one) connect to the master of the URL's slot: ``RedisBroker(**connection_options(url))``.
+    Raises ``ValueError`` as :func:`pool` does."""
+    address = parse(url)
+    if address.slot is None:
+        raise ValueError("a Redis Cluster URL needs a region (INTELBUS_REGION)")
+    host, port = address.seeds[0]
+    return {"url": f"redis://{host}:{port}", "connection_class": SlotConnection, "seeds": address.seeds,
+            "slot": address.slot, "username": address.username, "password": address.password}
 
 
 async def nodes(url: str, options: dict[str, Any] | None = None) -> list[tuple[str, int, str]]:

@@ -40,6 +40,7 @@ from faststream.redis.annotations import Redis, RedisBatchStreamMessage
 from faststream.redis.message import RedisBatchStreamMessage as BatchMessage
 from faststream.redis.parser.binary import BinaryMessageFormatV1
 
+from bus import cluster
 from bus.keys import TEAM_GROUP, Keys
 from bus.settings import Settings
 from bus.transport import text
@@ -112,8 +113,12 @@ def handler(team: str, consumer: str, keys: Keys) -> Handler:
 
 
 def build_app(redis_url: str, team: str, consumer: str, keys: Keys = DEFAULT_KEYS) -> FastStream:
-    """The FastStream app for one team: one subscriber per feed stream, groups created at 0 first."""
-    broker = RedisBroker(redis_url, log_level=logging.DEBUG)
+    """The FastStream app for one team: one subscriber per feed stream, groups created at 0 first. A region's
+    ``redis+cluster://`` URL (pinned to its slot, ``Settings.cluster_url``) gives FastStream's ``RedisBroker``
+    the bus's slot-pinned connections (``bus.cluster``): every key of the region is on one node, so it needs
+    none of ``RedisClusterBroker``'s routing, and keeps the pipelines the team client's acks use."""
+    options = cluster.connection_options(redis_url) if cluster.is_cluster(redis_url) else {"url": redis_url}
+    broker = RedisBroker(**options, log_level=logging.DEBUG)
     handle = handler(team, consumer, keys)
     for stream in keys.feeds(team):  # immediate first
         subscriber = broker.subscriber(
@@ -146,7 +151,12 @@ def from_environment() -> FastStream:
         print("set INTELBUS_TEAM (the team id) and REDIS_URL (e.g. redis://host:6379/0)", file=sys.stderr)
         raise SystemExit(2)
     consumer = f"{team}-example-{socket.gethostname()}-{os.getpid()}"
-    return build_app(settings.redis_url, team, consumer, settings.keys())
+    try:
+        url = settings.cluster_url() or settings.redis_url
+    except ValueError as exc:  # a cluster without INTELBUS_REGION
+        print(exc, file=sys.stderr)
+        raise SystemExit(2) from None
+    return build_app(url, team, consumer, settings.keys())
 
 
 def __getattr__(name: str) -> Any:

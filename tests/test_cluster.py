@@ -22,18 +22,23 @@ import pytest
 import redis
 import redis.asyncio as aioredis
 from acl_server import read_credentials
+from faststream.redis import RedisBroker, TestRedisBroker
 from policy_cases import intelligence_report, sar
 from redis_replies import stream_rows
 from router_harness import drained, running_router
 
+from bus import cluster as cluster_url
+from bus.asyncapi import server_for
 from bus.errors import PermissionDeniedError
-from bus.keys import Keys
+from bus.keys import TEAM_GROUP, Keys
 from bus.local_cluster import LocalCluster
 from bus.redis_binary import find_redis_cli
 from bus.replicas import Durability
 from bus.settings import Settings
 from bus.transport import client as redis_client
+from bus.transport import xread_parts
 from consumers import TeamClient
+from consumers.example_service import build_app
 from producers import PartnerClient
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -237,3 +242,58 @@ async def test_a_regions_acl_is_set_on_every_node_and_holds_there(cluster: Local
         assert admin.acl_getuser("ne.partner-ukfiu")  # set there too, yet no use for Wyvern's keys
         with pytest.raises(redis.exceptions.NoPermissionError):
             ne.xadd(WY.ingress("ukfiu"), {"payload": b"{}"})
+
+
+async def test_the_faststream_team_service_reads_its_feed_on_the_cluster(cluster: LocalCluster,
+                                                                        clients: dict[str, aioredis.Redis]) -> None:
+    """FastStream's ``RedisBroker`` on the bus's slot-pinned connections: it reads a routed entry, writes both
+    consultation records and acks, all on the region's node."""
+    ne, team = clients["ne"], "durham.fib"
+    immediate, routine = NE.feeds(team)
+    for stream in (immediate, routine):
+        await ne.xgroup_create(stream, TEAM_GROUP, id="0", mkstream=True)
+    await ne.xadd(routine, {"payload": b"{}", "submission_id": "s-1", "priority": "routine", "view": "full",
+                            "due": "", "decision_id": "1-0"})
+    app = build_app(str(Settings(redis_url=cluster.url, region="ne").cluster_url()), team, "analyst-9", NE)
+    assert isinstance(app.broker, RedisBroker)
+    async with TestRedisBroker(app.broker, with_real=True) as broker:
+        await broker.start()
+        records: list[dict[str, Any]] = []
+        while len(records) < 2:  # the read's record, then the ack's (blocking reads: no sleeps)
+            reply = xread_parts(await ne.xread({NE.consultations(team): "0-0"}, count=10, block=20_000))
+            records = [orjson.loads(fields[b"consultation"]) for _, entries in reply for _, fields in entries]
+    actions = [record["action"] for record in records]
+    assert actions == ["read", "ack"]
+    assert (await ne.xpending(routine, TEAM_GROUP))["pending"] == 0
+
+
+@pytest.mark.parametrize(("url", "error"), [
+    ("redis+cluster://", "at least one host:port"),
+    ("redis+cluster://a:1,b", "'b' is not host:port"),
+    ("redis+cluster://a:1/2", "only database 0"),
+    ("redis+cluster://a:1?slot=16384", "slot must be"),
+    ("redis+cluster://a:99999", "is not host:port"),
+])
+def test_a_bad_cluster_url_is_refused_saying_why(url: str, error: str) -> None:
+    with pytest.raises(ValueError, match=error):
+        cluster_url.parse(url)
+
+
+def test_a_cluster_url_names_its_seeds_login_and_slot() -> None:
+    address = cluster_url.parse("redis+cluster://ne.router:s%40cret@h1:7000,h2:7001")
+    assert (address.seeds, address.username, address.password, address.slot) == (
+        (("h1", 7000), ("h2", 7001)), "ne.router", "s@cret", None)
+    pinned = Settings(redis_url="redis+cluster://h1:7000", region="ne").cluster_url()
+    assert pinned == f"redis+cluster://h1:7000?slot={NE.slot}" and cluster_url.parse(str(pinned)).slot == NE.slot
+    assert Settings(redis_url="redis://h1:6379/0", region="ne").cluster_url() is None  # one Redis: as before
+    assert server_for("redis+cluster://u:pw@h1:7000,h2:7001")["host"] == "h1:7000"  # AsyncAPI: no credentials
+    assert "pw" not in str(server_for("redis+cluster://u:pw@h1:7000,h2:7001"))
+
+
+def test_a_cluster_without_a_region_is_a_clear_error_that_shows_no_password() -> None:
+    with pytest.raises(ValueError, match="INTELBUS_REGION"):
+        Settings(redis_url="redis+cluster://h1:7000").cluster_url()
+    done = intelbus("decisions", REDIS_URL="redis+cluster://u:secret@127.0.0.1:1")
+    assert done.returncode == 2 and "INTELBUS_REGION" in done.stderr and "secret" not in done.stderr + done.stdout
+    bad = intelbus("decisions", REDIS_URL="redis+cluster://u:secret@127.0.0.1:1/3")
+    assert bad.returncode == 2 and "only database 0" in bad.stderr and "secret" not in bad.stderr + bad.stdout

@@ -29,6 +29,7 @@ from bus.cli.progress import Progress, read_lines
 from bus.errors import ReceiptsMissing, SubmissionRejected
 from bus.keys import Keys
 from bus.receipts import OUTCOMES, Receipt
+from bus.replicas import NO_WAIT, Durability
 from producers.client import PartnerClient
 
 
@@ -58,16 +59,17 @@ class PublishSummary:
 
 async def publish_file(redis: aredis.Redis, partner: str, path_or_stdin: str | Path | BinaryIO, keys: Keys,
                        out: TextIO = sys.stdout, err: TextIO = sys.stderr, chunk: int = 500,
-                       wait: float | None = None) -> PublishSummary:
+                       wait: float | None = None, durability: Durability = NO_WAIT) -> PublishSummary:
     """Validate every line of ``path_or_stdin`` (a path, ``"-"`` for stdin, or a binary file object),
     report invalid ones on ``err``, publish the valid ones for ``partner``, and print the summary on ``out``;
     with ``wait``, first wait up to that many seconds for their receipts and print what was not accepted.
+    ``durability``: the replicas each chunk waits for (``bus.replicas``; ``INTELBUS_REPLICAS``).
 
     Raises ``TransportError`` if Redis stays unreachable (after ``retry_transport``'s attempts); chunks
     already sent stay sent, and publishing the file again is safe (dedupe by ``submission_id``).
     """
     started = time.perf_counter()
-    client = PartnerClient(redis, partner, keys)
+    client = PartnerClient(redis, partner, keys, durability=durability)
     valid: list[bytes] = []
     numbers: list[int] = []  # the line number of each valid line
     rejections: list[tuple[int, str]] = []

@@ -168,7 +168,7 @@ def _publish(args: argparse.Namespace, settings: Settings) -> int:
     if args.wait is not None and not 0 < args.wait <= 86_400:
         raise ConfigError("--wait: a number of seconds above 0, at most 86400")
     summary = _with_redis(settings, lambda redis: publish_file(redis, args.partner, args.file, settings.keys(),
-                                                               wait=args.wait))
+                                                               wait=args.wait, durability=settings.durability()))
     quarantined = (summary.outcomes or {}).get("quarantined", 0)
     return 0 if summary.rejected == 0 and quarantined == 0 else 1
 
