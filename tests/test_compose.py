@@ -27,6 +27,8 @@ DOCKERFILE = ROOT / "Dockerfile"
 SCHEMA_FILE = Path(__file__).resolve().parent / "data" / "compose-spec.json"
 PYPROJECT = ROOT / "pyproject.toml"
 
+CLUSTER_SERVICES = {*(f"redis-node-{n}" for n in range(1, 7)), "cluster-create", "functions-ne", "functions-wy",
+                    "router-ne", "router-wy"}
 # `intelbus` subcommands the compose file may use, checked against bus/cli.py once it exists.
 KNOWN_SUBCOMMANDS = ["router"]
 
@@ -143,7 +145,9 @@ def test_vendored_schema_is_a_valid_json_schema() -> None:
 def test_compose_file_parses_and_uses_the_compose_specification_format() -> None:
     compose = _load_compose()
     assert "version" not in compose, "the Compose Specification format has no top-level `version:`"
-    assert set(compose["services"]) == {"redis", "functions", "router", "team-example", "console"}
+    default = {name for name, svc in compose["services"].items() if not svc.get("profiles")}
+    assert default == {"redis", "functions", "router", "team-example", "console"}
+    assert set(compose["services"]) - default == CLUSTER_SERVICES
 
 
 def test_compose_file_validates_against_the_compose_schema() -> None:
@@ -212,7 +216,8 @@ def test_dockerfile_uses_python_311_slim_installs_the_project_and_drops_root() -
 def test_every_project_image_service_runs_a_command_that_exists() -> None:
     compose = _load_compose()
     services = _project_image_services(compose)
-    assert set(services) == {"functions", "router", "team-example", "console"}
+    assert set(services) == {"functions", "router", "team-example", "console", "functions-ne", "functions-wy",
+                             "router-ne", "router-wy"}
     image_entrypoint = _dockerfile_entrypoint()
     for name, svc in services.items():
         entrypoint = _as_argv(svc["entrypoint"]) if "entrypoint" in svc else image_entrypoint
@@ -306,3 +311,43 @@ def test_the_console_listens_on_the_host_loopback_and_keeps_its_consultation_log
     name, mount = volume.split(":")
     assert mount == "/home/intelbus/.intelbus" and name in compose["volumes"]
     assert "install -d -o intelbus -g intelbus /home/intelbus/.intelbus" in (ROOT / "Dockerfile").read_text()
+
+
+def test_the_cluster_profile_is_two_regions_on_three_masters_with_a_replica_each() -> None:
+    """Profile ``cluster``: six durable nodes on fixed addresses in the cluster network, joined once by
+    ``redis-cli --cluster create`` with one replica each, and each region's functions and routers on it."""
+    import ipaddress
+
+    from bus.cluster import parse
+    from bus.settings import Settings
+
+    compose = _load_compose()
+    services = compose["services"]
+    assert all(services[name]["profiles"] == ["cluster"] for name in CLUSTER_SERVICES)
+    subnet = ipaddress.ip_network(compose["networks"]["cluster"]["ipam"]["config"][0]["subnet"])
+    addresses = []
+    for n in range(1, 7):
+        node = services[f"redis-node-{n}"]
+        argv = list(itertools.pairwise(_as_argv(node["command"])))
+        assert {("--cluster-enabled", "yes"), ("--appendonly", "yes"), ("--appendfsync", "always")} <= set(argv)
+        address = node["networks"]["cluster"]["ipv4_address"]
+        assert ipaddress.ip_address(address) in subnet and f"redis-node-{n}" in compose["volumes"]
+        addresses.append(f"{address}:6379")
+    create = " ".join(_as_argv(services["cluster-create"]["command"]))
+    assert f"--cluster create {' '.join(addresses)} --cluster-replicas 1 --cluster-yes" in create
+    assert set(services["cluster-create"]["depends_on"]) == {f"redis-node-{n}" for n in range(1, 7)}
+    for region, ruleset in (("ne", None), ("wy", "examples/regions/wyvern/ruleset.yaml")):
+        router, functions = services[f"router-{region}"], services[f"functions-{region}"]
+        env = router["environment"]
+        assert env["INTELBUS_REGION"] == region == functions["environment"]["INTELBUS_REGION"]
+        assert {f"{h}:{p}" for h, p in parse(env["REDIS_URL"]).seeds} <= set(addresses)
+        assert Settings(redis_url=env["REDIS_URL"], region=region).cluster_url() is not None
+        assert env["INTELBUS_REPLICAS"] == "1"
+        assert router["depends_on"] == {f"functions-{region}": {"condition": "service_completed_successfully"}}
+        assert functions["depends_on"] == {"cluster-create": {"condition": "service_completed_successfully"}}
+        if ruleset is not None:  # its own ruleset, mounted from the repository
+            [mount] = router["volumes"]
+            source, target, _ = mount.split(":")
+            assert env["INTELBUS_RULESET"] == f"{target}/ruleset.yaml" and (ROOT / source / "ruleset.yaml").is_file()
+            assert (ROOT / ruleset).is_file()
+    assert services["router-ne"]["deploy"]["replicas"] == 2  # a region's routers share its group

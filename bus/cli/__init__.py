@@ -36,11 +36,13 @@ def _policy_options(parser: argparse.ArgumentParser) -> None:
 
 DESCRIPTION = "intelbus: the regional intelligence-sharing bus on Redis streams (README.md says it all)."
 ENVIRONMENT = """environment (one settings object; every INTELBUS_* variable is in README.md, "Settings"):
-  REDIS_URL               the bus's Redis: redis://[user:password@]host:port/db, rediss://... or unix:///path;
-                          unset: an embedded redis-server kept under INTELBUS_DATA_DIR
+  REDIS_URL               the bus's Redis: redis://[user:password@]host:port/db, rediss://... or unix:///path,
+                          or a Redis Cluster: redis+cluster://[user:password@]host:port[,host:port...]
+                          (with INTELBUS_REGION); unset: an embedded redis-server kept under INTELBUS_DATA_DIR
   INTELBUS_DATA_DIR       the embedded Redis, audit keys and checkpoints, archive, console log (./.intelbus)
   INTELBUS_PREFIX         the key prefix (intel)
   INTELBUS_REGION         the region's id: its keys' hash tag, <prefix>:{<region>}:... (unset: none)
+  INTELBUS_REPLICAS       replicas each publish and commit waits for (WAIT; 0: none, 1 on a cluster)
   INTELBUS_RULESET        the ruleset file (default: the shipped regional policy)
   INTELBUS_REFERENCE      the OCG register folder (default: the shipped sample)
   INTELBUS_METRICS_PORT   the router's /metrics, /healthz and /readyz (off when unset)
