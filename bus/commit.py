@@ -21,7 +21,7 @@ from bus.errors import TransportError, UnreachableError
 from bus.keys import ROUTER_GROUP, Keys
 from bus.library import Library, Operation
 from bus.plan import Mode, Plan
-from bus.replicas import NO_WAIT, Durability, Waiter
+from bus.replicas import NO_WAIT, Durability, Tally, Waiter
 from bus.transport import text, translate_errors
 from bus.wire import Entry
 
@@ -45,27 +45,24 @@ class Outcome:
 
 
 class Committer:
-    """``durability``: the replicas each commit waits for (``bus.replicas``); ``unreplicated`` counts the
-    commits that reached fewer (they stand; a failover could lose them, and their entries would be decided
-    again on the promoted replica)."""
+    """``durability``: the replicas each commit waits for (``bus.replicas``); ``tally`` counts the commits
+    that reached fewer (they stand; a failover could lose them, and their entries would be decided again on
+    the promoted replica)."""
 
     def __init__(self, client: aioredis.Redis, library: Library, keys: Keys, consumer: str,
-                 group: str = ROUTER_GROUP, durability: Durability = NO_WAIT) -> None:
+                 group: str = ROUTER_GROUP, durability: Durability = NO_WAIT, tally: Tally | None = None) -> None:
         self._client = client
         self._library = library
         self._keys = keys
         self._consumer = consumer
         self._group = group
         self._durability = durability
-        self._waiter = Waiter(client, durability)
+        self._waiter = Waiter(client, durability, tally)
 
     def using(self, client: aioredis.Redis, library: Library) -> Committer:
         """This committer, on another client (the scout's own connection)."""
-        return Committer(client, library, self._keys, self._consumer, self._group, self._durability)
-
-    @property
-    def unreplicated(self) -> int:
-        return self._waiter.degraded
+        return Committer(client, library, self._keys, self._consumer, self._group, self._durability,
+                         self._waiter.tally)
 
     async def _call(self, keys: list[str], args: list[Any]) -> Any:
         if not self._durability.waits:

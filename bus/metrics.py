@@ -51,7 +51,9 @@ def _counters(stats: RouterStats) -> Iterator[Metric]:
             ("intelbus_processing_failures", "Entries whose processing failed (left pending, retried)", stats.failed),
             ("intelbus_ingress_trimmed_entries", "Unread entries a partner trimmed away (audited)", stats.trimmed),
             ("intelbus_ingress_deleted_entries", "Pending entries deleted before a decision (audited)",
-             stats.deleted)):
+             stats.deleted),
+            ("intelbus_commits_unreplicated", "Commits acknowledged on fewer replicas than INTELBUS_REPLICAS "
+             "(a master without its replicas after a failover, or a WAIT that timed out)", stats.replication.short)):
         counter = CounterMetricFamily(name, doc)
         counter.add_metric([], value)
         yield counter

@@ -10,10 +10,11 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from bus.batch import Failure
 from bus.commit import Committer, Outcome
+from bus.replicas import Tally
 
 
 @dataclass
@@ -29,6 +30,7 @@ class RouterStats:
     scouted: int = 0  # threat-to-life entries the scout routed ahead of the queue
     trimmed: int = 0  # unread entries a partner trimmed away (audited)
     deleted: int = 0  # pending entries deleted before anyone decided them (audited)
+    replication: Tally = field(default_factory=Tally)  # commits acknowledged on fewer replicas than asked
 
     def count(self, outcomes: Iterable[Outcome]) -> None:
         self.batches += 1

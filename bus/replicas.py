@@ -53,6 +53,14 @@ class Durability:
 NO_WAIT = Durability()
 
 
+@dataclass(slots=True)
+class Tally:
+    """Writes acknowledged on fewer replicas than ``Durability.replicas`` (degraded, or a WAIT that timed out),
+    shared by the waiters of one router (its batch loop's and its scout's connections) for its metrics."""
+
+    short: int = 0
+
+
 @dataclass(frozen=True, slots=True)
 class Waited:
     replies: list[Any]  # of the commands queued, in order
@@ -64,12 +72,12 @@ class Waited:
 class Waiter:
     """WAITs after a client's writes, for ``durability.replicas`` or (unless strict) as many as the cluster
     lists as healthy for the master of the client's slot (asked again every ``RECHECK_SECONDS``). On a single
-    Redis (no slot) it waits for ``durability.replicas``. ``degraded`` counts the writes acknowledged short."""
+    Redis (no slot) it waits for ``durability.replicas``. ``tally`` counts the writes acknowledged short."""
 
-    def __init__(self, client: aioredis.Redis, durability: Durability) -> None:
+    def __init__(self, client: aioredis.Redis, durability: Durability, tally: Tally | None = None) -> None:
         self.client = client
         self.durability = durability
-        self.degraded = 0
+        self.tally = Tally() if tally is None else tally
         self._listed: int | None = None
         self._checked = 0.0
 
@@ -100,7 +108,7 @@ class Waiter:
         reached = int(replies.pop()) if target else 0
         short = min(reached, target) < self.durability.replicas
         if short:
-            self.degraded += 1
+            self.tally.short += 1
             if target and reached < target:
                 self._listed = None  # a replica listed as healthy did not answer in time: ask again next write
         return Waited(replies, reached, target, short)

@@ -80,7 +80,8 @@ async def run_router(settings: Settings, ruleset: Ruleset, reference: Reference,
         library = Library(client)
         if not await _prepare(client, library, streams, stop):
             return router
-        committer = Committer(client, library, keys, router.consumer, durability=settings.durability())
+        committer = Committer(client, library, keys, router.consumer, durability=settings.durability(),
+                              tally=router.stats.replication)
         lanes = Lanes()  # the scout's commits have right of way over the batch loop's calls
         loops = (
             BatchLoop(library, committer, router.engine, settings, streams, router.consumer, router.progress,

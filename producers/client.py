@@ -193,6 +193,6 @@ class PartnerClient:
     @property
     def degraded(self) -> int:
         """Publishes acknowledged on fewer replicas than ``durability.replicas`` (``bus.replicas``)."""
-        return self._waiter.degraded
+        return self._waiter.tally.short
 
 

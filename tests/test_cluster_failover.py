@@ -23,12 +23,13 @@ import redis.asyncio as aioredis
 from policy_cases import intelligence_report, sar
 from redis_replies import stream_rows
 from router_harness import start_router_process, wait_until
+from test_metrics import get, samples
 
 from bus.errors import NotReplicatedError, TransportError
 from bus.keys import Keys
 from bus.local_cluster import LocalCluster
 from bus.replicas import Durability
-from bus.servers import RedisProc, stop_process
+from bus.servers import RedisProc, free_port, stop_process
 from bus.settings import Settings
 from bus.transport import client as redis_client
 from consumers import TeamClient
@@ -104,7 +105,9 @@ async def test_a_masters_death_loses_nothing_acknowledged_and_routes_nothing_twi
     [replica] = cluster.replicas_of(master)
     env = {"INTELBUS_REGION": "ne", "INTELBUS_REPLICAS": "1", "INTELBUS_CLAIM_IDLE_MS": "500"}
     logs = [tmp_path / f"router-{n}.log" for n in (1, 2)]
-    routers = [start_router_process(cluster.url, log.stem, log, **env) for log in logs]
+    ports = [free_port(), free_port()]
+    routers = [start_router_process(cluster.url, log.stem, log, **env, INTELBUS_METRICS_PORT=str(port))
+               for log, port in zip(logs, ports, strict=True)]
     client = redis_client(str(Settings(redis_url=cluster.url, region="ne").cluster_url()))
     try:
         ukfiu, durham = (PartnerClient(client, partner, NE, attempts=12, base_delay=0.1, durability=Durability(1, 1000))
@@ -141,6 +144,7 @@ async def test_a_masters_death_loses_nothing_acknowledged_and_routes_nothing_twi
                    for entry_id, _ in stream_rows(await client.xrange(stream))]
         consumers = {c["name"].decode() for c in await client.xinfo_consumers(NE.ingress("ukfiu"), "router")}
         degraded = ukfiu.degraded
+        scraped = [samples((await get(port, "/metrics"))[1]) for port in ports]  # both still up, and saying so
         await strict_until_a_replica_rejoins(cluster, master, client)
     finally:
         await client.aclose()
@@ -159,6 +163,8 @@ async def test_a_masters_death_loses_nothing_acknowledged_and_routes_nothing_twi
     assert set(read) == sars_routed  # and the team, reconnected, read them all
     assert consumers == {"router-1", "router-2"}  # both routers took work from the one group
     assert degraded >= CHUNKS - KILL_AT - 1  # after the failover, until a replica rejoins: acknowledged degraded
+    assert all(got[("intelbus_router_ready", ())] == 1 for got in scraped)
+    assert sum(got[("intelbus_commits_unreplicated_total", ())] for got in scraped) >= 1  # operators see it too
     routing_resumed = min(int(decision_id.split("-")[0]) for decision_id, _ in decided
                           if int(decision_id.split("-")[0]) > killed_at * 1000) / 1000 - killed_at
     print(f"\nfailover: publishing resumed {resumed_at - killed_at:.2f} s and routing {routing_resumed:.2f} s after "

@@ -54,6 +54,7 @@ async def test_a_scrape_counts_what_the_router_decided_and_what_waits(redis_proc
             assert stats.routed + stats.scouted + stats.quarantined + stats.duplicate == len(items)
             assert got[("intelbus_ingress_waiting_entries", (("partner", "ukfiu"),))] == 0
             assert got[("intelbus_router_ready", ())] == 1
+            assert got[("intelbus_commits_unreplicated_total", ())] == 0  # no WAIT asked: never short
             labels = {value for (_, pairs) in got for _, value in pairs}
             allowed = set(RULESET.partners) | set(RULESET.team_ids) | {"routine", "immediate", "routed",
                                                                          "quarantined", "duplicate", "poison"}
