@@ -5,29 +5,34 @@ Cluster (each node has its own users: a cluster does not share them), with ``ACL
 ``REDIS_URL`` names a user that may run ``ACL SETUSER`` (on a fresh cluster, ``default``). The ``default``
 user's line, if the file has one, is left out: turning ``default`` off is the operators' step, once each
 replica logs in to its master with a user of its own (``masteruser``/``masterauth``), since a replica that
-cannot log in cannot resynchronise after a failover. Loading is idempotent: a user already there is reset to
-what the file says (``resetpass``, ``resetkeys``, ``resetchannels``, ``-@all`` come first in every line).
+cannot log in cannot resynchronise after a failover. Loading is idempotent: each user is ``reset`` first
+(its passwords, keys, channels, commands and selectors), then given what the file says, in one command; a
+region's user no longer in the file (``<region>.*``, a partner removed from the ruleset) is deleted. A node
+the cluster holds failed cannot be reached: it is named, and the load counts as incomplete (exit 1): set the
+users on it before it can be promoted, or its region's parties cannot log in there.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import redis.asyncio as aioredis
 
 from bus import cluster
 from bus.errors import ConfigError, TransportError
 from bus.transport import client as redis_client
-from bus.transport import translate_errors
+from bus.transport import text, translate_errors
 
 
 @dataclass(frozen=True, slots=True)
 class NodeResult:
-    node: str  # host:port, or the URL's host for a single Redis
-    role: str  # master, replica, or "redis" for a single Redis
+    node: str  # host:port
+    role: str  # master, replica, "redis" for a single Redis, or "failed" (not reached: nothing set)
     users: int
     saved: bool  # False: the node has no ACL file; the users last until it restarts
+    deleted: tuple[str, ...] = ()  # the region's users it had that the file no longer has
 
 
 def acl_lines(path: Path) -> list[tuple[str, list[str]]]:
@@ -63,14 +68,18 @@ async def load_acl(url: str, path: Path) -> list[NodeResult]:
     for a bad file, ``TransportError`` for a node that refuses or cannot be reached."""
     users = acl_lines(path)
     if not cluster.is_cluster(url):
+        parts = urlsplit(url)
         client = redis_client(url)
         try:
-            return [await _load_node(client, users, url.rpartition("@")[2], "redis")]
+            return [await _load_node(client, users, f"{parts.hostname or parts.path}:{parts.port or ''}", "redis")]
         finally:
             await client.aclose()
     address = cluster.parse(url)
     results = []
     for host, port, role in await cluster.nodes(url):
+        if role == "failed":
+            results.append(NodeResult(f"{host}:{port}", role, 0, saved=False))
+            continue
         client = aioredis.Redis(host=host, port=port, username=address.username, password=address.password)
         try:
             results.append(await _load_node(client, users, f"{host}:{port}", role))
@@ -79,18 +88,32 @@ async def load_acl(url: str, path: Path) -> list[NodeResult]:
     return results
 
 
+def region_of(users: list[tuple[str, list[str]]]) -> str | None:
+    """The region every user's name starts with (``ne.`` in ``ne.router``), if they all share one."""
+    regions = {name.partition(".")[0] for name, _ in users if "." in name}
+    return regions.pop() if len(regions) == 1 and all("." in name for name, _ in users) else None
+
+
 async def _load_node(client: aioredis.Redis, users: list[tuple[str, list[str]]], node: str, role: str) -> NodeResult:
+    region = region_of(users)
     async with translate_errors(f"setting ACL users on {node}"):
         for name, rules in users:
-            await client.execute_command("ACL", "SETUSER", name, *rules)  # type: ignore[no-untyped-call]
+            await client.execute_command("ACL", "SETUSER", name, "reset", *rules)  # type: ignore[no-untyped-call]
+        stale: tuple[str, ...] = ()
+        if region is not None:
+            known = {text(name) for name in await client.execute_command("ACL", "USERS")}  # type: ignore[no-untyped-call]
+            stale = tuple(sorted(name for name in known if name.startswith(f"{region}.") and
+                                 name not in {n for n, _ in users}))
+            if stale:
+                await client.execute_command("ACL", "DELUSER", *stale)  # type: ignore[no-untyped-call]
     try:
         async with translate_errors(f"saving the ACL on {node}"):
             await client.execute_command("ACL", "SAVE")  # type: ignore[no-untyped-call]
     except TransportError as exc:
         if NO_ACL_FILE not in str(exc):
             raise
-        return NodeResult(node, role, len(users), saved=False)
-    return NodeResult(node, role, len(users), saved=True)
+        return NodeResult(node, role, len(users), saved=False, deleted=stale)
+    return NodeResult(node, role, len(users), saved=True, deleted=stale)
 
 
 NO_ACL_FILE = "not configured to use an ACL file"  # ACL SAVE's refusal on a node started without --aclfile

@@ -22,8 +22,8 @@ nodes; one is enough, more survive that one being down). The region (``INTELBUS_
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import parse_qsl, unquote, urlencode, urlsplit
 
@@ -34,16 +34,22 @@ from redis.backoff import NoBackoff
 
 SCHEME = "redis+cluster://"
 SLOTS = 16384
+SEED_CONNECT_TIMEOUT = 2.0  # a seed that does not answer in this long is passed over for the next
 # Replies of a node that no longer serves the slot (or cannot yet): the connection must ask the cluster again.
 MOVED_ERRORS = (redis_errors.MovedError, redis_errors.AskError, redis_errors.ReadOnlyError,
                 redis_errors.ClusterDownError, redis_errors.TryAgainError, redis_errors.MasterDownError)
+# A refused login or command: asking another seed would be refused too, and it is not "unreachable".
+REFUSED = (redis_errors.AuthenticationError, redis_errors.AuthorizationError, redis_errors.NoPermissionError)
+# A blocked read on a node that has just become a replica ("UNBLOCKED force unblock from blocking operation,
+# instance state changed (master -> replica?)"): the slot has moved with the role.
+ROLE_CHANGED = "instance state changed"
 
 
 @dataclass(frozen=True, slots=True)
 class ClusterAddress:
     seeds: tuple[tuple[str, int], ...]
     username: str | None = None
-    password: str | None = None
+    password: str | None = field(default=None, repr=False)
     slot: int | None = None
 
 
@@ -58,7 +64,7 @@ def parse(url: str) -> ClusterAddress:
     parts = urlsplit(url)
     login, _, hosts = parts.netloc.rpartition("@")
     username, _, password = login.partition(":") if login else ("", "", "")
-    seeds = tuple(_seed(host) for host in hosts.split(",") if host)
+    seeds = tuple(_seed(host, number) for number, host in enumerate(hosts.split(","), start=1) if host)
     if not seeds:
         raise ValueError(f"{SCHEME} needs at least one host:port")
     if parts.path not in ("", "/", "/0"):
@@ -71,10 +77,13 @@ def parse(url: str) -> ClusterAddress:
                           None if slot is None else int(slot))
 
 
-def _seed(host: str) -> tuple[str, int]:
+def _seed(host: str, number: int) -> tuple[str, int]:
     name, _, port = host.rpartition(":")
+    if name.startswith("[") and name.endswith("]"):  # [ipv6]:port
+        name = name[1:-1]
     if not name or not port.isdigit() or not 0 < int(port) < 65536:
-        raise ValueError(f"{host!r} is not host:port")
+        # not the text itself: a password with an unescaped '/' or '#' ends up here, in part
+        raise ValueError(f"seed {number} of the {SCHEME} URL is not host:port")
     return name, int(port)
 
 
@@ -86,37 +95,67 @@ def for_slot(url: str, slot: int) -> str:
     return f"{parts.scheme}://{parts.netloc}{parts.path}?{urlencode(query)}"
 
 
-def master_of(reply: Any, slot: int) -> tuple[str, int] | None:
-    """The (host, port) of the master serving ``slot`` in a ``CLUSTER SLOTS`` reply; None if no node does."""
+def slot_row(reply: Any, slot: int) -> list[Any] | None:
+    """The row of a ``CLUSTER SLOTS`` reply that covers ``slot``: [start, end, master, replica...] (replicas
+    that have failed, or whose offset is not yet known, are left out by Redis); None if no node serves it."""
     for row in reply or ():
-        start, end, master = int(row[0]), int(row[1]), row[2]
-        if start <= slot <= end:
-            host = master[0].decode() if isinstance(master[0], bytes) else str(master[0])
-            return host, int(master[1])
+        if int(row[0]) <= slot <= int(row[1]):
+            return list(row)
     return None
 
 
-async def locate(address: ClusterAddress, options: dict[str, Any]) -> tuple[str, int]:
-    """The master that serves ``address.slot`` now, asked of each seed in turn until one answers. Raises
-    ``redis.ConnectionError`` when no seed answers and ``ClusterDownError`` when none serves the slot."""
-    slot = 0 if address.slot is None else address.slot
+def master_of(reply: Any, slot: int) -> tuple[str, int] | None:
+    """The (host, port) of the master serving ``slot`` in a ``CLUSTER SLOTS`` reply; None if no node does."""
+    row = slot_row(reply, slot)
+    if row is None:
+        return None
+    host = row[2][0].decode() if isinstance(row[2][0], bytes) else str(row[2][0])
+    return host, int(row[2][1])
+
+
+_ANSWERED: dict[tuple[tuple[str, int], ...], int] = {}  # seeds -> the one that answered last: asked first
+
+
+async def _ask_seeds(address: ClusterAddress, options: dict[str, Any], command: tuple[str, ...],
+                     accept: Callable[[Any], bool]) -> tuple[str, Any]:
+    """(seed host, reply) of the first seed whose reply to ``command`` is ``accept``-ed, starting from the one
+    that answered last (a dead first seed costs one timeout once, not on every connect). A refused login or
+    command is raised as it is (``REFUSED``); ``redis.ConnectionError`` when no seed answered usefully."""
+    first = _ANSWERED.get(address.seeds, 0)
+    order = [*range(first, len(address.seeds)), *range(first)]
+    timeout = min(float(options.get("socket_connect_timeout") or SEED_CONNECT_TIMEOUT), SEED_CONNECT_TIMEOUT)
     errors: list[str] = []
-    for host, port in address.seeds:
+    for index in order:
+        host, port = address.seeds[index]
         seed = aioredis.Connection(host=host, port=port, username=address.username, password=address.password,
-                                   retry=Retry(NoBackoff(), 0), **options)
+                                   retry=Retry(NoBackoff(), 0), socket_connect_timeout=timeout,
+                                   socket_timeout=options.get("socket_timeout") or SEED_CONNECT_TIMEOUT)
         try:
             await seed.connect()  # type: ignore[no-untyped-call]
-            await seed.send_command("CLUSTER", "SLOTS")
-            found = master_of(await seed.read_response(), slot)
-        except (redis_errors.ConnectionError, redis_errors.TimeoutError, OSError) as exc:
+            await seed.send_command(*command)
+            reply = await seed.read_response()
+        except REFUSED:
+            raise
+        except (redis_errors.ConnectionError, redis_errors.TimeoutError, redis_errors.ResponseError,
+                OSError) as exc:  # down, or not a cluster node (yet): the next seed may answer
             errors.append(f"{host}:{port}: {exc}")
             continue
         finally:
             await seed.disconnect()
-        if found is None:
-            raise redis_errors.ClusterDownError(f"CLUSTERDOWN no node of the cluster serves slot {slot}")
-        return (host if found[0] in ("", "?") else found[0]), found[1]  # an unannounced ip is the seed's
+        if accept(reply):
+            _ANSWERED[address.seeds] = index
+            return host, reply
+        errors.append(f"{host}:{port}: does not know who serves the slot")
     raise redis_errors.ConnectionError(f"no seed node of the cluster answered ({'; '.join(errors)})")
+
+
+async def locate(address: ClusterAddress, options: dict[str, Any]) -> tuple[str, int]:
+    """The master that serves ``address.slot`` now, asked of the seeds (``_ask_seeds``)."""
+    slot = 0 if address.slot is None else address.slot
+    seed, reply = await _ask_seeds(address, options, ("CLUSTER", "SLOTS"),
+                                   lambda reply: master_of(reply, slot) is not None)
+    host, port = master_of(reply, slot) or (seed, 0)
+    return (seed if host in ("", "?") else host), port  # an unannounced address is the seed's own
 
 
 # What a seed connection keeps of the region's connections' options (the rest concern the one connection).
@@ -135,9 +174,13 @@ class SlotConnection(aioredis.Connection):
         self._seed_options = {k: kwargs[k] for k in _SEED_OPTIONS if k in kwargs}
         self._moved = False
 
-    async def _connect(self) -> None:
+    async def connect_check_health(self, check_health: bool = True, retry_socket_connect: bool = True) -> None:
+        if self.is_connected:
+            return
+        # outside redis-py's connect, which would wrap a refused login in a ConnectionError ("unreachable")
         self.host, self.port = await locate(self._address, self._seed_options)
-        await super()._connect()  # type: ignore[no-untyped-call]
+        self._moved = False
+        await super().connect_check_health(check_health, retry_socket_connect)
 
     async def read_response(self, *args: Any, **kwargs: Any) -> Any:
         try:
@@ -145,6 +188,11 @@ class SlotConnection(aioredis.Connection):
         except MOVED_ERRORS:
             self._moved = True  # not now: the rest of a pipeline's replies are still to be read on it
             raise
+        except redis_errors.ResponseError as exc:
+            if ROLE_CHANGED not in str(exc):
+                raise
+            self._moved = True
+            raise redis_errors.ClusterDownError(f"{exc} (the node is no longer the region's master)") from exc
 
     async def send_packed_command(self, command: Any, check_health: bool = True) -> None:
         if self._moved:
@@ -153,17 +201,21 @@ class SlotConnection(aioredis.Connection):
         await super().send_packed_command(command, check_health)
 
 
+def needs_region(slot: int | None) -> int:
+    """``slot``, or ``ValueError`` saying why a cluster needs a region."""
+    if slot is None:
+        raise ValueError("a Redis Cluster needs INTELBUS_REGION: without a region the bus's keys hash to many "
+                         "slots and its atomic operations (one call over a batch's keys) cannot run there")
+    return slot
+
+
 def pool(url: str, connection_class: type[SlotConnection] = SlotConnection, **options: Any) -> aioredis.ConnectionPool:
     """A connection pool whose connections go to the master of the URL's slot. Raises ``ValueError`` for a
     URL with no slot (a cluster needs a region: without one the bus's keys span slots)."""
     address = parse(url)
-    if address.slot is None:
-        raise ValueError("a Redis Cluster URL needs a region (INTELBUS_REGION): without one the bus's keys "
-                         "hash to many slots and its atomic operations cannot run")
-    options = {"username": address.username, "password": address.password, **options}
-    options.pop("socket_keepalive", None)  # SlotConnection is TCP: keepalive is its default
-    return aioredis.ConnectionPool(connection_class=connection_class, seeds=address.seeds, slot=address.slot,
-                                   **options)
+    options = {"username": address.username, "password": address.password, "socket_keepalive": True, **options}
+    return aioredis.ConnectionPool(connection_class=connection_class, seeds=address.seeds,
+                                   slot=needs_region(address.slot), **options)
 
 
 def connection_options(url: str) -> dict[str, Any]:
@@ -171,43 +223,32 @@ def connection_options(url: str) -> dict[str, Any]:
     passes its own on to one) connect to the master of the URL's slot: ``RedisBroker(**connection_options(url))``.
     Raises ``ValueError`` as :func:`pool` does."""
     address = parse(url)
-    if address.slot is None:
-        raise ValueError("a Redis Cluster URL needs a region (INTELBUS_REGION)")
     host, port = address.seeds[0]
     return {"url": f"redis://{host}:{port}", "connection_class": SlotConnection, "seeds": address.seeds,
-            "slot": address.slot, "username": address.username, "password": address.password}
+            "slot": needs_region(address.slot), "username": address.username, "password": address.password}
 
 
 async def nodes(url: str, options: dict[str, Any] | None = None) -> list[tuple[str, int, str]]:
-    """Every node of the cluster as (host, port, role): ``master`` or ``replica`` (``CLUSTER NODES`` of the
-    first seed that answers; failed nodes left out). For work each node must do itself, such as loading ACLs."""
-    address = parse(url)
-    errors: list[str] = []
-    for host, port in address.seeds:
-        seed = aioredis.Connection(host=host, port=port, username=address.username, password=address.password,
-                                   retry=Retry(NoBackoff(), 0), **(options or {}))
-        try:
-            await seed.connect()  # type: ignore[no-untyped-call]
-            await seed.send_command("CLUSTER", "NODES")
-            reply = await seed.read_response()
-        except (redis_errors.ConnectionError, redis_errors.TimeoutError, OSError) as exc:
-            errors.append(f"{host}:{port}: {exc}")
-            continue
-        finally:
-            await seed.disconnect()
-        return parse_nodes(reply.decode() if isinstance(reply, bytes) else str(reply), host)
-    raise redis_errors.ConnectionError(f"no seed node of the cluster answered ({'; '.join(errors)})")
+    """Every node of the cluster as (host, port, role): ``master``, ``replica`` or ``failed`` (``CLUSTER
+    NODES`` of a seed). For work each node must do itself, such as loading ACLs."""
+    seed, reply = await _ask_seeds(parse(url), options or {}, ("CLUSTER", "NODES"), lambda reply: bool(reply))
+    return parse_nodes(reply.decode() if isinstance(reply, bytes) else str(reply), seed)
 
 
 def parse_nodes(text: str, seed_host: str) -> list[tuple[str, int, str]]:
-    """(host, port, role) of each healthy node in a ``CLUSTER NODES`` reply."""
+    """(host, port, role) of each node in a ``CLUSTER NODES`` reply; role ``failed`` for one the cluster
+    holds failed (or has no address for)."""
     found = []
     for line in text.splitlines():
         fields = line.split()
-        if len(fields) < 8 or "fail" in fields[2].split(",") or "noaddr" in fields[2]:
+        if len(fields) < 8:
             continue
+        flags = fields[2].split(",")
         address = fields[1].split("@", 1)[0].split(",", 1)[0]
         host, _, port = address.rpartition(":")
-        role = "master" if "master" in fields[2].split(",") else "replica"
-        found.append((host or seed_host, int(port), role))
+        if "fail" in flags or "noaddr" in flags or not port.isdigit():
+            role = "failed"
+        else:
+            role = "master" if "master" in flags else "replica"
+        found.append((host or seed_host, int(port) if port.isdigit() else 0, role))
     return found

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from enum import StrEnum
 from typing import Any
 
@@ -57,7 +57,9 @@ class Committer:
         self._consumer = consumer
         self._group = group
         self._durability = durability
-        self._waiter = Waiter(client, durability, tally)
+        # never strict: a commit stands once Redis ran it, and waiting the full timeout on every commit while the
+        # promoted master has no replica would only slow routing, threats to life included
+        self._waiter = Waiter(client, replace(durability, strict=False), tally)
 
     def using(self, client: aioredis.Redis, library: Library) -> Committer:
         """This committer, on another client (the scout's own connection)."""

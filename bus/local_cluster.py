@@ -16,6 +16,7 @@ from typing import Any
 
 import redis
 
+from bus.cluster import master_of
 from bus.redis_binary import find_redis_cli
 from bus.servers import RedisProc, free_cluster_port
 
@@ -123,13 +124,13 @@ class LocalCluster:
         for asker in self.running():
             client = asker.client(timeout=1.0, retry=False)
             try:
-                for start, end, master, *_ in _ask(client, "CLUSTER", "SLOTS"):
-                    if int(start) <= slot <= int(end):
-                        return next(node for node in self.nodes if node.port == int(master[1]))
+                found = master_of(_ask(client, "CLUSTER", "SLOTS"), slot)
             except redis.RedisError:
                 continue
             finally:
                 client.close()
+            if found is not None:
+                return next(node for node in self.nodes if node.port == found[1])
         raise RuntimeError(f"no running node knows who serves slot {slot}")
 
     def replicas_of(self, master: RedisProc) -> list[RedisProc]:

@@ -16,7 +16,10 @@ no WAIT. The contract (README, "Running on a Redis Cluster"):
   region's intake, threat to life included, on one node's death;
 - ``strict``: never degraded; a publish that did not reach ``replicas`` in time raises
   :class:`bus.errors.NotReplicatedError` (publishing again is safe: the bus deduplicates), and the partner
-  retries until the replicas are back. A commit is never undone either way: it is counted and logged.
+  retries until the replicas are back. A commit is never strict and never undone: one acknowledged short
+  is counted (``intelbus_commits_unreplicated_total``) and logged;
+- not waited for: a team's consultation records and the audit checkpointer's signed checkpoints (a failover
+  can lose the newest; ``intelbus audit verify`` then names what is missing).
 
 WAIT makes loss unlikely, not impossible (a replica that had the write can still lose a promotion race),
 as the Redis Cluster specification says.
@@ -26,12 +29,14 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
 import redis.asyncio as aioredis
+from redis import exceptions as redis_errors
 
+from bus.cluster import slot_row
 from bus.transport import translate_errors
 
 RECHECK_SECONDS = 1.0  # how often a waiter asks the cluster how many healthy replicas the region's master has
@@ -42,7 +47,7 @@ log = logging.getLogger("intelbus.replicas")
 @dataclass(frozen=True, slots=True)
 class Durability:
     replicas: int = 0  # replicas each write must reach before it counts as acknowledged; 0: no WAIT
-    timeout_ms: int = 1000  # how long one WAIT may take
+    timeout_ms: int = 1000  # how long one WAIT may take: below the connection's read timeout (redis-py: 5 s)
     strict: bool = False  # never acknowledge with fewer (see the module docstring)
 
     @property
@@ -64,7 +69,7 @@ class Tally:
 @dataclass(frozen=True, slots=True)
 class Waited:
     replies: list[Any]  # of the commands queued, in order
-    reached: int  # replicas that had them in time (asked when nothing was waited for)
+    reached: int  # replicas that had them in time (0 when nothing was waited for)
     asked: int  # what this write waited for (fewer than durability.replicas when degraded)
     short: bool  # fewer than durability.replicas have it: degraded, or (strict) not acknowledged
 
@@ -96,27 +101,67 @@ class Waiter:
         return min(asked, self._listed)
 
     async def run(self, doing: str, queue: Callable[[Any], None]) -> Waited:
-        """Run the commands ``queue(pipe)`` adds to a pipeline and then WAIT, on one connection. The first
-        error reply is raised (a ``TransportError``)."""
+        """Run the commands ``queue(pipe)`` adds, then WAIT, on one connection: a pipeline, or on a
+        single-connection client its one connection, a command after another (the scout's has client tracking
+        on, and a pipeline would take another connection from the pool). The first error of the writes is
+        raised (a ``TransportError``). A WAIT that fails after the writes succeeded (an ACL without WAIT)
+        counts as reaching no replica, logged: the writes stand."""
         async with translate_errors(doing):
             target = await self._target()
-            async with self.client.pipeline(transaction=False) as pipe:
+            pipe: Any = _OneConnection(self.client) if self.client.single_connection_client else \
+                self.client.pipeline(transaction=False)
+            async with pipe:
                 queue(pipe)
                 if target:
                     pipe.execute_command("WAIT", target, self.durability.timeout_ms)
-                replies = list(await pipe.execute())
-        reached = int(replies.pop()) if target else 0
-        short = min(reached, target) < self.durability.replicas
-        if short:
+                replies = list(await pipe.execute(raise_on_error=False))
+            waited = replies.pop() if target else 0
+            for reply in replies:
+                if isinstance(reply, Exception):
+                    raise reply
+        if isinstance(waited, Exception):
+            log.warning("%s: stored, but WAIT failed (%s): counted as reaching no replica", doing, waited)
+            waited = 0
+        reached = int(waited)
+        short = reached < self.durability.replicas
+        if short and not self.durability.strict:  # strict: the caller refuses it instead
             self.tally.short += 1
-            if target and reached < target:
-                self._listed = None  # a replica listed as healthy did not answer in time: ask again next write
+        if target and reached < target:
+            self._listed = None  # a replica listed as healthy did not answer in time: ask again next write
         return Waited(replies, reached, target, short)
+
+
+class _OneConnection:
+    """A pipeline's interface on a single-connection client: the commands queued, then run one after another
+    on its one connection (``execute`` returns each reply, or each error reply, as a pipeline does)."""
+
+    def __init__(self, client: aioredis.Redis) -> None:
+        self._client = client
+        self._calls: list[tuple[Callable[..., Awaitable[Any]], tuple[Any, ...]]] = []
+
+    async def __aenter__(self) -> _OneConnection:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        return None
+
+    def __getattr__(self, name: str) -> Callable[..., None]:  # fcall, evalsha, execute_command: queued
+        method = getattr(self._client, name)
+        return lambda *args: self._calls.append((method, args))
+
+    async def execute(self, raise_on_error: bool = True) -> list[Any]:
+        replies: list[Any] = []
+        for method, args in self._calls:
+            try:
+                replies.append(await method(*args))
+            except redis_errors.ResponseError as exc:
+                if raise_on_error:
+                    raise
+                replies.append(exc)
+        return replies
 
 
 def healthy_replicas(reply: Any, slot: int) -> int:
     """Replicas of the master serving ``slot`` in a ``CLUSTER SLOTS`` reply (it leaves failed ones out)."""
-    for row in reply or ():
-        if int(row[0]) <= slot <= int(row[1]):
-            return len(row) - 3
-    return 0
+    row = slot_row(reply, slot)
+    return 0 if row is None else len(row) - 3

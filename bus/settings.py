@@ -13,14 +13,15 @@ from pydantic import AliasChoices, Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from bus.cluster import SCHEME as CLUSTER_SCHEME
-from bus.cluster import for_slot, is_cluster
+from bus.cluster import for_slot, is_cluster, needs_region
 from bus.cluster import parse as parse_cluster
 from bus.keys import REGION, Keys
 from bus.replicas import Durability
 
 
 class Settings(BaseSettings):
-    model_config = SettingsConfigDict(env_prefix="INTELBUS_", extra="ignore", populate_by_name=True)
+    model_config = SettingsConfigDict(env_prefix="INTELBUS_", extra="ignore", populate_by_name=True,
+                                      hide_input_in_errors=True)  # never echo a REDIS_URL password
 
     redis_url: str | None = Field(
         default=None,
@@ -41,9 +42,11 @@ class Settings(BaseSettings):
         "The region's id, its keys' hash tag (<prefix>:{<region>}:...): one Redis Cluster slot per region. "
         "Unset: keys as before."))
     replicas: int = Field(default=0, ge=0, le=16, description=(
-        "Replicas each write must reach (WAIT) before a publish or a commit counts as acknowledged: 0 (no WAIT) "
-        "on a single Redis, 1 on a cluster with one replica per master (bus.replicas)."))
-    replica_timeout_ms: int = Field(default=1000, ge=1, le=60_000, description="How long one WAIT may take.")
+        "Replicas each write must reach (WAIT) before a publish or a commit counts as acknowledged. Default 0: no "
+        "WAIT; set 1 on a cluster with one replica per master (bus.replicas)."))
+    replica_timeout_ms: int = Field(default=1000, ge=1, le=4000, description=(
+        "How long one WAIT may take; at most 4000, below the connections' 5 s read timeout, beyond which a "
+        "WAIT still waiting would read as a lost connection."))
     replicas_strict: bool = Field(default=False, description=(
         "Never acknowledge a publish on fewer replicas than INTELBUS_REPLICAS (it fails and is retried); "
         "default: acknowledge on as many as the region's master has, counted as degraded (bus.replicas)."))
@@ -90,11 +93,7 @@ class Settings(BaseSettings):
         Raises ``ValueError`` when a cluster is named with no region."""
         if not is_cluster(self.redis_url):
             return None
-        slot = self.keys().slot
-        if slot is None:
-            raise ValueError("REDIS_URL names a Redis Cluster but INTELBUS_REGION is unset: on a cluster every "
-                             "key of the bus must carry its region's hash tag (intel:{<region>}:...)")
-        return for_slot(str(self.redis_url), slot)
+        return for_slot(str(self.redis_url), needs_region(self.keys().slot))
 
     @property
     def region_dir(self) -> Path:

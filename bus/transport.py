@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
-from typing import Any, cast
+from typing import Any, TypeVar, cast
 
 import hiredis
 import redis.asyncio as aioredis
@@ -83,6 +83,7 @@ def client(url: str, **options: object) -> aioredis.Redis:
 
 
 StreamRows = list[tuple[bytes, dict[bytes, bytes]]]
+C = TypeVar("C")
 
 
 async def xrange_rows(client: aioredis.Redis, stream: str, reverse: bool = False, **options: Any) -> StreamRows:
@@ -106,13 +107,15 @@ def hiredis_pool(url: str, **options: Any) -> aioredis.ConnectionPool:
     """A connection pool for ``url`` whose connections pack with hiredis (TCP, TLS, unix socket or a region's
     node of a cluster)."""
     if cluster.is_cluster(url):
-        base_class = cluster.SlotConnection
-        packing = type(f"HiredisPacking{base_class.__name__}", (_HiredisPacking, base_class), {})
-        return cluster.pool(url, connection_class=packing, health_check_interval=10, **options)
+        return cluster.pool(url, connection_class=_packing(cluster.SlotConnection), health_check_interval=10,
+                            **options)
     pool = aioredis.ConnectionPool.from_url(url, health_check_interval=10, **options)
-    base = pool.connection_class
-    pool.connection_class = type(f"HiredisPacking{base.__name__}", (_HiredisPacking, base), {})
+    pool.connection_class = _packing(pool.connection_class)
     return pool
+
+
+def _packing(base: type[C]) -> type[C]:
+    return type(f"HiredisPacking{base.__name__}", (_HiredisPacking, base), {})
 
 
 def packing_client(url: str) -> aioredis.Redis:

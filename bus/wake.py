@@ -28,10 +28,16 @@ from redis.asyncio.connection import AbstractConnection
 from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
 
+from bus.errors import UnreachableError
 from bus.transport import hiredis_pool, translate_errors
 
 log = logging.getLogger("intelbus.scout")
 INVALIDATE = "__redis__:invalidate"
+
+
+def _where(connection: AbstractConnection | None) -> tuple[object, object]:
+    """The node a connection is to: (host, port), or the unix socket's path."""
+    return (getattr(connection, "host", None), getattr(connection, "port", getattr(connection, "path", None)))
 
 
 class Wake:
@@ -60,6 +66,8 @@ class Wake:
             await listener.send_command("SUBSCRIBE", INVALIDATE)
             await listener.read_response()
             await self.client.client_tracking_on(clientid=int(listener_id), noloop=True)
+        if _where(self.client.connection) != _where(listener):  # a cluster's slot moved between the two connects
+            raise UnreachableError("the scout's connections reached different nodes (a failover under way?)")
         self._task = asyncio.create_task(self._listen(listener))
 
     async def _listen(self, listener: AbstractConnection) -> None:

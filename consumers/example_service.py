@@ -39,6 +39,7 @@ from faststream.redis import RedisBroker, StreamSub
 from faststream.redis.annotations import Redis, RedisBatchStreamMessage
 from faststream.redis.message import RedisBatchStreamMessage as BatchMessage
 from faststream.redis.parser.binary import BinaryMessageFormatV1
+from pydantic import ValidationError
 
 from bus import cluster
 from bus.keys import TEAM_GROUP, Keys
@@ -145,7 +146,11 @@ def from_environment() -> FastStream:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s",
                         stream=sys.stderr)
     logging.getLogger("consumers.example_service").setLevel(logging.INFO)
-    settings = Settings()
+    try:
+        settings = Settings()
+    except ValidationError as exc:  # says which setting and why; never the value (a URL's password)
+        print(f"bad settings: {exc}", file=sys.stderr)
+        raise SystemExit(2) from None
     team = os.environ.get("INTELBUS_TEAM")
     if not team or not settings.redis_url:
         print("set INTELBUS_TEAM (the team id) and REDIS_URL (e.g. redis://host:6379/0)", file=sys.stderr)

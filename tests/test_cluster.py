@@ -29,11 +29,13 @@ from router_harness import drained, running_router
 
 from bus import cluster as cluster_url
 from bus.asyncapi import server_for
-from bus.errors import PermissionDeniedError
+from bus.console.login import Gate, operator_of, without_credentials
+from bus.errors import LoginRefused, NotReplicatedError, PermissionDeniedError
 from bus.keys import TEAM_GROUP, Keys
 from bus.local_cluster import LocalCluster
 from bus.redis_binary import find_redis_cli
 from bus.replicas import Durability
+from bus.servers import RedisProc
 from bus.settings import Settings
 from bus.transport import client as redis_client
 from bus.transport import xread_parts
@@ -219,6 +221,16 @@ async def test_a_regions_acl_is_set_on_every_node_and_holds_there(cluster: Local
     for node in cluster.nodes:
         with node.client() as direct:
             assert direct.acl_getuser("ne.router") and direct.acl_getuser("ne.partner-ukfiu")
+            direct.acl_setuser("ne.partner-gone", enabled=True)  # a partner since removed from the ruleset
+            direct.acl_setuser("someone-else", enabled=True)  # not the region's: left alone
+    with cluster.nodes[0].client() as direct:
+        selectors = direct.acl_getuser("ne.team-durham.fib")["selectors"]
+    again = intelbus("acl", "load", str(tmp_path / "acl"), REDIS_URL=cluster.url)  # idempotent, and it prunes
+    assert again.returncode == 0 and again.stdout.count("1 users deleted (ne.partner-gone)") == len(cluster.nodes)
+    for node in cluster.nodes:
+        with node.client() as direct:
+            assert direct.acl_getuser("ne.team-durham.fib")["selectors"] == selectors and len(selectors) == 1
+            assert direct.acl_getuser("ne.partner-gone") is None and direct.acl_getuser("someone-else")
     urls = read_credentials(tmp_path / "acl" / "credentials.env")
     assert all(url.startswith("redis+cluster://ne.") for url in urls.values())
     functions = intelbus("functions", "load", REDIS_URL=urls["ne.admin"], INTELBUS_REGION="ne")
@@ -235,6 +247,7 @@ async def test_a_regions_acl_is_set_on_every_node_and_holds_there(cluster: Local
             await PartnerClient(publisher, "hmrc", NE).publish(new(intelligence_report, partner="hmrc"))
     finally:
         await publisher.aclose()
+    await the_console_logs_in_the_regions_operator(cluster, urls)
     assert WY.slot is not None
     other = cluster.master_of(WY.slot)
     password = urlsplit(urls["ne.partner-ukfiu"]).password
@@ -269,14 +282,20 @@ async def test_the_faststream_team_service_reads_its_feed_on_the_cluster(cluster
 
 @pytest.mark.parametrize(("url", "error"), [
     ("redis+cluster://", "at least one host:port"),
-    ("redis+cluster://a:1,b", "'b' is not host:port"),
+    ("redis+cluster://a:1,b", "seed 2 of the redis.cluster:// URL is not host:port"),
+    ("redis+cluster://u:pa/ss@a:1", "seed 1 .* is not host:port"),  # never the text: it may hold a password
     ("redis+cluster://a:1/2", "only database 0"),
     ("redis+cluster://a:1?slot=16384", "slot must be"),
     ("redis+cluster://a:99999", "is not host:port"),
+    ("redis+cluster://[::1]:7000?slot=1", None),
 ])
-def test_a_bad_cluster_url_is_refused_saying_why(url: str, error: str) -> None:
-    with pytest.raises(ValueError, match=error):
+def test_a_bad_cluster_url_is_refused_saying_why(url: str, error: str | None) -> None:
+    if error is None:
+        assert cluster_url.parse(url).seeds == (("::1", 7000),)  # an IPv6 seed, its brackets taken off
+        return
+    with pytest.raises(ValueError, match=error) as refused:
         cluster_url.parse(url)
+    assert "u:pa" not in str(refused.value)
 
 
 def test_a_cluster_url_names_its_seeds_login_and_slot() -> None:
@@ -297,3 +316,49 @@ def test_a_cluster_without_a_region_is_a_clear_error_that_shows_no_password() ->
     assert done.returncode == 2 and "INTELBUS_REGION" in done.stderr and "secret" not in done.stderr + done.stdout
     bad = intelbus("decisions", REDIS_URL="redis+cluster://u:secret@127.0.0.1:1/3")
     assert bad.returncode == 2 and "only database 0" in bad.stderr and "secret" not in bad.stderr + bad.stdout
+
+
+async def the_console_logs_in_the_regions_operator(cluster: LocalCluster, urls: dict[str, str]) -> None:
+    """The console on a cluster: its user is the region's operator; a wrong password is a refused login (counted
+    towards the lockout), not an unreachable Redis."""
+    url = without_credentials(str(Settings(redis_url=cluster.url, region="ne").cluster_url()))
+    gate = Gate(url, "acl", operator=operator_of(url, "ne"))
+    assert gate.operator == "ne.operator"
+    password = str(urlsplit(urls["ne.operator"]).password)
+    with pytest.raises(LoginRefused, match=r"'ne\.operator' user"):
+        await gate.login("operator", password, "10.0.0.1")
+    with pytest.raises(LoginRefused, match="wrong user name or password"):
+        await gate.login("ne.operator", "not-it", "10.0.0.1")
+    token = await gate.login("ne.operator", password, "10.0.0.1")
+    session = await gate.session(token)
+    assert session is not None and await session.redis.xlen(NE.decisions) >= 1
+    with pytest.raises(redis.exceptions.NoPermissionError):
+        await session.redis.xadd(NE.decisions, {"decision": b"{}"})
+    await gate.logout(token)
+
+
+async def test_a_wait_that_fails_after_the_writes_leaves_them_standing(redis_proc: RedisProc) -> None:
+    """A user whose ACL lacks WAIT (a file generated without --cluster) on a Redis with no replica: the writes
+    stand and count as reaching no replica; the router routes everything once and splits nothing."""
+    with redis_proc.client() as admin:
+        admin.acl_setuser("no-wait", enabled=True, passwords=["+pw"], keys=["*"], channels=["*"],
+                          commands=["+@all", "-wait"])
+    url = f"redis://no-wait:pw@127.0.0.1:{redis_proc.port}/0"
+    client = redis_client(url)
+    try:
+        partner = PartnerClient(client, "ukfiu", durability=Durability(1, 100))
+        entry_id = await partner.publish(new(sar, defence_type="daml"))
+        assert partner.degraded == 1
+        strict = PartnerClient(client, "ukfiu", attempts=1, durability=Durability(1, 100, strict=True))
+        with pytest.raises(NotReplicatedError):
+            await strict.publish(new(sar, defence_type="daml"))
+        async with running_router(url, replicas=1) as router:
+            await drained(router)
+            stats = router.stats
+        assert (stats.routed, stats.failed, stats.replication.short) == (2, 0, stats.batches)
+        assert await client.xlen(Keys().ingress("ukfiu")) == 2  # each publish wrote its entry once
+        assert await client.hlen(Keys().failures) == 0
+        [receipt] = (await partner.wait_for_receipts([entry_id], timeout=30)).values()
+        assert receipt.outcome == "accepted"
+    finally:
+        await client.aclose()

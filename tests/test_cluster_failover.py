@@ -23,6 +23,7 @@ import redis.asyncio as aioredis
 from policy_cases import intelligence_report, sar
 from redis_replies import stream_rows
 from router_harness import start_router_process, wait_until
+from test_cluster import intelbus
 from test_metrics import get, samples
 
 from bus.errors import NotReplicatedError, TransportError
@@ -75,17 +76,24 @@ async def reading(logs: list[Path]) -> bool:
     return all(log.exists() and " reading " in log.read_text() for log in logs)
 
 
-async def strict_until_a_replica_rejoins(cluster: LocalCluster, dead: RedisProc, client: aioredis.Redis) -> None:
+async def strict_until_a_replica_rejoins(cluster: LocalCluster, dead: RedisProc, client: aioredis.Redis,
+                                         tmp: Path) -> None:
     """The promoted master has no replica: a strict partner's publish is refused as not replicated (and
-    stays on the master); once the dead node restarts and rejoins, as the new master's replica, it passes."""
+    stays on the master), and ``acl load`` says it could not reach the dead node; once that node restarts
+    and rejoins, as the new master's replica, the strict publish passes."""
     strict = PartnerClient(client, "ukfiu", NE, attempts=1, durability=Durability(1, 200, strict=True))
     with pytest.raises(NotReplicatedError, match="on 0 of 1 replicas") as refused:
         await strict.publish(sar(submission_id=str(uuid.uuid4()), defence_type="daml"))
     assert len(refused.value.entry_ids) == 1
+    acl = tmp / "acl"
+    made = intelbus("acl", "generate", str(acl), "--cluster", INTELBUS_REGION="ne")
+    loaded = intelbus("acl", "load", str(acl), REDIS_URL=cluster.url)  # the dead node cannot get them
+    assert made.returncode == 0 and loaded.returncode == 1, loaded.stdout + loaded.stderr
+    assert f"127.0.0.1:{dead.port} (failed): NOT SET" in loaded.stdout and "5 of 6 node(s) set" in loaded.stdout
     dead.start()
     cluster.wait_ready()
     assert [node.port for node in cluster.replicas_of(cluster.master_of(NE.slot or 0))] == [dead.port]
-    strict = PartnerClient(client, "ukfiu", NE, attempts=1, durability=Durability(1, 5000, strict=True))
+    strict = PartnerClient(client, "ukfiu", NE, attempts=1, durability=Durability(1, 3000, strict=True))
     await strict.publish(sar(submission_id=str(uuid.uuid4()), defence_type="daml"))
     assert strict.degraded == 0
 
@@ -145,7 +153,7 @@ async def test_a_masters_death_loses_nothing_acknowledged_and_routes_nothing_twi
         consumers = {c["name"].decode() for c in await client.xinfo_consumers(NE.ingress("ukfiu"), "router")}
         degraded = ukfiu.degraded
         scraped = [samples((await get(port, "/metrics"))[1]) for port in ports]  # both still up, and saying so
-        await strict_until_a_replica_rejoins(cluster, master, client)
+        await strict_until_a_replica_rejoins(cluster, master, client, tmp_path)
     finally:
         await client.aclose()
         for router in routers:

@@ -27,8 +27,9 @@ DOCKERFILE = ROOT / "Dockerfile"
 SCHEMA_FILE = Path(__file__).resolve().parent / "data" / "compose-spec.json"
 PYPROJECT = ROOT / "pyproject.toml"
 
+CLUSTER_ROUTERS = {"router-ne-a": "ne", "router-ne-b": "ne", "router-wy": "wy"}
 CLUSTER_SERVICES = {*(f"redis-node-{n}" for n in range(1, 7)), "cluster-create", "functions-ne", "functions-wy",
-                    "router-ne", "router-wy"}
+                    *CLUSTER_ROUTERS}
 # `intelbus` subcommands the compose file may use, checked against bus/cli.py once it exists.
 KNOWN_SUBCOMMANDS = ["router"]
 
@@ -217,7 +218,7 @@ def test_every_project_image_service_runs_a_command_that_exists() -> None:
     compose = _load_compose()
     services = _project_image_services(compose)
     assert set(services) == {"functions", "router", "team-example", "console", "functions-ne", "functions-wy",
-                             "router-ne", "router-wy"}
+                             *CLUSTER_ROUTERS}
     image_entrypoint = _dockerfile_entrypoint()
     for name, svc in services.items():
         entrypoint = _as_argv(svc["entrypoint"]) if "entrypoint" in svc else image_entrypoint
@@ -335,19 +336,22 @@ def test_the_cluster_profile_is_two_regions_on_three_masters_with_a_replica_each
         addresses.append(f"{address}:6379")
     create = " ".join(_as_argv(services["cluster-create"]["command"]))
     assert f"--cluster create {' '.join(addresses)} --cluster-replicas 1 --cluster-yes" in create
+    assert "cluster_slots_assigned:16384" in create  # formed already: left alone, whichever node answers
     assert set(services["cluster-create"]["depends_on"]) == {f"redis-node-{n}" for n in range(1, 7)}
-    for region, ruleset in (("ne", None), ("wy", "examples/regions/wyvern/ruleset.yaml")):
-        router, functions = services[f"router-{region}"], services[f"functions-{region}"]
+    for name, region in CLUSTER_ROUTERS.items():
+        router, functions = services[name], services[f"functions-{region}"]
         env = router["environment"]
         assert env["INTELBUS_REGION"] == region == functions["environment"]["INTELBUS_REGION"]
         assert {f"{h}:{p}" for h, p in parse(env["REDIS_URL"]).seeds} <= set(addresses)
         assert Settings(redis_url=env["REDIS_URL"], region=region).cluster_url() is not None
-        assert env["INTELBUS_REPLICAS"] == "1"
+        assert env["INTELBUS_REPLICAS"] == "1" and env["INTELBUS_CONSUMER_NAME"] == name
         assert router["depends_on"] == {f"functions-{region}": {"condition": "service_completed_successfully"}}
         assert functions["depends_on"] == {"cluster-create": {"condition": "service_completed_successfully"}}
-        if ruleset is not None:  # its own ruleset, mounted from the repository
-            [mount] = router["volumes"]
-            source, target, _ = mount.split(":")
-            assert env["INTELBUS_RULESET"] == f"{target}/ruleset.yaml" and (ROOT / source / "ruleset.yaml").is_file()
-            assert (ROOT / ruleset).is_file()
-    assert services["router-ne"]["deploy"]["replicas"] == 2  # a region's routers share its group
+        data = router["volumes"][0].split(":")
+        assert data == [name, "/home/intelbus/.intelbus"] and name in compose["volumes"]  # its audit key, its own
+        assert router["healthcheck"]["test"] == ["CMD", "python", "-m", "bus.health"]
+    [_, mount] = services["router-wy"]["volumes"]  # Wyvern's own ruleset, mounted from the repository
+    source, target, _ = mount.split(":")
+    env = services["router-wy"]["environment"]
+    assert env["INTELBUS_RULESET"] == f"{target}/ruleset.yaml" and (ROOT / source / "ruleset.yaml").is_file()
+    assert env["INTELBUS_REFERENCE"] == f"{target}/reference" and (ROOT / source / "reference").is_dir()

@@ -42,7 +42,8 @@ ENVIRONMENT = """environment (one settings object; every INTELBUS_* variable is 
   INTELBUS_DATA_DIR       the embedded Redis, audit keys and checkpoints, archive, console log (./.intelbus)
   INTELBUS_PREFIX         the key prefix (intel)
   INTELBUS_REGION         the region's id: its keys' hash tag, <prefix>:{<region>}:... (unset: none)
-  INTELBUS_REPLICAS       replicas each publish and commit waits for (WAIT; 0: none, 1 on a cluster)
+  INTELBUS_REPLICAS       replicas each publish and commit waits for (WAIT; default 0: none; set 1 on a
+                          cluster with a replica per master)
   INTELBUS_RULESET        the ruleset file (default: the shipped regional policy)
   INTELBUS_REFERENCE      the OCG register folder (default: the shipped sample)
   INTELBUS_METRICS_PORT   the router's /metrics, /healthz and /readyz (off when unset)

@@ -118,8 +118,14 @@ def _load(args: argparse.Namespace, settings: Settings) -> int:
         raise ConfigError(f"no {path}: write it first with intelbus acl generate {args.dir}")
     results = asyncio.run(load_acl(settings.redis_url, path))
     for result in results:
+        if result.role == "failed":
+            print(f"{result.node} (failed): NOT SET: the cluster holds this node failed; run this again once it "
+                  "is back, before it can be promoted")
+            continue
         saved = "saved to its ACL file" if result.saved else "not saved (no ACL file: they last until it restarts)"
-        print(f"{result.node} ({result.role}): {result.users} users set, {saved}")
-    print(f"{len(results)} node(s). The default user is untouched: turn it off yourself once replicas log in "
-          "with a user of their own (masteruser)")
-    return 0
+        deleted = f", {len(result.deleted)} users deleted ({', '.join(result.deleted)})" if result.deleted else ""
+        print(f"{result.node} ({result.role}): {result.users} users set{deleted}, {saved}")
+    missed = sum(result.role == "failed" for result in results)
+    print(f"{len(results) - missed} of {len(results)} node(s) set. The default user is untouched: turn it off "
+          "yourself once replicas log in with a user of their own (masteruser)")
+    return 1 if missed else 0

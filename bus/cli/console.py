@@ -66,20 +66,21 @@ async def _serve(settings: Settings, listener: socket.socket, path: Path) -> int
 
     from bus.cli.runtime import _url
     from bus.console.app import Console, build_app
-    from bus.console.login import Gate, probe, without_credentials
+    from bus.console.login import Gate, operator_of, probe, without_credentials
     from bus.policy import load_ruleset
 
     url = without_credentials(_url(settings))
-    gate = Gate(url, await probe(url))
+    gate = Gate(url, await probe(url), operator=operator_of(url, settings.region))
     console = Console(settings.keys(), load_ruleset(settings.ruleset), gate, path)
     host, port = listener.getsockname()[:2]
     print(f"intelbus console: http://{host}:{port}/ (Ctrl-C stops it); consultations are recorded in {path}",
           flush=True)
     if gate.mode == "local":
-        print(f"this Redis has no ACLs: log in as operator with the one-time password {gate.one_time}", flush=True)
-    else:
-        print("log in as the operator Redis user (its password is in intelbus acl generate's credentials file)",
+        print(f"this Redis has no ACLs: log in as {gate.operator} with the one-time password {gate.one_time}",
               flush=True)
+    else:
+        print(f"log in as the {gate.operator} Redis user (its password is in intelbus acl generate's credentials "
+              "file)", flush=True)
     # proxy_headers off: uvicorn would otherwise take X-Forwarded-For from any loopback client as its address
     server = uvicorn.Server(uvicorn.Config(build_app(console), log_level="warning", access_log=False,
                                            lifespan="on", proxy_headers=False, server_header=False))

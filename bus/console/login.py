@@ -25,6 +25,7 @@ from urllib.parse import parse_qsl, urlencode, urlsplit
 import redis.asyncio as aioredis
 from redis.exceptions import AuthenticationError, AuthorizationError, RedisError, ResponseError
 
+from bus.cluster import is_cluster
 from bus.errors import LoginRefused, UnreachableError
 from bus.transport import client
 
@@ -36,6 +37,11 @@ LOCK_S = 60.0
 MAX_SESSIONS = 20  # each holds a Redis connection: more logins close the oldest
 MAX_ADDRESSES = 10_000  # failure counts kept; beyond, those older than LOCK_S are forgotten
 Mode = Literal["acl", "local"]
+
+
+def operator_of(url: str, region: str | None) -> str:
+    """The operators' Redis user: ``operator``, or on a cluster the region's (``ne.operator``)."""
+    return f"{region}.{OPERATOR}" if region is not None and is_cluster(url) else OPERATOR
 
 
 def without_credentials(url: str) -> str:
@@ -81,8 +87,9 @@ class Gate:
     """Checks logins (``mode`` as :func:`probe` found it) and keeps the sessions they open."""
 
     def __init__(self, url: str, mode: Mode, clock: Callable[[], float] = time.monotonic,
-                 one_time: str | None = None) -> None:
+                 one_time: str | None = None, operator: str = OPERATOR) -> None:
         self.url, self.mode, self.clock = url, mode, clock
+        self.operator = operator  # a cluster's is its region's (``ne.operator``: bus.acl)
         self.one_time = one_time or (secrets.token_urlsafe(18) if mode == "local" else None)
         self.sessions: dict[str, Session] = {}
         self.failures: dict[str, tuple[int, float]] = {}  # address -> (consecutive failures, last at)
@@ -124,8 +131,8 @@ class Gate:
             self.failures = {a: self.failures[a] for _, a in recent[:MAX_ADDRESSES // 2]}  # the latest attempts
 
     async def _check(self, user: str, password: str) -> aioredis.Redis:
-        if user != OPERATOR:
-            raise LoginRefused(f"the console is for the {OPERATOR!r} user (read-only rights) only")
+        if user != self.operator:
+            raise LoginRefused(f"the console is for the {self.operator!r} user (read-only rights) only")
         if self.mode == "local":
             if self.one_time is None or not hmac.compare_digest(password.encode(), self.one_time.encode()):
                 raise LoginRefused("wrong user name or password")
