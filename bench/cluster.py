@@ -21,7 +21,8 @@ Layouts: single Redis, 1 region; cluster, 1, 2 and 3 regions; cluster, 1 region 
 
 This machine has 2 cores: a router process takes about one, Redis a third to a half, so 2 and 3 regions
 share 2 cores between 2-3 routers and 6 nodes; the figure shows what one host gives, not what a cluster of
-hosts would.
+hosts would. "cores busy" is the CPU the routers and every Redis node used while routing, per wall second
+(from /proc and INFO cpu): at 2.0 the host is the limit.
 """
 
 from __future__ import annotations
@@ -41,7 +42,7 @@ from pathlib import Path
 
 import orjson
 import redis
-from router_proc import start_router, wait_reading
+from router_proc import cpu_seconds, start_router, wait_reading
 
 from bus.keys import ROUTER_GROUP, Keys
 from bus.local_cluster import LocalCluster
@@ -64,6 +65,7 @@ class Layout:
     on_cluster: bool
     replicas: int = 0
     rates: list[float] = field(default_factory=list)
+    cores: list[float] = field(default_factory=list)  # CPU seconds (routers + every Redis node) per wall second
 
 
 class Bench:
@@ -105,8 +107,17 @@ class Bench:
                 for stream in ingress_streams(self.ruleset, keys):
                     client.xgroup_create(stream, ROUTER_GROUP, id="0", mkstream=True)
 
+    def redis_cpu(self) -> float:
+        total = 0.0
+        for node in [self.single, *self.cluster.running()]:
+            with node.client(timeout=60.0) as client:
+                info = client.info("cpu")
+                total += float(info["used_cpu_user"]) + float(info["used_cpu_sys"])
+        return total
+
     def route(self, layout: Layout, round_no: int) -> float:
-        """Start one router per region; when all is decided, the aggregate rate (decisions per second)."""
+        """Start one router per region; when all is decided, the aggregate rate (decisions per second); the
+        CPU the routers and the nodes used meanwhile, in cores, into ``layout.cores``."""
         self.prepare(layout)
         logs = [self.folder / f"{layout.name.replace(' ', '_')}-{round_no}-{region}.log" for region in layout.regions]
         routers = [start_router(self.url(layout.on_cluster), log, f"bench-{region}", INTELBUS_REGION=region,
@@ -115,7 +126,11 @@ class Bench:
         try:
             for router, log in zip(routers, logs, strict=True):
                 wait_reading(router, log)
-            return self._rate_when_done(layout)
+            started, cpu = time.perf_counter(), sum(map(cpu_seconds, routers)) + self.redis_cpu()
+            rate = self._rate_when_done(layout)
+            used = sum(map(cpu_seconds, routers)) + self.redis_cpu() - cpu
+            layout.cores.append(used / (time.perf_counter() - started))
+            return rate
         finally:
             for router in routers:
                 stop_process(router)
@@ -202,11 +217,11 @@ def main() -> None:
           f"processes, appendonly no; {os.cpu_count()} CPUs, load average {load:.2f} at start"
           f"{' (OTHER WORK WAS RUNNING: numbers are noisy)' if load > 0.7 else ''}; median of {args.repeat}")
     baseline = statistics.median(layouts[0].rates)
-    print(f"\n{'layout':<36} {'subs/s':>8} {'vs single Redis':>16}   runs")
+    print(f"\n{'layout':<36} {'subs/s':>8} {'vs single Redis':>16} {'cores busy':>11}   runs")
     for layout in layouts:
         rate = statistics.median(layout.rates)
-        print(f"{layout.name:<36} {rate:>8.0f} {rate / baseline:>15.2f}x   " +
-              ", ".join(f"{r:.0f}" for r in layout.rates))
+        print(f"{layout.name:<36} {rate:>8.0f} {rate / baseline:>15.2f}x {statistics.median(layout.cores):>11.2f}   "
+              + ", ".join(f"{r:.0f}" for r in layout.rates))
     wait_cost = statistics.median(layouts[4].rates) / statistics.median(layouts[1].rates)
     print(f"WAIT for one replica on every commit: {wait_cost:.2f}x the cluster's 1-region rate")
     base = statistics.median(latency["single Redis"])
