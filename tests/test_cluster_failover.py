@@ -86,7 +86,8 @@ async def strict_until_a_replica_rejoins(cluster: LocalCluster, dead: RedisProc,
         await strict.publish(sar(submission_id=str(uuid.uuid4()), defence_type="daml"))
     assert len(refused.value.entry_ids) == 1
     acl = tmp / "acl"
-    made = intelbus("acl", "generate", str(acl), "--cluster", INTELBUS_REGION="ne")
+    made = intelbus("acl", "generate", str(acl), "--cluster", "--redis-version",
+                    "7" if dead.version >= (7,) else "6.2", INTELBUS_REGION="ne")
     loaded = intelbus("acl", "load", str(acl), REDIS_URL=cluster.url)  # the dead node cannot get them
     assert made.returncode == 0 and loaded.returncode == 1, loaded.stdout + loaded.stderr
     assert f"127.0.0.1:{dead.port} (failed): NOT SET" in loaded.stdout and "5 of 6 node(s) set" in loaded.stdout
