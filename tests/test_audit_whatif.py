@@ -218,7 +218,8 @@ async def test_whatif_leaves_every_key_byte_identical_and_only_reads(bus: Bus, t
     await client.aclose()
     assert report.changes and len(before) > 20
     assert after == before
-    assert "xrange" in used and used <= {"xrange", "info", "client|setinfo", "hello", "ping"}, used
+    # "client": Redis 6.2 counts every CLIENT subcommand (redis-py sends SETINFO on connect) as one; 7 splits them
+    assert "xrange" in used and used <= {"xrange", "info", "client|setinfo", "client", "hello", "ping"}, used
 
 
 async def test_an_entry_gone_from_ingress_and_a_record_without_one_are_listed_unavailable(
