@@ -22,11 +22,11 @@ import pytest
 import redis.asyncio as aioredis
 from policy_cases import intelligence_report, sar
 from redis_replies import stream_rows
-from router_harness import start_router_process, wait_until
+from router_harness import drained, running_router, start_router_process, wait_until
 from test_cluster import intelbus
 from test_metrics import get, samples
 
-from bus.errors import NotReplicatedError, TransportError
+from bus.errors import NotReplicatedError, TransportError, UnreachableError
 from bus.keys import Keys
 from bus.local_cluster import LocalCluster
 from bus.replicas import Durability
@@ -178,3 +178,48 @@ async def test_a_masters_death_loses_nothing_acknowledged_and_routes_nothing_twi
                           if int(decision_id.split("-")[0]) > killed_at * 1000) / 1000 - killed_at
     print(f"\nfailover: publishing resumed {resumed_at - killed_at:.2f} s and routing {routing_resumed:.2f} s after "
           f"the SIGKILL; {len(entries) - len(acknowledged)} entries beyond the acknowledged (re-sent chunks) decided")
+
+
+async def test_a_planned_failover_moves_the_region_and_a_blocked_read_follows(cluster: LocalCluster,
+                                                                             caplog: pytest.LogCaptureFixture) -> None:
+    """``CLUSTER FAILOVER`` on the replica (an operator's planned switch): the old master becomes its replica,
+    which ends a team's blocked read with ``UNBLOCKED … instance state changed``. That read fails as
+    unreachable (the connection follows the slot), not as a missing group (which would recreate the groups at
+    0); the router, a partner and the team carry on against the new master, each entry decided once."""
+    assert NE.slot is not None
+    master = cluster.master_of(NE.slot)
+    [replica] = cluster.replicas_of(master)
+    client = redis_client(str(Settings(redis_url=cluster.url, region="ne").cluster_url()))
+    partner = PartnerClient(client, "ukfiu", NE, attempts=12, base_delay=0.1, durability=Durability(1, 1000))
+    idle_team = TeamClient(client, "durham.fib", "analyst-2", NE)  # SARs never reach it: its read blocks
+    try:
+        async with running_router(cluster.url, region="ne", replicas=1) as router:
+            await idle_team.ensure_groups()
+            before = await partner.publish_many(sars())
+            await drained(router)
+            blocked = asyncio.create_task(idle_team.read(count=10, block_ms=30_000))
+            await wait_until(lambda: blocked_on(replica, master))  # the read is blocked on the master
+            with replica.client() as promoted:
+                promoted.execute_command("CLUSTER", "FAILOVER")
+            with pytest.raises(TransportError) as ended:
+                await blocked
+            assert isinstance(ended.value, UnreachableError), ended.value
+            assert "no longer the region's master" in str(ended.value)  # UNBLOCKED, read as the slot moving
+            after = await partner.publish_many(sars())  # retried until the new master answers
+            await drained(router)
+            assert cluster.master_of(NE.slot).port == replica.port
+            receipts = await partner.wait_for_receipts([*before, *after], timeout=60)
+            assert await retried(lambda: idle_team.read(count=10, block_ms=100)) == []  # it reads on
+            stats = router.stats
+        decided = [orjson.loads(fields[b"decision"]) for _, fields in stream_rows(await client.xrange(NE.decisions))]
+    finally:
+        await client.aclose()
+    assert {r.outcome for r in receipts.values()} == {"accepted"} and len(receipts) == 2 * CHUNK
+    assert stats.failed == 0 and Counter((d["stream"], d["entry_id"]) for d in decided) == Counter(
+        (NE.ingress("ukfiu"), entry_id) for entry_id in [*before, *after])
+    assert not [r for r in caplog.records if "recreated at 0" in r.getMessage()]
+
+
+async def blocked_on(replica: RedisProc, master: RedisProc) -> bool:
+    with master.client() as direct:
+        return int(direct.info("clients")["blocked_clients"]) >= 1
