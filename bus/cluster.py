@@ -69,7 +69,11 @@ def parse(url: str) -> ClusterAddress:
         raise ValueError(f"{SCHEME} needs at least one host:port")
     if parts.path not in ("", "/", "/0"):
         raise ValueError("a Redis Cluster has only database 0")
-    query = dict(parse_qsl(parts.query))
+    query = dict(parse_qsl(parts.query, keep_blank_values=True))
+    unknown = sorted(set(query) - {"slot"})
+    if unknown:  # redis:// options (ssl, timeouts, ...) are not read here: say so rather than ignore them
+        raise ValueError(f"a {SCHEME} URL takes no options ({', '.join(unknown)}); TLS to a cluster is not "
+                         "supported yet")
     slot = query.get("slot")
     if slot is not None and not (slot.isdigit() and int(slot) < SLOTS):
         raise ValueError(f"slot must be 0..{SLOTS - 1}")

@@ -292,6 +292,7 @@ async def test_the_faststream_team_service_reads_its_feed_on_the_cluster(cluster
     ("redis+cluster://a:1/2", "only database 0"),
     ("redis+cluster://a:1?slot=16384", "slot must be"),
     ("redis+cluster://a:99999", "is not host:port"),
+    ("redis+cluster://a:1?ssl=true&socket_timeout=3", r"takes no options \(socket_timeout, ssl\)"),
     ("redis+cluster://[::1]:7000?slot=1", None),
 ])
 def test_a_bad_cluster_url_is_refused_saying_why(url: str, error: str | None) -> None:
