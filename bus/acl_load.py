@@ -102,8 +102,8 @@ async def _load_node(client: aioredis.Redis, users: list[tuple[str, list[str]]],
         stale: tuple[str, ...] = ()
         if region is not None:
             known = {text(name) for name in await client.execute_command("ACL", "USERS")}  # type: ignore[no-untyped-call]
-            stale = tuple(sorted(name for name in known if name.startswith(f"{region}.") and
-                                 name not in {n for n, _ in users}))
+            named = {name for name, _ in users}
+            stale = tuple(sorted(name for name in known if name.startswith(f"{region}.") and name not in named))
             if stale:
                 await client.execute_command("ACL", "DELUSER", *stale)  # type: ignore[no-untyped-call]
     try:

@@ -56,25 +56,24 @@ class Committer:
         self._keys = keys
         self._consumer = consumer
         self._group = group
-        self._durability = durability
         # never strict: a commit stands once Redis ran it, and waiting the full timeout on every commit while the
         # promoted master has no replica would only slow routing, threats to life included
         self._waiter = Waiter(client, replace(durability, strict=False), tally)
 
     def using(self, client: aioredis.Redis, library: Library) -> Committer:
         """This committer, on another client (the scout's own connection)."""
-        return Committer(client, library, self._keys, self._consumer, self._group, self._durability,
+        return Committer(client, library, self._keys, self._consumer, self._group, self._waiter.durability,
                          self._waiter.tally)
 
     async def _call(self, keys: list[str], args: list[Any]) -> Any:
-        if not self._durability.waits:
+        if not self._waiter.durability.waits:
             async with translate_errors("commit"):
                 return await self._library.call(Operation.COMMIT, keys, args)
         waited = await self._waiter.run("commit", lambda pipe: self._library.queue(pipe, Operation.COMMIT, keys, args))
         if waited.short and waited.reached < waited.asked:
             log.warning("a commit reached %d of %d replicas within %d ms: it stands, but a failover now could "
                         "lose it (its entries would then be decided again)", waited.reached, waited.asked,
-                        self._durability.timeout_ms)
+                        self._waiter.durability.timeout_ms)
         return waited.replies[0]
 
     async def commit(self, plan: Plan, mode: Mode = "router") -> tuple[list[Outcome], list[Failure]]:

@@ -124,18 +124,18 @@ class Library:
         other._functions, other._shas = self._functions, self._shas
         return other
 
+    def _command(self, op: Operation, keys: list[str], args: list[Any]) -> tuple[Any, ...]:
+        """The operation as one command: FCALL of its function, or on 6.2 EVALSHA of its script."""
+        name = ("FCALL", function_name(op)) if self.uses_functions else ("EVALSHA", self._shas[op])
+        return (*name, len(keys), *keys, *args)
+
     def queue(self, pipe: Any, op: Operation, keys: list[str], args: list[Any]) -> None:
         """Add one operation to a pipeline (``bus.replicas.Waiter`` sends it with its WAIT)."""
-        if self.uses_functions:
-            pipe.fcall(function_name(op), len(keys), *keys, *args)
-        else:
-            pipe.evalsha(self._shas[op], len(keys), *keys, *args)
+        pipe.execute_command(*self._command(op, keys, args))
 
     async def call(self, op: Operation, keys: list[str], args: list[Any]) -> Any:
         """Run one operation (the caller translates errors: it knows what it was doing)."""
-        if self.uses_functions:
-            return await self._client.fcall(function_name(op), len(keys), *keys, *args)
-        return await self._client.evalsha(self._shas[op], len(keys), *keys, *args)
+        return await self._client.execute_command(*self._command(op, keys, args))  # type: ignore[no-untyped-call]
 
 
 async def load_functions(client: aioredis.Redis) -> str:
